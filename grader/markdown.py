@@ -1,0 +1,63 @@
+"""Make untrusted strings inert in GitHub-flavoured Markdown.
+
+Every student string that reaches a PR comment, a job summary, a report or the
+leaderboard goes through ``text``: no HTML, no @mentions, no links or images,
+no table breaks, no invisible or bidirectional control characters.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Markdown punctuation that can start or end inline syntax: backslash-escape it.
+_PUNCTUATION = set("\\`*_{}[]()#+-.!|~>")
+# Zero-width space: breaks autolinks (``http://``, ``www.``) and @mentions
+# without changing what a reader sees.
+_ZWSP = "\u200b"
+_AUTOLINK = re.compile(r"(?i)(://|www\.)")
+_REPO_URL = re.compile(r"^https://github\.com/([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,100})/?$")
+
+
+def clean(value: str) -> str:
+    """Drop control and format characters (RTL overrides, zero-width, NUL); fold whitespace."""
+    kept = []
+    for ch in value:
+        category = unicodedata.category(ch)
+        if ch in "\t\n\r" or category in ("Zl", "Zp"):
+            kept.append(" ")
+        elif category not in ("Cc", "Cf", "Cs", "Co", "Cn"):
+            kept.append(ch)
+    return " ".join("".join(kept).split())
+
+
+def text(value: str, max_length: int = 200) -> str:
+    """``value`` as inert inline Markdown, safe inside a table cell, at most ``max_length`` characters."""
+    value = clean(value)
+    if len(value) > max_length:
+        value = value[: max_length - 1] + "…"
+    value = _AUTOLINK.sub(lambda m: m.group(1)[0] + _ZWSP + m.group(1)[1:], value)
+    out = []
+    for ch in value:
+        if ch == "&":
+            out.append("&amp;")
+        elif ch == "<":
+            out.append("&lt;")
+        elif ch == ">":
+            out.append("&gt;")
+        elif ch == "@":
+            out.append("@" + _ZWSP)
+        elif ch in _PUNCTUATION:
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def repo_link(url: str) -> str:
+    """A Markdown link for a well-formed ``https://github.com/owner/repo`` URL, else inert text."""
+    match = _REPO_URL.match(url)
+    if not match:
+        return text(url, 100)
+    owner, repo = match.groups()
+    return f"[{text(owner + '/' + repo, 100)}](https://github.com/{owner}/{repo})"
