@@ -7,7 +7,17 @@ and ``batches.meta``: pickled dicts with bytes keys, ``b'data'`` uint8
 
 from __future__ import annotations
 
+import codecs
+import hashlib
+import os
 import pickle
+import shutil
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -16,6 +26,9 @@ import numpy as np
 
 from grader.errors import DataError
 
+OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
+ENV_VAR = "TINYMLPERF_DATA"
 FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
@@ -32,12 +45,14 @@ class Split:
 
 # The only globals a batch file may name: what pickling a numpy array needs.
 # Official batches were written by Python 2 with ``numpy.core``; newer files say
-# ``numpy._core``. Anything else would be code, and a batch file is data.
-_ALLOWED_GLOBALS = {
-    ("multiarray", "_reconstruct"): np.ndarray.__reduce__(np.zeros(1))[0],
-    ("numeric", "_frombuffer"): getattr(np, "frombuffer"),
-    ("", "ndarray"): np.ndarray,
-    ("", "dtype"): np.dtype,
+# ``numpy._core``, and Python 3 at protocol 2 spells bytes as ``_codecs.encode``.
+# Anything else would be code, and a batch file is data.
+_RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]
+_ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
+    **{(f"numpy.{core}.multiarray", "_reconstruct"): _RECONSTRUCT for core in ("core", "_core")},
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): codecs.encode,
 }
 
 
@@ -45,11 +60,8 @@ class _BatchUnpickler(pickle.Unpickler):
     """Unpickle plain containers, bytes and numpy arrays only."""
 
     def find_class(self, module: str, name: str) -> object:
-        if module in ("numpy", "numpy.core.multiarray", "numpy._core.multiarray",
-                      "numpy.core.numeric", "numpy._core.numeric"):
-            key = ("" if module == "numpy" else module.rsplit(".", 1)[1], name)
-            if key in _ALLOWED_GLOBALS:
-                return _ALLOWED_GLOBALS[key]
+        if (module, name) in _ALLOWED_GLOBALS:
+            return _ALLOWED_GLOBALS[(module, name)]
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
 
@@ -89,3 +101,115 @@ def load_split(folder: Path, split: Literal["train", "test"]) -> Split:
     names = TRAIN_BATCHES if split == "train" else (TEST_BATCH,)
     parts = [load_batch(folder / name) for name in names]
     return Split(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]))
+
+
+def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """The user cache directory: ``$XDG_CACHE_HOME/tinymlperf`` or ``~/.cache/tinymlperf``."""
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tinymlperf"
+
+
+def _has_data(root: Path) -> Path | None:
+    try:
+        return locate(root)
+    except DataError:
+        return None
+
+
+def resolve(data_arg: Path | None, *, env: Mapping[str, str] = os.environ, cache: Path | None = None,
+            url: str = OFFICIAL_URL, md5: str = OFFICIAL_MD5, download: bool = True,
+            progress: Callable[[int, int | None], None] | None = None) -> Path:
+    """Find the ``cifar-10-batches-py`` folder: ``--data``, then ``$TINYMLPERF_DATA``, then the cache.
+
+    ``--data`` and the environment variable are taken at their word: if they name
+    a folder without the data, that is an error, not a cue to look elsewhere.
+    Only when neither is given is the cache searched and, failing that, filled
+    by downloading ``url`` (MD5-verified, extracted safely and atomically).
+    """
+    cache = cache if cache is not None else cache_dir(env)
+    if data_arg is not None:
+        return locate(data_arg)
+    if env.get(ENV_VAR):
+        return locate(Path(env[ENV_VAR]))
+    found = _has_data(cache)
+    if found is not None:
+        return found
+    if not download:
+        raise DataError(_how_to_supply(cache, "downloading is turned off"))
+    return fetch(url, md5, cache, progress=progress)
+
+
+def _how_to_supply(cache: Path, why: str) -> str:
+    return (f"CIFAR-10 is not available ({why}). Supply it one of three ways: "
+            f"pass --data DIR, set {ENV_VAR}=DIR, or put {FOLDER}/ in {cache} "
+            f"(DIR holds {FOLDER}/ or its files; get cifar-10-python.tar.gz from {OFFICIAL_URL}).")
+
+
+def fetch(url: str, md5: str, cache: Path, *, progress: Callable[[int, int | None], None] | None = None,
+          timeout: float = 30.0) -> Path:
+    """Download the archive into ``cache``, verify its MD5, extract it safely; return the data folder.
+
+    Nothing half-written is left behind: the download and the extraction happen
+    in a temporary folder inside ``cache`` that is renamed into place only after
+    the checksum and every batch file have been verified.
+    """
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=cache) as tmp:
+        archive = Path(tmp) / "cifar-10-python.tar.gz"
+        digest = hashlib.md5()
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(archive, "wb") as out:
+                total = response.headers.get("Content-Length")
+                expected = int(total) if total and total.isdigit() else None
+                done = 0
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, expected)
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise DataError(_how_to_supply(cache, f"download of {url} failed: {e}")) from e
+        if expected is not None and done != expected:
+            raise DataError(_how_to_supply(cache, f"download of {url} was truncated: {done} of {expected} bytes"))
+        if digest.hexdigest() != md5:
+            raise DataError(_how_to_supply(
+                cache, f"download of {url} has MD5 {digest.hexdigest()}, expected {md5}; refusing it"))
+        staging = Path(tmp) / "extract"
+        extract_safely(archive, staging)
+        folder = staging / FOLDER
+        for name in (*TRAIN_BATCHES, TEST_BATCH):
+            load_batch(folder / name)
+        target = cache / FOLDER
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(folder, target)
+    return target
+
+
+def extract_safely(archive: Path, dest: Path) -> None:
+    """Extract a CIFAR-10 tarball, refusing any member that is not a plain file or folder inside ``FOLDER``."""
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = tar.getmembers()
+            for member in members:
+                parts = Path(member.name).parts
+                if (member.name.startswith("/") or ".." in parts or not parts or parts[0] != FOLDER
+                        or not (member.isfile() or member.isdir())):
+                    raise DataError(f"{archive}: refusing member {member.name!r}: "
+                                    f"only plain files inside {FOLDER}/ may be extracted")
+            dest.mkdir(parents=True, exist_ok=True)
+            tar.extractall(dest, members=members, filter="data")
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise DataError(f"{archive}: not a readable CIFAR-10 archive (corrupt or truncated): {e}") from e
+
+
+def terminal_progress(done: int, total: int | None) -> None:
+    """Progress line on stderr for interactive use; callers pass it only when stderr is a TTY."""
+    if total:
+        sys.stderr.write(f"\rdownloading CIFAR-10: {done / total:6.1%} of {total / 1e6:.0f} MB")
+        if done >= total:
+            sys.stderr.write("\n")
+    else:
+        sys.stderr.write(f"\rdownloading CIFAR-10: {done / 1e6:.0f} MB")
+    sys.stderr.flush()

@@ -203,11 +203,11 @@ def train(config: TrainConfig, train_set: data.Split, test_set: data.Split | Non
         message = f"epoch {epoch + 1}/{config.epochs} loss {np.mean(losses):.4f} {time.perf_counter() - began:.0f}s"
         if test_set is not None:
             message += f" test {evaluate(params, test_set.images, test_set.labels):.2f}%"
-        log(message)
         arrays = {f"param.{n}": a for n, a in params.items()}
         arrays.update({f"adam.{k}": a for k, a in state.items()})
         arrays["epoch"] = np.array(epoch + 1)
         save_atomic(checkpoint, arrays)
+        log(message)
     return params
 
 

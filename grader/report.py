@@ -1,0 +1,109 @@
+"""``report.md``: the human summary of a result, reused by the PR comment and the job summary.
+
+``render(result) -> str`` is pure: a validated result dict in, GitHub-flavoured
+Markdown out. Every string that came from the student passes through
+``grader.markdown.text``; numbers are formatted here, never taken as text.
+"""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from grader import markdown
+
+CHECK_DOCS = "docs/submitting.md#check-"
+_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "not_checked": "➖"}
+_STATUS = {
+    "valid": "✅ **valid**: every rule passed",
+    "failed": "❌ **failed**: graded, but at least one rule failed",
+    "error": "⚠️ **could not grade**",
+}
+
+
+def _ci(scores: dict) -> str:
+    low, high = scores["speedup_ci_low"], scores["speedup_ci_high"]
+    return "inconclusive" if low is None or high is None else f"{low:.3f}–{high:.3f}x"
+
+
+def _scores_table(result: dict) -> str:
+    s = result["normalized_scores"]
+    rows = [
+        ["Speedup", f"**{s['speedup']:.3f}x**", f"95% CI {_ci(s)}"],
+        ["Compression", f"**{s['compression']:.3f}x**", "baseline size / entry size"],
+        ["Accuracy delta", f"**{s['accuracy_delta_pp']:+.2f} pp**", "entry − baseline"],
+        ["Efficiency", f"**{s['efficiency']:.3f}**", "speedup × compression / (1 + accuracy loss in pp)"],
+    ]
+    return tabulate(rows, headers=["Score", "Value", "How"], tablefmt="github")
+
+
+def _metrics_table(result: dict) -> str:
+    b, e = result["baseline_metrics"], result["optimized_metrics"]
+    rows = [
+        ["Accuracy (10,000 test images)", f"{b['accuracy_pct']:.2f}%", f"{e['accuracy_pct']:.2f}%"],
+        ["Accuracy, ±1 dithered", f"{b['dithered_accuracy_pct']:.2f}%", f"{e['dithered_accuracy_pct']:.2f}%"],
+        ["Latency per image, median", f"{b['latency_ms_median']:.3f} ms", f"{e['latency_ms_median']:.3f} ms"],
+        ["Latency per image, p90", f"{b['latency_ms_p90']:.3f} ms", f"{e['latency_ms_p90']:.3f} ms"],
+        ["Size (zlib-9 weights + code)", f"{b['size_bytes']:,} B", f"{e['size_bytes']:,} B"],
+        ["Parameters (nonzero)", f"{b['parameters']:,} ({b['nonzeros']:,})", f"{e['parameters']:,} ({e['nonzeros']:,})"],
+        ["Dtypes", _dtypes(b["dtypes"]), _dtypes(e["dtypes"])],
+    ]
+    return tabulate(rows, headers=["Measured", "Baseline", "Entry"], tablefmt="github")
+
+
+def _dtypes(dtypes: dict[str, int]) -> str:
+    return ", ".join(f"{markdown.text(name, 32)} ×{count:,}" for name, count in sorted(dtypes.items())) or "none"
+
+
+def _checks_table(checks: list[dict]) -> str:
+    rows = [[f"{_ICON[c['status']]} {c['status'].replace('_', ' ')}",
+             f"[`{c['id']}`]({CHECK_DOCS}{c['id'].replace('_', '-')})",
+             markdown.text(c["message"], 600)] for c in checks]
+    return tabulate(rows, headers=["", "Check", "Detail"], tablefmt="github")
+
+
+def _timing_section(result: dict) -> list[str]:
+    t = result["timing"]
+    lines = [
+        f"{t['pairs']} interleaved pairs of {t['queries_per_sample']} queries × {t['batch_size']} image(s) "
+        f"after {t['warmup_samples']} warm-up samples per model; stopped by "
+        f"{t['stop_reason'].replace('_', ' ')}. "
+        f"CV baseline {t['cv_baseline']:.1%}, entry {t['cv_entry']:.1%}. "
+        + ("Interval: " + (f"±{t['ci_half_width']:.1%}" if t["ci_half_width"] is not None else "inconclusive")
+           + f" at {t['confidence']:.0%} confidence (t-interval on paired log ratios)."),
+    ]
+    lines += [f"- ⚠️ {markdown.text(w, 300)}" for w in t["warnings"]]
+    return lines
+
+
+def _environment(result: dict) -> str:
+    h = result["hardware"]
+    iso = result["isolation"]
+    return (f"Grader {markdown.text(result['grader_version'], 64)} · {markdown.text(h['cpu_model'], 80)}, "
+            f"{h['cores']} cores, {h['ram_bytes'] / 2**30:.1f} GiB · {markdown.text(h['os'], 80)} · "
+            f"Python {markdown.text(h['python'], 20)}, NumPy {markdown.text(h['numpy'], 20)}, "
+            f"{markdown.text(h['blas'], 80)} · sandbox isolation: {markdown.text(iso['level'], 20)} · "
+            f"baseline weights sha256 `{result['baseline_sha256'][:12]}`")
+
+
+def render(result: dict) -> str:
+    """The whole report for a result that passed result.schema.json."""
+    sub = result["submission"]
+    title = (f"{markdown.text(sub['slug'], 64)} · {sub['division'].capitalize()} Division · "
+             f"{markdown.text(sub['athlete_name'], 100)}") if sub else "unreadable submission"
+    out = [f"## TinyMLPerf grade: {title}", "", _STATUS[result["status"]]]
+    if result["status"] == "error" and result["error"]:
+        out += ["", f"> {markdown.text(result['error'], 1500)}"]
+    if result["normalized_scores"] is not None:
+        out += ["", _scores_table(result), "", "### Measurements", "", _metrics_table(result)]
+    if result["checks"]:
+        out += ["", "### Checks", "", _checks_table(result["checks"])]
+    if result["timing"] is not None:
+        out += ["", "### Timing", ""] + _timing_section(result)
+    if sub:
+        out += ["", "### Entry", "",
+                f"Repository: {markdown.repo_link(sub['github_repo'])} "
+                f"({markdown.text(result['repo_verification']['status'].replace('_', ' '), 20)})",
+                "", "Techniques:"]
+        out += [f"- {markdown.text(t, 300)}" for t in sub["techniques_used"]]
+    out += ["", f"<sub>{_environment(result)}</sub>", ""]
+    return "\n".join(out)

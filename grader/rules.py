@@ -1,0 +1,143 @@
+"""The competition's rules as checks: each one pass, fail, warn or not checked, with a message.
+
+Pure: measurements and config in, checks out. Every check id is documented in
+``docs/submitting.md#checks`` (the PR comment links there), so the ids are
+part of the interface: rename one only together with its doc entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from grader.config import Competition
+from grader.scoring import Scores
+
+Status = Literal["pass", "fail", "warn", "not_checked"]
+
+# The worker's CPU use while the other model is being timed may be at most this
+# fraction of the other's timed seconds: a sleeping process uses ~0, so more
+# than this is a background thread stealing the shared CPU.
+IDLE_CPU_FRACTION = 0.05
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    status: Status
+    message: str
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "status": self.status, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the grade measured, as the rules need it."""
+
+    division: Literal["closed", "open"]
+    scores: Scores
+    entry_accuracy_pct: float
+    entry_dithered_accuracy_pct: float
+    baseline_accuracy_pct: float
+    baseline_dithered_accuracy_pct: float
+    timing_consistent: bool  # timing predictions equal accuracy-pass predictions, for both models
+    inconsistent_images: int
+    idle_cpu_entry_s: float  # entry worker's CPU while the baseline was timed
+    idle_cpu_baseline_s: float
+    baseline_timed_s: float
+    entry_timed_s: float
+    timing_warnings: tuple[str, ...]
+    denied: tuple[str, ...]  # sandbox denials during recipe, accuracy and timing
+    weights_match: bool | None  # Closed: shipped weights equal the rebuild (None: none shipped)
+    weights_detail: str
+    claimed: dict | None
+
+
+def _range(check_id: str, label: str, value: float, low: float, high: float) -> Check:
+    if low <= value <= high:
+        return Check(check_id, "pass", f"{label} {value:.2f}x is within {low:g}-{high:g}x")
+    return Check(check_id, "fail", f"{label} {value:.2f}x is outside the allowed {low:g}-{high:g}x")
+
+
+def _claims(claimed: dict | None, ev: Evidence) -> Check:
+    if not claimed:
+        return Check("claimed_metrics", "not_checked", "no claimed metrics in submission.yaml")
+    off = []
+    s = ev.scores
+    if "speedup" in claimed:
+        low = s.speedup_ci_low if s.speedup_ci_low is not None else s.speedup
+        high = s.speedup_ci_high if s.speedup_ci_high is not None else s.speedup
+        if not low <= claimed["speedup"] <= high:
+            off.append(f"speedup claimed {claimed['speedup']:.2f}x, measured {s.speedup:.2f}x "
+                       f"(95% CI {low:.2f}-{high:.2f}x)")
+    if "accuracy_pct" in claimed and abs(claimed["accuracy_pct"] - ev.entry_accuracy_pct) > 0.5:
+        off.append(f"accuracy claimed {claimed['accuracy_pct']:.2f}%, measured {ev.entry_accuracy_pct:.2f}%")
+    if "compression" in claimed and abs(claimed["compression"] / s.compression - 1) > 0.02:
+        off.append(f"compression claimed {claimed['compression']:.2f}x, measured {s.compression:.2f}x")
+    if off:
+        return Check("claimed_metrics", "warn", "; ".join(off) + " (runners differ; the measured value counts)")
+    return Check("claimed_metrics", "pass", "claimed metrics agree with the measurements")
+
+
+def evaluate(ev: Evidence, config: Competition) -> list[Check]:
+    """Every rule of the competition applied to what was measured, in a fixed order."""
+    acc = config.accuracy
+    s = ev.scores
+    checks = [
+        _range("speedup_range", "speedup", s.speedup, config.speedup_range.min, config.speedup_range.max),
+        _range("compression_range", "compression", s.compression,
+               config.compression_range.min, config.compression_range.max),
+    ]
+    drop = -s.accuracy_delta_pp
+    checks.append(Check("accuracy_drop", "pass" if drop < acc.max_drop_pp else "fail",
+                        f"accuracy changed by {s.accuracy_delta_pp:+.2f} pp vs the baseline "
+                        f"(a drop must stay under {acc.max_drop_pp:g} pp)"))
+    checks.append(Check("min_accuracy", "pass" if ev.entry_accuracy_pct >= acc.min_accuracy_pct else "fail",
+                        f"accuracy {ev.entry_accuracy_pct:.2f}% (minimum {acc.min_accuracy_pct:g}%)"))
+    if ev.division == "closed":
+        gained = s.accuracy_delta_pp > acc.closed_max_gain_pp
+        checks.append(Check("closed_no_retraining", "fail" if gained else "pass",
+                            f"Closed Division accuracy gain {s.accuracy_delta_pp:+.2f} pp "
+                            f"({'more than' if gained else 'within'} the {acc.closed_max_gain_pp:g} pp "
+                            "a retraining-free optimization can gain)"))
+        if ev.weights_match is None:
+            checks.append(Check("rebuild_matches", "pass", ev.weights_detail))
+        else:
+            checks.append(Check("rebuild_matches", "pass" if ev.weights_match else "fail", ev.weights_detail))
+    for who, clean, dithered in (("entry", ev.entry_accuracy_pct, ev.entry_dithered_accuracy_pct),
+                                 ("baseline", ev.baseline_accuracy_pct, ev.baseline_dithered_accuracy_pct)):
+        gap = abs(clean - dithered)
+        ok = gap <= acc.dither_max_diff_pp
+        # The baseline is ours: if it trips a check, the machine is suspect, not the entry.
+        bad: Status = "fail" if who == "entry" else "warn"
+        checks.append(Check(f"dither_{who}", "pass" if ok else bad,
+                            f"{who} accuracy {clean:.2f}% clean vs {dithered:.2f}% with ±1 dither "
+                            f"(gap {gap:.2f} pp, limit {acc.dither_max_diff_pp:g} pp"
+                            + ("" if ok else "; a model that memorized test images fails this") + ")"))
+    checks.append(Check("deterministic", "pass" if ev.timing_consistent else "fail",
+                        "predictions during timing equal the accuracy pass" if ev.timing_consistent else
+                        f"{ev.inconsistent_images} predictions during timing differ from the accuracy pass "
+                        "for the same images: the model is nondeterministic or behaves differently when timed"))
+    for who, idle, other in (("entry", ev.idle_cpu_entry_s, ev.baseline_timed_s),
+                             ("baseline", ev.idle_cpu_baseline_s, ev.entry_timed_s)):
+        limit = IDLE_CPU_FRACTION * other
+        bad = "fail" if who == "entry" else "warn"
+        checks.append(Check(f"idle_cpu_{who}", "pass" if idle <= limit else bad,
+                            f"{who} worker used {idle:.3f} s CPU while the other model was timed "
+                            f"for {other:.2f} s (limit {limit:.3f} s)"
+                            + ("" if idle <= limit else ": background work while idle is not allowed")))
+    checks.append(Check("sandbox", "fail" if ev.denied else "pass",
+                        "the sandbox denied: " + ", ".join(ev.denied[:10]) if ev.denied
+                        else "no action was denied by the sandbox"))
+    if ev.timing_warnings:
+        checks.append(Check("timing_quality", "warn", "; ".join(ev.timing_warnings)))
+    else:
+        checks.append(Check("timing_quality", "pass", "timing samples were stable"))
+    checks.append(_claims(ev.claimed, ev))
+    return checks
+
+
+def status_of(checks: list[Check]) -> Literal["valid", "failed"]:
+    """``failed`` when any check failed; warnings and unchecked items do not fail an entry."""
+    return "failed" if any(c.status == "fail" for c in checks) else "valid"
