@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Markdown punctuation that can start or end inline syntax: backslash-escape it.
-_PUNCTUATION = set("\\`*_{}[]()#+-.!|~>")
+# Punctuation that opens or closes inline syntax anywhere in a line: backslash-escape it.
+# ``(``, ``)`` and ``!`` need no escape once ``[`` and ``]`` have one.
+_PUNCTUATION = set("\\`*_[]#|~")
+# Block markers that only act at the start of a line (lists, quotes, headings).
+_LEADING = re.compile(r"^(?:[-+]|\d{1,9}[.)])(?=\s|$)")
 # Zero-width space: breaks autolinks (``http://``, ``www.``) and @mentions
 # without changing what a reader sees.
 _ZWSP = "\u200b"
@@ -37,9 +40,13 @@ def text(value: str, max_length: int = 200) -> str:
     if len(value) > max_length:
         value = value[: max_length - 1] + "…"
     value = _AUTOLINK.sub(lambda m: m.group(1)[0] + _ZWSP + m.group(1)[1:], value)
+    leading = _LEADING.match(value)
+    marker = leading.end() - 1 if leading else -1
     out = []
-    for ch in value:
-        if ch == "&":
+    for i, ch in enumerate(value):
+        if i == marker:
+            out.append("\\" + ch)
+        elif ch == "&":
             out.append("&amp;")
         elif ch == "<":
             out.append("&lt;")
