@@ -39,13 +39,24 @@ class TrainConfig:
     weight_decay: float = 5e-4
     seed: int = 0
     crop_padding: int = 4
+    widths: tuple[int, int, int] = (32, 64, 128)  # conv1, conv2 channels and fc1 units
 
 
-def init_params(seed: int) -> dict[str, np.ndarray]:
-    """He-normal weights and zero biases, float32."""
+def param_shapes(conv1: int = 32, conv2: int = 64, hidden: int = 128) -> dict[str, tuple[int, ...]]:
+    """Shapes of the competition CNN's family: the baseline is (32, 64, 128)."""
+    return {
+        "conv1.weight": (conv1, 3, 3, 3), "conv1.bias": (conv1,),
+        "conv2.weight": (conv2, conv1, 3, 3), "conv2.bias": (conv2,),
+        "fc1.weight": (conv2 * 64, hidden), "fc1.bias": (hidden,),
+        "fc2.weight": (hidden, 10), "fc2.bias": (10,),
+    }
+
+
+def init_params(seed: int, shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
+    """He-normal weights and zero biases, float32 (the baseline's shapes by default)."""
     rng = np.random.default_rng([seed, 10**6])
     params = {}
-    for name, shape in net.PARAM_SHAPES.items():
+    for name, shape in (shapes or net.PARAM_SHAPES).items():
         if name.endswith("bias"):
             params[name] = np.zeros(shape, np.float32)
         else:
@@ -92,15 +103,16 @@ def loss_and_grads(params: dict[str, np.ndarray], images: np.ndarray,
     """Mean cross-entropy of a batch and its gradient for every parameter."""
     p = params
     n = images.shape[0]
+    c1, c2 = p["conv1.weight"].shape[0], p["conv2.weight"].shape[0]
     x0 = net.normalize(images)
     cols1 = net.im2col(x0)
-    w1 = p["conv1.weight"].reshape(32, -1)
-    a1 = (cols1 @ w1.T + p["conv1.bias"]).reshape(n, 32, 32, 32)
+    w1 = p["conv1.weight"].reshape(c1, -1)
+    a1 = (cols1 @ w1.T + p["conv1.bias"]).reshape(n, 32, 32, c1)
     r1 = net.relu(a1)
     p1 = net.maxpool2(r1)
     cols2 = net.im2col(p1)
-    w2 = p["conv2.weight"].reshape(64, -1)
-    a2 = (cols2 @ w2.T + p["conv2.bias"]).reshape(n, 16, 16, 64)
+    w2 = p["conv2.weight"].reshape(c2, -1)
+    a2 = (cols2 @ w2.T + p["conv2.bias"]).reshape(n, 16, 16, c2)
     r2 = net.relu(a2)
     p2 = net.maxpool2(r2)
     f = net.flatten(p2)
@@ -122,14 +134,14 @@ def loss_and_grads(params: dict[str, np.ndarray], images: np.ndarray,
     g["fc1.weight"] = f.T @ dh
     g["fc1.bias"] = dh.sum(axis=0)
     df = dh @ p["fc1.weight"].T
-    dp2 = df.reshape(n, 64, 8, 8).transpose(0, 2, 3, 1)
+    dp2 = df.reshape(n, c2, 8, 8).transpose(0, 2, 3, 1)
     da2 = _pool_backward(r2, p2, dp2) * (a2 > 0)
-    da2 = da2.reshape(-1, 64)
-    g["conv2.weight"] = (da2.T @ cols2).reshape(64, 32, 3, 3)
+    da2 = da2.reshape(-1, c2)
+    g["conv2.weight"] = (da2.T @ cols2).reshape(c2, c1, 3, 3)
     g["conv2.bias"] = da2.sum(axis=0)
     dp1 = _col2im(da2 @ w2, p1.shape)
-    da1 = (_pool_backward(r1, p1, dp1) * (a1 > 0)).reshape(-1, 32)
-    g["conv1.weight"] = (da1.T @ cols1).reshape(32, 3, 3, 3)
+    da1 = (_pool_backward(r1, p1, dp1) * (a1 > 0)).reshape(-1, c1)
+    g["conv1.weight"] = (da1.T @ cols1).reshape(c1, 3, 3, 3)
     g["conv1.bias"] = da1.sum(axis=0)
     return loss, {k: v.astype(np.float32, copy=False) for k, v in g.items()}
 
@@ -177,7 +189,7 @@ def save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def train(config: TrainConfig, train_set: data.Split, test_set: data.Split | None,
           checkpoint: Path, log=print) -> dict[str, np.ndarray]:
     """Train, resuming from ``checkpoint`` when it exists; return the final parameters."""
-    params = init_params(config.seed)
+    params = init_params(config.seed, param_shapes(*config.widths))
     state = {f"{k}.{n}": np.zeros_like(a) for n, a in params.items() for k in ("m", "v")}
     start_epoch = 0
     if checkpoint.exists():
