@@ -306,7 +306,7 @@ class _Worker:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def stop(self, status: str | None) -> None:
+    def stop(self, status: str | None, *, keep_files: bool = False) -> None:
         """Kill the whole process group, reap, close pipes, remove the temp dir. Idempotent."""
         if self.proc is not None and self.proc.returncode is None:
             if status is not None or self.proc.poll() is None:
@@ -318,7 +318,8 @@ class _Worker:
             self.channel.close()
         if getattr(self, "drain", None) is not None:
             self.drain.finish()
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not keep_files:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def _kill(self) -> None:
         try:
@@ -490,7 +491,7 @@ def run_recipe(folder: Path, baseline_dir: Path, calibration_images: np.ndarray,
         if header["type"] == "error":
             stage = "importing build.py" if header.get("stage") == "import" else "build()"
             raise SubmissionError(_student_error(f"{stage} failed", header))
-        worker.stop("stopped by the grader")  # the worker is gone before its files are read
+        worker.stop("stopped by the grader", keep_files=True)  # the worker is gone before its files are read
         out_dir.mkdir(parents=True, exist_ok=True)
         weights, ignored = _collect_npz(produced, out_dir, max_npz_bytes or limits.file_bytes)
     finally:
