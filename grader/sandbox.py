@@ -400,7 +400,7 @@ class ModelWorker:
         return self._log
 
     def _alive(self) -> _Worker:
-        if self._worker is None or self._log is not None:
+        if self._worker is None or self._log is not None or self._worker.status is not None:
             raise SandboxError("the model worker is not running")
         return self._worker
 
@@ -413,7 +413,7 @@ class ModelWorker:
             raise SandboxError(f"{doing}: the worker exceeded the {self.limits.wall_seconds} s wall-clock limit") from e
         except WorkerGone as e:
             raise SandboxError(f"{doing}: the worker died ({worker.status}): {e}") from e
-        if len(worker.denied) > before:
+        if len(worker.denied) > before and header["type"] != "error":  # an error reply already says why
             raise _denied_error("model.py", worker.denied[before:])
         return header, payload
 
@@ -486,11 +486,11 @@ def run_recipe(folder: Path, baseline_dir: Path, calibration_images: np.ndarray,
     try:
         header, _ = _wait_recipe(worker, limits)
         produced = worker.root / "out"
-        if worker.denied:
-            raise _denied_error("build.py", worker.denied)
         if header["type"] == "error":
             stage = "importing build.py" if header.get("stage") == "import" else "build()"
             raise SubmissionError(_student_error(f"{stage} failed", header))
+        if worker.denied:
+            raise _denied_error("build.py", worker.denied)
         worker.stop("stopped by the grader", keep_files=True)  # the worker is gone before its files are read
         out_dir.mkdir(parents=True, exist_ok=True)
         weights, ignored = _collect_npz(produced, out_dir, max_npz_bytes or limits.file_bytes)

@@ -260,3 +260,23 @@ def test_start_up_time_is_small(tmp_path: Path) -> None:
         ready = time.perf_counter() - start
         worker.predict(images(1))
     assert ready < 10
+
+
+def test_user_netns_recipe_output_is_copied_out(tmp_path: Path) -> None:
+    python = _user_netns_python()
+    if python is None:
+        pytest.skip("user+netns not available here")
+    base = tmp_path / "baseline"
+    base.mkdir()
+    random_weights(base)
+    os.chmod(tmp_path, 0o700)  # the grader's own folders: 'nobody' cannot even look inside
+    folder = write_recipe(tmp_path / "entry", """
+        import numpy as np
+
+        def build(baseline_dir, calibration_images, out_dir):
+            with np.load(baseline_dir / "weights.npz") as w:
+                np.savez(out_dir / "half.npz", **{k: w[k].astype(np.float16) for k in w.files})
+    """)
+    outcome = run_recipe(folder, base, images(2), tmp_path / "out", small_limits(), python=python)
+    assert outcome.isolation.level == "user+netns"
+    assert set(outcome.weights) == {"half.npz"} and (tmp_path / "out" / "half.npz").stat().st_uid == os.getuid()
