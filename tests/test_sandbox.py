@@ -181,7 +181,7 @@ def test_cpu_seconds_counts_the_workers_work(tmp_path: Path) -> None:
         before = worker.cpu_seconds()
         seconds, _ = worker.time_queries(images(2), 1)
         used = worker.cpu_seconds() - before
-    assert used > 0.5 * seconds > 0
+    assert 0.05 < used <= seconds + 0.05  # one thread: never more CPU than wall time (other jobs may share the CPU)
 
 
 def test_recipe_writes_checked_npz_copies(tmp_path: Path) -> None:
@@ -235,7 +235,6 @@ def test_user_netns_worker_runs_as_nobody_without_network(tmp_path: Path) -> Non
         import numpy as np
         os = pathlib.os
         UID = os.getuid()
-        NET = sorted(os.listdir("/sys/class/net")) if False else None
 
         class M:
             def predict(self, images):
