@@ -389,11 +389,16 @@ class ModelWorker:
 
     @property
     def isolation(self) -> Isolation:
-        return self._alive().isolation
+        """The isolation achieved; still available after close() for the result."""
+        if self._worker is None:
+            raise SandboxError("the model worker was never started")
+        return self._worker.isolation
 
     @property
     def pid(self) -> int:
-        return self._alive().pid
+        if self._worker is None:
+            raise SandboxError("the model worker was never started")
+        return self._worker.pid
 
     @property
     def log(self) -> WorkerLog | None:
