@@ -1,0 +1,558 @@
+"""Run submission code (``model.py``, ``build.py``) in a sandboxed worker process.
+
+The parent side of a pyperf-style parent/worker split. Each worker is a fresh
+interpreter (``grader/worker.py``, run by path, never imported) with an
+allowlisted environment, its own temp dir, resource limits, one CPU, an import
+allowlist and a PEP 578 audit hook. Where the machine allows it (root, or
+passwordless sudo) it also runs as ``nobody`` in its own network namespace; the
+level achieved is reported as an :class:`Isolation`.
+
+Parent and worker talk over dedicated pipes with length-prefixed messages (a
+JSON header, then raw array bytes). The parent never unpickles anything and
+checks every header before trusting it; the wall clock is enforced here, and
+any failure kills and reaps the worker's whole process group.
+
+What the in-process layer (audit hook + import guard) cannot stop: code that
+gets at raw memory through numpy (``__array_interface__``) or a module already
+loaded by the interpreter can switch the hook off, and ``os.write`` on the
+reply pipe has no audit event. That layer catches honest mistakes and casual
+attempts; the ``user+netns`` level is the wall. The parent never trusts a
+reply beyond its shape: labels from :meth:`ModelWorker.time_queries` should be
+compared with :meth:`ModelWorker.predict` on the same images.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from grader import config
+from grader.errors import SandboxError, SubmissionError
+from grader.sandbox_io import Channel, OutputDrain, WorkerGone, WorkerTimeout, labels_from_reply, sanitize_output
+
+__all__ = ["Isolation", "WorkerLog", "ModelWorker", "RecipeOutcome", "run_recipe", "sanitize_output",
+           "plan_isolation"]
+
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+SANDBOX_USER = "nobody"
+NPROC_LIMIT = 64  # threads count as processes; only set when the worker has a uid of its own
+NOFILE_LIMIT = 256
+PROBE_SECONDS = 30
+NPZ_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}\.npz$")
+
+Level = Literal["process", "user+netns"]
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """The isolation a worker actually got, and why not more."""
+
+    level: Level
+    details: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WorkerLog:
+    """What a finished worker left behind, safe to show (bounded, sanitized)."""
+
+    output: str
+    denied: tuple[str, ...]
+    exit_status: str
+
+
+@dataclass(frozen=True)
+class RecipeOutcome:
+    """The checked ``.npz`` files a recipe wrote, copied into a parent-owned folder."""
+
+    weights: dict[str, Path]
+    log: WorkerLog
+    isolation: Isolation
+    ignored: tuple[str, ...] = ()  # entries of the recipe's out dir that were not copied, with why
+
+
+# --------------------------------------------------------------------------- isolation level
+
+
+def plan_isolation(requested: Literal["auto", "process"], *, euid: int, sudo: bool,
+                   missing_tools: tuple[str, ...], probe_error: str | None) -> tuple[Level, tuple[str, ...]]:
+    """Decide the isolation level from the facts found on this machine (pure, for tests)."""
+    if requested == "process":
+        return "process", ("process isolation requested by the caller",)
+    if euid != 0 and not sudo:
+        return "process", ("no user+netns: not root and no passwordless sudo",)
+    if missing_tools:
+        return "process", (f"no user+netns: missing {', '.join(missing_tools)}",)
+    if probe_error is not None:
+        return "process", (f"no user+netns: {probe_error}",)
+    how = "as root" if euid == 0 else "via passwordless sudo"
+    return "user+netns", (f"runs as user {SANDBOX_USER!r} in a new network namespace ({how})",)
+
+
+def _user_prefix(sudo: bool) -> list[str]:
+    entry = pwd.getpwnam(SANDBOX_USER)
+    prefix = ["sudo", "-n", "--"] if sudo else []
+    return prefix + ["unshare", "--net", "--", "setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}",
+                     "--clear-groups", "--no-new-privs", "--", "env", "-i"]
+
+
+@functools.cache
+def _probe(python: str) -> tuple[Level, tuple[str, ...], bool]:
+    """Find what this machine allows; cached per interpreter. Returns (level, details, sudo)."""
+    euid = os.geteuid()
+    sudo = False
+    if euid != 0 and shutil.which("sudo"):
+        sudo = subprocess.run(["sudo", "-n", "true"], capture_output=True, timeout=PROBE_SECONDS).returncode == 0
+    missing = tuple(t for t in ("unshare", "setpriv", "env") if shutil.which(t) is None)
+    try:
+        pwd.getpwnam(SANDBOX_USER)
+    except KeyError:
+        missing += (f"user {SANDBOX_USER!r}",)
+    probe_error = None
+    if (euid == 0 or sudo) and not missing:
+        probe_error = _probe_interpreter(python, sudo)
+    level, details = plan_isolation("auto", euid=euid, sudo=sudo, missing_tools=missing, probe_error=probe_error)
+    return level, details, sudo
+
+
+def _probe_interpreter(python: str, sudo: bool) -> str | None:
+    """Run the interpreter as the sandbox user; None when it sees the same Python and numpy."""
+    code = "import sys, numpy; print(sys.prefix, sys.version, numpy.__version__, numpy.__file__)"
+    argv = [python, "-s", "-P", "-B", "-c", code]
+    try:
+        mine = subprocess.run(argv, capture_output=True, timeout=PROBE_SECONDS, cwd="/")
+        theirs = subprocess.run(_user_prefix(sudo) + argv, capture_output=True, timeout=PROBE_SECONDS, cwd="/")
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"probe failed: {e}"
+    if theirs.returncode != 0 or theirs.stdout != mine.stdout:
+        return (f"user {SANDBOX_USER!r} cannot run {python} with the same numpy "
+                f"(interpreter or site-packages not readable by it)")
+    return None
+
+
+# --------------------------------------------------------------------------- worker process
+
+
+def _environment(home: Path) -> dict[str, str]:
+    """The worker's whole environment: nothing of the parent's (no tokens) gets through."""
+    return {
+        "PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(home), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1", "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8",
+    }
+
+
+def _default_cpu() -> int:
+    return max(os.sched_getaffinity(0))
+
+
+def _copy_tree(source: Path, target: Path, what: str, file_mode: int, dir_mode: int) -> None:
+    """Copy regular files and folders only; a symlink or device in a submission is refused."""
+    target.mkdir(mode=0o700)
+    for entry in sorted(os.scandir(source), key=lambda e: e.name):
+        if entry.name == "__pycache__":
+            continue
+        if entry.is_symlink():
+            raise SubmissionError(f"{what}/{entry.name}: symbolic links are not allowed")
+        if entry.is_dir(follow_symlinks=False):
+            _copy_tree(Path(entry.path), target / entry.name, f"{what}/{entry.name}", file_mode, dir_mode)
+        elif entry.is_file(follow_symlinks=False):
+            shutil.copyfile(entry.path, target / entry.name, follow_symlinks=False)
+            os.chmod(target / entry.name, file_mode)
+        else:
+            raise SubmissionError(f"{what}/{entry.name}: not a regular file")
+    os.chmod(target, dir_mode)
+
+
+def _rlimits(limits: config.Sandbox, level: Level) -> dict[str, int]:
+    values = {"RLIMIT_AS": limits.memory_mb * 1024 * 1024, "RLIMIT_CPU": limits.cpu_seconds,
+              "RLIMIT_FSIZE": limits.file_bytes, "RLIMIT_NOFILE": NOFILE_LIMIT, "RLIMIT_CORE": 0}
+    if level == "user+netns":
+        values["RLIMIT_NPROC"] = NPROC_LIMIT
+    return values
+
+
+class _Worker:
+    """One worker process: its temp dir, pipes, output drain, deadline, kill and reap."""
+
+    def __init__(self, mode: Literal["model", "recipe"], folder: Path, limits: config.Sandbox, *,
+                 cpu: int | None, isolation: Literal["auto", "process"], python: str | None,
+                 baseline_dir: Path | None = None, payload: bytes = b"", extra: dict | None = None) -> None:
+        self.limits = limits
+        self.python = python or sys.executable
+        level, details, sudo = _probe(self.python) if isolation == "auto" else (
+            *plan_isolation("process", euid=0, sudo=False, missing_tools=(), probe_error=None), False)
+        self.level: Level = level
+        self.sudo = sudo and level == "user+netns"
+        self.cpu = _default_cpu() if cpu is None else cpu
+        self.denied: list[str] = []
+        self.status: str | None = None
+        self.proc: subprocess.Popen | None = None
+        self.root = Path(tempfile.mkdtemp(prefix="tinymlperf-worker-")).resolve()
+        try:
+            self._start(mode, folder, baseline_dir, payload, extra or {})
+        except BaseException:
+            self.stop("killed: start-up failed")
+            raise
+        limit_lines = (f"limits: {limits.memory_mb} MB address space, {limits.cpu_seconds} s CPU, "
+                       f"{limits.wall_seconds} s wall clock, {limits.file_bytes} B per file, CPU {self.cpu}")
+        self.isolation = Isolation(level, details + (limit_lines, "audit hook + import allowlist in the worker"))
+
+    def _start(self, mode: str, folder: Path, baseline_dir: Path | None, payload: bytes, extra: dict) -> None:
+        shared = self.level == "user+netns"
+        os.chmod(self.root, 0o755 if shared else 0o700)
+        file_mode, dir_mode, open_mode = (0o444, 0o555, 0o777) if shared else (0o400, 0o500, 0o700)
+        _copy_tree(folder, self.root / "submission", "submission", file_mode, dir_mode)
+        writable = [self.root / "scratch"]
+        if baseline_dir is not None:
+            _copy_tree(baseline_dir, self.root / "baseline", "baseline", file_mode, dir_mode)
+            writable.append(self.root / "out")
+        for path in writable:
+            path.mkdir()
+            os.chmod(path, open_mode)
+        shutil.copyfile(WORKER_SCRIPT, self.root / "worker.py")
+        os.chmod(self.root / "worker.py", 0o444)
+        header = {"mode": mode, "root": str(self.root), "folder": str(self.root / "submission"),
+                  "baseline": str(self.root / "baseline"), "out": str(self.root / "out"),
+                  "writable": [str(p) for p in writable], "readable": [str(self.root)],
+                  "allowed_imports": list(self.limits.allowed_imports), "limits": _rlimits(self.limits, self.level),
+                  "cpu": self.cpu, "umask": 0 if shared else 0o077, **extra}
+        env = _environment(self.root / "scratch")
+        argv = [self.python, "-s", "-P", "-B", str(self.root / "worker.py")]  # not -I: it would ignore PYTHONHASHSEED
+        if shared:
+            argv = _user_prefix(self.sudo) + [f"{k}={v}" for k, v in env.items()] + argv
+        request_r, request_w = os.pipe()
+        reply_r, reply_w = os.pipe()
+        output_r, output_w = os.pipe()
+        self.started = time.monotonic()
+        self.deadline = self.started + self.limits.wall_seconds
+        try:
+            self.proc = subprocess.Popen(argv, stdin=request_r, stdout=reply_w, stderr=output_w, env=env,
+                                         cwd=self.root, close_fds=True, start_new_session=True)
+        finally:
+            for fd in (request_r, reply_w, output_w):
+                os.close(fd)
+        self.channel = Channel(request_w, reply_r)
+        self.drain = OutputDrain(output_r, self.limits.output_bytes)
+        self.pid = self.proc.pid
+        self.channel.send(header, payload, self.deadline)
+        hello, _ = self.receive({"hello"}, max_payload=0)
+        self.pid = self._check_pid(hello.get("pid"))
+
+    def _check_pid(self, pid: object) -> int:
+        """The worker's own pid: the spawned process itself, or (under sudo) a descendant of it."""
+        if not isinstance(pid, int) or pid <= 0:
+            raise SandboxError("worker sent an invalid pid")
+        current, hops = pid, 0
+        while current != self.proc.pid:
+            try:
+                current = int(Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError) as e:
+                raise SandboxError(f"worker pid {pid} cannot be checked: {e}") from e
+            hops += 1
+            if hops > 4 or current <= 1:
+                raise SandboxError(f"worker pid {pid} is not a child of the sandbox process")
+        return pid
+
+    def receive(self, types: set[str], max_payload: int) -> tuple[dict, bytes]:
+        """Next message; records its denied events. Raises WorkerTimeout/WorkerGone/SandboxError."""
+        try:
+            header, payload = self.channel.receive(self.deadline, max_payload)
+        except WorkerTimeout:
+            self.stop(f"killed: wall-clock timeout after {self.limits.wall_seconds} s")
+            raise
+        except WorkerGone:
+            self.stop(None)
+            raise
+        except (SubmissionError, SandboxError):  # the stream is out of step: this worker is done
+            self.stop("killed: protocol error")
+            raise
+        denied = header.get("denied", [])
+        if not isinstance(denied, list) or not all(isinstance(d, str) for d in denied):
+            self.stop("killed: protocol error")
+            raise SandboxError("worker sent a malformed 'denied' list")
+        self.denied.extend(sanitize_output(d.encode(), 300) for d in denied[:200])
+        if header.get("type") not in types:
+            self.stop("killed: protocol error")
+            raise SandboxError(f"worker sent an unexpected message (expected {sorted(types)})")
+        return header, payload
+
+    def send(self, header: dict, payload: bytes) -> None:
+        try:
+            self.channel.send(header, payload, self.deadline)
+        except WorkerTimeout:
+            self.stop(f"killed: wall-clock timeout after {self.limits.wall_seconds} s")
+            raise
+        except WorkerGone:
+            self.stop(None)
+            raise
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of the worker (all its threads), read by the parent from /proc."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self, status: str | None, *, keep_files: bool = False) -> None:
+        """Kill the whole process group, reap, close pipes, remove the temp dir. Idempotent."""
+        if self.proc is not None and self.proc.returncode is None:
+            if status is not None or self.proc.poll() is None:
+                self._kill()
+            self.proc.wait()
+        if self.status is None:
+            self.status = status or self._describe(self.proc.returncode if self.proc else None)
+        if getattr(self, "channel", None) is not None:
+            self.channel.close()
+        if getattr(self, "drain", None) is not None:
+            self.drain.finish()
+        if not keep_files:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def _kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        except PermissionError:  # the group belongs to root under sudo
+            for pid in {self.pid, self.proc.pid}:
+                subprocess.run(["sudo", "-n", "kill", "-KILL", str(pid)], capture_output=True, timeout=PROBE_SECONDS)
+
+    def _describe(self, code: int | None) -> str:
+        if code is None:
+            return "not started"
+        if code >= 0:
+            return f"exited {code}"
+        if -code == signal.SIGXCPU:
+            return f"killed: CPU limit ({self.limits.cpu_seconds} s)"
+        if -code == signal.SIGXFSZ:
+            return f"killed: file size limit ({self.limits.file_bytes} B)"
+        return f"killed by signal {-code} ({signal.Signals(-code).name})"
+
+    def log(self) -> WorkerLog:
+        raw, total = self.drain.result() if getattr(self, "drain", None) else (b"", 0)
+        return WorkerLog(output=sanitize_output(raw, self.limits.output_bytes, total=total),
+                         denied=tuple(self.denied), exit_status=self.status or "running")
+
+
+def _student_error(what: str, header: dict) -> str:
+    where = header.get("where") if isinstance(header.get("where"), str) else ""
+    text = header.get("error") if isinstance(header.get("error"), str) else "unknown error"
+    at = f" at {sanitize_output(where.encode(), 200)}" if where else ""
+    return f"{what}{at}: {sanitize_output(text.encode(), 2000)}"
+
+
+def _denied_error(what: str, denied: list[str]) -> SubmissionError:
+    shown = "; ".join(denied[:5]) + (f" (and {len(denied) - 5} more)" if len(denied) > 5 else "")
+    return SubmissionError(f"{what} tried something the sandbox forbids: {shown}")
+
+
+# --------------------------------------------------------------------------- model worker
+
+
+class ModelWorker:
+    """A running ``model.py``: load it once, then ask it for predictions and timings."""
+
+    def __init__(self, folder: Path, limits: config.Sandbox, *, cpu: int | None = None,
+                 isolation: Literal["auto", "process"] = "auto", python: str | None = None) -> None:
+        self.folder, self.limits, self._cpu, self._requested, self._python = folder, limits, cpu, isolation, python
+        self._worker: _Worker | None = None
+        self._log: WorkerLog | None = None
+
+    def __enter__(self) -> ModelWorker:
+        try:
+            self._worker = _Worker("model", Path(self.folder), self.limits, cpu=self._cpu,
+                                   isolation=self._requested, python=self._python)
+            header, _ = self._call({"ready", "error"}, 0, "loading model.py")
+            if header["type"] == "error":
+                stage = "importing model.py" if header.get("stage") == "import" else "model.load()"
+                raise SubmissionError(_student_error(f"{stage} failed", header))
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def isolation(self) -> Isolation:
+        """The isolation achieved; still available after close() for the result."""
+        if self._worker is None:
+            raise SandboxError("the model worker was never started")
+        return self._worker.isolation
+
+    @property
+    def pid(self) -> int:
+        if self._worker is None:
+            raise SandboxError("the model worker was never started")
+        return self._worker.pid
+
+    @property
+    def log(self) -> WorkerLog | None:
+        return self._log
+
+    def _alive(self) -> _Worker:
+        if self._worker is None or self._log is not None or self._worker.status is not None:
+            raise SandboxError("the model worker is not running")
+        return self._worker
+
+    def _call(self, types: set[str], max_payload: int, doing: str) -> tuple[dict, bytes]:
+        worker = self._alive()
+        before = len(worker.denied)
+        try:
+            header, payload = worker.receive(types, max_payload)
+        except WorkerTimeout as e:
+            raise SandboxError(f"{doing}: the worker exceeded the {self.limits.wall_seconds} s wall-clock limit") from e
+        except WorkerGone as e:
+            raise SandboxError(f"{doing}: the worker died ({worker.status}): {e}") from e
+        if len(worker.denied) > before and header["type"] != "error":  # an error reply already says why
+            raise _denied_error("model.py", worker.denied[before:])
+        return header, payload
+
+    def _request(self, images: np.ndarray, batch: int) -> tuple[dict, bytes]:
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (3, 32, 32) or not len(images):
+            raise ValueError(f"images must be uint8 N x 3 x 32 x 32, got {images.dtype} {images.shape}")
+        if batch < 1:
+            raise ValueError("batch_size must be at least 1")
+        worker = self._alive()
+        data = np.ascontiguousarray(images).tobytes()
+        try:
+            worker.send({"type": "predict", "shape": list(images.shape), "batch": batch}, data)
+        except WorkerTimeout as e:
+            raise SandboxError(f"predict: the worker exceeded the {self.limits.wall_seconds} s wall-clock limit") from e
+        except WorkerGone as e:
+            raise SandboxError(f"predict: the worker died ({worker.status}): {e}") from e
+        return self._call({"result", "error"}, len(images) * 10 * 8, "predict")
+
+    def _labels(self, header: dict, payload: bytes, n: int) -> np.ndarray:
+        if header["type"] == "error":
+            raise SubmissionError(_student_error("model.predict() failed", header))
+        try:
+            return labels_from_reply(header, payload, n)
+        except SubmissionError:
+            raise
+        except SandboxError:
+            self.close()
+            raise
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Labels (int64, shape (N,)) for uint8 N x 3 x 32 x 32 images, checked."""
+        header, payload = self._request(images, len(images))
+        return self._labels(header, payload, len(images))
+
+    def time_queries(self, images: np.ndarray, batch_size: int) -> tuple[float, np.ndarray]:
+        """Seconds (parent's perf_counter, send to full reply) for predict on consecutive batches, and labels."""
+        start = time.perf_counter()
+        header, payload = self._request(images, batch_size)
+        elapsed = time.perf_counter() - start
+        return elapsed, self._labels(header, payload, len(images))
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, all threads) the worker has used so far."""
+        return self._alive().cpu_seconds()
+
+    def close(self) -> WorkerLog:
+        """Stop the worker (always killed and reaped) and return its log. Idempotent."""
+        if self._log is None:
+            if self._worker is None:
+                self._log = WorkerLog(output="", denied=(), exit_status="not started")
+            else:
+                self._worker.stop("stopped by the grader")
+                self._log = self._worker.log()
+        return self._log
+
+
+# --------------------------------------------------------------------------- recipe
+
+
+def run_recipe(folder: Path, baseline_dir: Path, calibration_images: np.ndarray, out_dir: Path,
+               limits: config.Sandbox, *, isolation: Literal["auto", "process"] = "auto",
+               python: str | None = None, max_npz_bytes: int | None = None) -> RecipeOutcome:
+    """Run ``build.py``'s ``build()`` in a worker; copy out only its checked ``.npz`` files."""
+    images = calibration_images
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (3, 32, 32):
+        raise ValueError(f"calibration images must be uint8 N x 3 x 32 x 32, got {images.dtype} {images.shape}")
+    worker = _Worker("recipe", Path(folder), limits, cpu=None, isolation=isolation, python=python,
+                     baseline_dir=Path(baseline_dir), payload=np.ascontiguousarray(images).tobytes(),
+                     extra={"calibration_shape": list(images.shape)})
+    try:
+        header, _ = _wait_recipe(worker, limits)
+        produced = worker.root / "out"
+        if header["type"] == "error":
+            stage = "importing build.py" if header.get("stage") == "import" else "build()"
+            raise SubmissionError(_student_error(f"{stage} failed", header))
+        if worker.denied:
+            raise _denied_error("build.py", worker.denied)
+        worker.stop("stopped by the grader", keep_files=True)  # the worker is gone before its files are read
+        out_dir.mkdir(parents=True, exist_ok=True)
+        weights, ignored = _collect_npz(produced, out_dir, max_npz_bytes or limits.file_bytes)
+    finally:
+        worker.stop("stopped by the grader")
+    return RecipeOutcome(weights=weights, log=worker.log(), isolation=worker.isolation, ignored=ignored)
+
+
+def _wait_recipe(worker: _Worker, limits: config.Sandbox) -> tuple[dict, bytes]:
+    try:
+        return worker.receive({"done", "error"}, 0)
+    except WorkerTimeout as e:
+        raise SubmissionError(f"recipe exceeded the {limits.wall_seconds} s wall-clock limit") from e
+    except WorkerGone as e:
+        if worker.status and worker.status.startswith("killed: CPU"):
+            raise SubmissionError(f"recipe exceeded the {limits.cpu_seconds} s CPU-time limit") from e
+        raise SubmissionError(f"recipe worker died ({worker.status})") from e
+
+
+def _collect_npz(produced: Path, out_dir: Path, max_bytes: int) -> tuple[dict[str, Path], tuple[str, ...]]:
+    """Copy regular, size-limited, pickle-free ``.npz`` files; name everything else that was skipped."""
+    weights: dict[str, Path] = {}
+    ignored: list[str] = []
+    for entry in sorted(os.scandir(produced), key=lambda e: e.name):
+        name = sanitize_output(entry.name.encode(), 120)
+        if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
+            ignored.append(f"{name}: not a regular file")
+        elif not NPZ_NAME.match(entry.name):
+            ignored.append(f"{name}: not a .npz file with a plain name")
+        else:
+            weights[entry.name] = _copy_npz(Path(entry.path), out_dir / entry.name, max_bytes)
+    if not weights:
+        raise SubmissionError("build() wrote no .npz file into its output folder")
+    return weights, tuple(ignored)
+
+
+def _copy_npz(source: Path, target: Path, max_bytes: int) -> Path:
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as src:
+        size = os.fstat(src.fileno()).st_size
+        if size > max_bytes:
+            raise SubmissionError(f"{source.name}: {size} bytes, more than the {max_bytes} B limit")
+        with open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    try:
+        with zipfile.ZipFile(target) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+        if total > max_bytes:
+            raise SubmissionError(f"{source.name}: {total} bytes uncompressed, more than the {max_bytes} B limit")
+        with np.load(target, allow_pickle=False) as npz:
+            for key in npz.files:
+                npz[key]
+    except SubmissionError:
+        target.unlink()
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        target.unlink()
+        raise SubmissionError(f"{source.name}: not a loadable .npz without pickles: "
+                              f"{sanitize_output(str(e).encode(), 300)}") from e
+    return target

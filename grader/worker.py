@@ -1,0 +1,314 @@
+"""The sandbox worker: runs one submission's code in a fresh interpreter.
+
+Started by ``grader.sandbox`` as ``python -I worker.py`` and never imported by
+the grader: it uses only the standard library and numpy, so it can run as an
+unprivileged user that cannot read the grader's tree.
+
+File descriptors at start: 0 = request pipe (parent -> worker), 1 = reply pipe
+(worker -> parent), 2 = output pipe (captured, bounded by the parent). The
+protocol pipes arrive on 0/1 because ``sudo`` closes every descriptor above 2;
+the first lines below move them out of the way and point 0 at /dev/null and 1
+at the output pipe, so a student's ``print()`` can never reach the protocol.
+
+Messages both ways: ``>IQ`` (header length, payload length), a JSON header,
+then raw array bytes whose dtype and shape are in the header. Order of work:
+read the config, apply resource limits and CPU affinity, import numpy, report
+the pid, install the import guard and the PEP 578 audit hook, then (and only
+then) import the student's module.
+"""
+
+import os
+
+REQUEST_FD = os.dup(0)
+REPLY_FD = os.dup(1)
+_devnull = os.open(os.devnull, os.O_RDONLY)
+os.dup2(_devnull, 0)
+os.close(_devnull)
+os.dup2(2, 1)
+
+import builtins  # noqa: E402  (the descriptors must be moved before anything else runs)
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import struct  # noqa: E402
+import sys  # noqa: E402
+import sysconfig  # noqa: E402
+import threading  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+FRAME = struct.Struct(">IQ")
+MAX_HEADER = 1 << 16
+MAX_DENIED = 200
+ERROR_CHARS = 2000
+
+# Audit events refused outright (prefix match). Everything that leaves the
+# process or controls other processes, native code through ctypes, raising our
+# own limits, adding audit hooks, and walking the heap to find the worker's state.
+DENY_PREFIXES = (
+    "socket.", "ctypes.", "subprocess.", "os.exec", "os.spawn", "os.posix_spawn",
+    "os.fork", "os.forkpty", "os.kill", "os.killpg", "os.system", "os.startfile",
+    "signal.pthread_kill", "pty.", "resource.setrlimit", "resource.prlimit",
+    "sys.addaudithook", "gc.get_objects", "gc.get_referrers", "gc.get_referents",
+    "sqlite3.", "webbrowser.", "ftplib.", "smtplib.", "poplib.", "imaplib.",
+    "nntplib.", "telnetlib.", "http.client.", "urllib.", "os.setuid", "mmap.",
+)
+# Events that change the file system: argument indexes that are paths and must
+# lie inside a writable directory.
+WRITE_EVENTS = {
+    "os.remove": (0,), "os.rmdir": (0,), "os.mkdir": (0,), "os.chmod": (0,),
+    "os.chown": (0,), "os.rename": (0, 1), "os.symlink": (1,), "os.link": (0, 1),
+    "os.truncate": (0,), "os.utime": (0,), "os.setxattr": (0,), "os.removexattr": (0,),
+    "os.chflags": (0,), "os.lchflags": (0,), "os.lchmod": (0,), "shutil.rmtree": (0,),
+    "shutil.chown": (0,), "shutil.move": (0, 1), "shutil.copyfile": (1,), "shutil.copytree": (1,),
+}
+# Events that look at the file system: argument indexes that must be readable.
+READ_EVENTS = {"os.listdir": (0,), "os.scandir": (0,), "os.chdir": (0,), "glob.glob": (0,),
+               "os.getxattr": (0,), "os.listxattr": (0,)}
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+class Protocol:
+    """Length-prefixed messages over the two dedicated pipes."""
+
+    def read_exact(self, n: int) -> bytes:
+        chunks, left = [], n
+        while left:
+            chunk = os.read(REQUEST_FD, min(left, 1 << 20))
+            if not chunk:
+                raise EOFError("request pipe closed")
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    def receive(self):
+        header_len, payload_len = FRAME.unpack(self.read_exact(FRAME.size))
+        if header_len > MAX_HEADER:
+            raise ValueError("request header too large")
+        header = json.loads(self.read_exact(header_len))
+        return header, self.read_exact(payload_len)
+
+    def send(self, header: dict, payload: bytes = b"") -> None:
+        data = json.dumps(header).encode()
+        view = memoryview(FRAME.pack(len(data), len(payload)) + data + payload)
+        while view:
+            view = view[os.write(REPLY_FD, view):]
+
+
+def under(path: str, roots) -> bool:
+    return any(path == root or path.startswith(root + os.sep) for root in roots)
+
+
+class Guard:
+    """The import allowlist and the audit hook, armed once the student code is about to run."""
+
+    def __init__(self, config: dict, numpy_dirs: list) -> None:
+        self.folder = os.path.realpath(config["folder"])
+        self.writable = [os.path.realpath(p) for p in config["writable"]]
+        stdlib = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")}
+        site = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("purelib", "platlib")}
+        self.stdlib, self.site = sorted(stdlib), sorted(site)
+        self.readable = sorted({os.path.realpath(p) for p in config["readable"]} | set(numpy_dirs)
+                               | set(self.writable) | {self.folder})
+        self.listable = {os.path.realpath(p) for p in sys.path if p}
+        self.allowed_imports = set(config["allowed_imports"])
+        self.student_modules = {p.stem if p.suffix == ".py" else p.name for p in Path(self.folder).iterdir()
+                                if p.suffix == ".py" or (p / "__init__.py").is_file()}
+        self.denied = []
+        self.sent = 0
+        self.armed = False
+        self.local = threading.local()
+        self.real_import = builtins.__import__
+
+    def deny(self, what: str, exc=PermissionError):
+        if len(self.denied) < MAX_DENIED:
+            self.denied.append(what[:300])
+        return exc(f"tinymlperf sandbox: {what} denied")
+
+    def new_denied(self) -> list:
+        fresh = self.denied[self.sent:]
+        self.sent = len(self.denied)
+        return fresh
+
+    def guarded_import(self, name, globals=None, locals=None, fromlist=(), level=0):
+        if self.armed and level == 0:
+            caller = sys._getframe(1).f_code.co_filename
+            if under(os.path.realpath(caller) if caller[:1] == os.sep else caller, [self.folder]):
+                top = name.partition(".")[0]
+                if top not in self.allowed_imports and top not in self.student_modules:
+                    raise self.deny(f"import {top}", ImportError)
+        return self.real_import(name, globals, locals, fromlist, level)
+
+    def readable_path(self, path: str) -> bool:
+        if path in ("/dev/null", "/dev/urandom", "/dev/random"):
+            return True
+        if under(path, self.readable):
+            return True
+        return under(path, self.stdlib) and not under(path, self.site)
+
+    def resolve(self, value):
+        if value is None or isinstance(value, int):
+            return None
+        return os.path.realpath(os.fsdecode(os.fspath(value)))
+
+    def hook(self, event: str, args: tuple) -> None:
+        if not self.armed or getattr(self.local, "busy", False):
+            return
+        self.local.busy = True
+        try:
+            self.check(event, args)
+        finally:
+            self.local.busy = False
+
+    def check(self, event: str, args: tuple) -> None:
+        if event.startswith(DENY_PREFIXES):
+            raise self.deny(event)
+        if event == "open":
+            path = self.resolve(args[0])
+            if path is None:
+                return
+            mode, flags = args[1], args[2] or 0
+            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool(flags & WRITE_FLAGS)
+            if writing and not under(path, self.writable):
+                raise self.deny(f"open {path!r} for writing")
+            if not writing and not self.readable_path(path):
+                raise self.deny(f"open {path!r} for reading")
+        elif event in WRITE_EVENTS:
+            for i in WRITE_EVENTS[event]:
+                path = self.resolve(args[i]) if i < len(args) else None
+                if path is not None and not under(path, self.writable):
+                    raise self.deny(f"{event} {path!r}")
+        elif event in READ_EVENTS:
+            path = self.resolve(args[0] if args[0] is not None else ".")
+            if path is not None and not self.readable_path(path) and path not in self.listable:
+                raise self.deny(f"{event} {path!r}")
+
+    def arm(self) -> None:
+        builtins.__import__ = self.guarded_import
+        sys.addaudithook(self.hook)
+        self.armed = True
+
+
+def apply_limits(config: dict) -> None:
+    """Resource limits and CPU pinning, before any student code runs."""
+    limits = config["limits"]
+    for name, value in limits.items():
+        kind = getattr(resource, name)
+        hard = value + 1 if name == "RLIMIT_CPU" else value  # SIGXCPU at soft, SIGKILL at hard
+        resource.setrlimit(kind, (value, hard))
+    if config.get("cpu") is not None:
+        os.sched_setaffinity(0, {config["cpu"]})
+    os.umask(config["umask"])
+    os.chdir(config["root"])
+
+
+def describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text[:ERROR_CHARS]
+
+
+def where(exc: BaseException, folder: str) -> str:
+    """The innermost traceback line inside the student's folder, e.g. 'model.py:12'."""
+    found = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.startswith(folder + os.sep):
+            found = f"{os.path.relpath(frame.filename, folder)}:{frame.lineno}"
+    return found
+
+
+def import_student(folder: str, name: str):
+    path = os.path.join(folder, f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def array_reply(value, np):
+    """Turn the student's return value into (header, bytes) without trusting it."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"predict returned dtype {array.dtype}")
+    array = np.ascontiguousarray(array)
+    return {"dtype": array.dtype.str, "shape": list(array.shape)}, array.tobytes()
+
+
+def serve_model(proto: Protocol, guard: Guard, config: dict, np) -> None:
+    folder = config["folder"]
+    stage = "import"
+    try:
+        module = import_student(folder, "model")
+        stage = "load"
+        model = module.load(Path(folder))
+    except BaseException as exc:  # noqa: BLE001 - report any failure of student code
+        proto.send({"type": "error", "stage": stage, "error": describe(exc), "where": where(exc, folder),
+                    "denied": guard.new_denied()})
+        return
+    proto.send({"type": "ready", "denied": guard.new_denied()})
+    while True:
+        header, payload = proto.receive()
+        if header.get("type") != "predict":
+            return
+        images = np.frombuffer(payload, dtype=np.uint8).reshape(header["shape"])
+        batch = int(header["batch"])
+        try:
+            outputs = [np.asarray(model.predict(images[i:i + batch])) for i in range(0, len(images), batch)]
+            reply, data = array_reply(outputs[0] if len(outputs) == 1 else np.concatenate(outputs), np)
+        except BaseException as exc:  # noqa: BLE001
+            proto.send({"type": "error", "stage": "predict", "error": describe(exc), "where": where(exc, folder),
+                        "denied": guard.new_denied()})
+            continue
+        proto.send({"type": "result", **reply, "denied": guard.new_denied()}, data)
+
+
+def serve_recipe(proto: Protocol, guard: Guard, config: dict, payload: bytes, np) -> None:
+    folder = config["folder"]
+    calibration = np.frombuffer(payload, dtype=np.uint8).reshape(config["calibration_shape"]).copy()
+    stage = "import"
+    try:
+        module = import_student(folder, "build")
+        stage = "build"
+        module.build(Path(config["baseline"]), calibration, Path(config["out"]))
+    except BaseException as exc:  # noqa: BLE001
+        proto.send({"type": "error", "stage": stage, "error": describe(exc), "where": where(exc, folder),
+                    "denied": guard.new_denied()})
+        return
+    proto.send({"type": "done", "denied": guard.new_denied()})
+
+
+def main() -> None:
+    proto = Protocol()
+    config, payload = proto.receive()
+    apply_limits(config)
+    import numpy as np  # before the hook: numpy's own start-up loads ctypes and reads its files
+
+    numpy_dirs = [os.path.realpath(os.path.dirname(np.__file__))]
+    libs = os.path.realpath(os.path.dirname(np.__file__)) + ".libs"
+    if os.path.isdir(libs):
+        numpy_dirs.append(libs)
+    guard = Guard(config, numpy_dirs)
+    proto.send({"type": "hello", "pid": os.getpid(), "numpy": np.__version__})
+    sys.path.insert(0, config["folder"])
+    guard.arm()
+    sys.stdout.flush()
+    if config["mode"] == "model":
+        serve_model(proto, guard, config, np)
+    else:
+        serve_recipe(proto, guard, config, payload, np)
+
+
+if __name__ == "__main__":
+    status = 0
+    try:
+        main()
+    except EOFError:  # the parent closed the request pipe: a normal end
+        pass
+    except BaseException:  # noqa: BLE001 - a bug on our side: show it in the captured output
+        traceback.print_exc()
+        status = 3
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(status)  # also ends any thread the student left running
