@@ -33,6 +33,10 @@ _REPO_URL = re.compile(r"^https://github\.com/([A-Za-z0-9](?:[A-Za-z0-9-]{0,38})
                        r"(?:\.git)?/?$")
 
 
+class PullMismatch(GitHubError):
+    """The PR the artifact names is not the one the run graded (stale or forged): post nothing."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try: attempts, first backoff, and a cap on the total time spent waiting."""
@@ -205,10 +209,10 @@ def confirm_pr(client: Github, repo: str, pr_number: int, head_sha: str, *, head
     actual_repo = pull.head.repo.full_name if pull.head.repo is not None else None
     info = PullInfo(pull.number, pull.head.sha, actual_repo, pull.user.login, pull.state)
     if info.head_sha != head_sha:
-        raise GitHubError(f"{repo}#{pr_number}: head is {info.head_sha}, but the run graded {head_sha}; "
+        raise PullMismatch(f"{repo}#{pr_number}: head is {info.head_sha}, but the run graded {head_sha}; "
                           "the artifact is stale or not about this PR, so nothing is posted")
     if head_repo is not None and (actual_repo or "").lower() != head_repo.lower():
-        raise GitHubError(f"{repo}#{pr_number}: head repository is {actual_repo}, but the run came from "
+        raise PullMismatch(f"{repo}#{pr_number}: head repository is {actual_repo}, but the run came from "
                           f"{head_repo}; nothing is posted")
     return info
 
