@@ -308,7 +308,8 @@ class GitHubServer(ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
     def start(self) -> GitHubServer:
-        self._thread = threading.Thread(target=self.serve_forever, name="github-server", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="github-server", daemon=True)
         self._thread.start()
         return self
 
