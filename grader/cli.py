@@ -9,6 +9,7 @@ Exit codes (every command):
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -123,3 +124,134 @@ def _register_grade(sub: argparse._SubParsersAction) -> None:
 
 
 _REGISTRY.append(_register_grade)
+# --- GitHub pipeline commands (the workflows' only steps; see docs/organizers.md) ---------------
+
+def _cmd_scope(args: argparse.Namespace) -> int:
+    from grader import actions, config, scope
+    from grader import github as gh
+    if args.name_status:
+        try:
+            files = scope.parse_name_status(Path(args.name_status).read_text(encoding="utf-8", errors="surrogateescape"))
+        except (OSError, ValueError) as e:
+            raise UsageError(f"{args.name_status}: {e}") from e
+        listed = None
+    else:
+        repo = args.repo or os.environ.get("GITHUB_REPOSITORY")
+        if not repo:
+            raise UsageError("scope --pr needs --repo or $GITHUB_REPOSITORY")
+        client = gh.make_client(gh.token_from_env(), os.environ.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL))
+        files, listed = gh.changed_files(client, repo, args.pr)
+    result = scope.check(files, slug_pattern=config.load().submission.slug_pattern, listed_total=listed)
+    for problem in result.problems:
+        print(actions.annotation("error", problem, title="Not one submission") if args.annotate else problem)
+    if not result.ok:
+        return EXIT_INVALID
+    if args.github_output:
+        actions.write_output(Path(args.github_output), "slug", result.slug or "")
+    print(result.slug)
+    return EXIT_OK
+
+
+def _register_scope(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("scope", help="the one submission slug a PR adds or changes (exit 1 with what to fix)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--name-status", metavar="FILE", help="output of `git diff --name-status -z BASE...HEAD`")
+    src.add_argument("--pr", type=int, help="read the PR's files from the API (GITHUB_TOKEN, --repo)")
+    p.add_argument("--repo", default=None, help="owner/name for --pr (default: $GITHUB_REPOSITORY)")
+    p.add_argument("--github-output", metavar="FILE", help="append slug=<slug> to this $GITHUB_OUTPUT file")
+    p.add_argument("--annotate", action="store_true", help="print problems as ::error annotations")
+    p.set_defaults(func=_cmd_scope)
+
+
+def _cmd_take_submission(args: argparse.Namespace) -> int:
+    from grader import actions, config, intake
+    problems = intake.take_submission(Path(args.pr_root), args.slug, Path(args.dest), config.load().submission)
+    for problem in problems:
+        print(actions.annotation("error", problem, title="Submission folder"))
+    return EXIT_INVALID if problems else EXIT_OK
+
+
+def _register_take_submission(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("take-submission", help="copy only submissions/SLUG/ (regular files) from a PR checkout")
+    p.add_argument("pr_root", help="the PR head's checkout")
+    p.add_argument("slug")
+    p.add_argument("--dest", default=".", help="the grader's tree (default: .)")
+    p.set_defaults(func=_cmd_take_submission)
+
+
+def _cmd_artifact_metadata(args: argparse.Namespace) -> int:
+    from grader import artifact
+    print(artifact.write_metadata(Path(args.out), pr_number=args.pr, head_sha=args.head_sha,
+                                  base_sha=args.base_sha, run_id=args.run_id))
+    return EXIT_OK
+
+
+def _register_artifact_metadata(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("artifact-metadata", help="write the grade artifact's metadata.json")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--pr", type=int, required=True)
+    p.add_argument("--head-sha", required=True)
+    p.add_argument("--base-sha", required=True)
+    p.add_argument("--run-id", type=int, required=True)
+    p.set_defaults(func=_cmd_artifact_metadata)
+
+
+def _cmd_annotate(args: argparse.Namespace) -> int:
+    from grader import actions, schema
+    folder = Path(args.folder)
+    result = schema.read(folder / "result.json", "result")
+    for line in actions.result_annotations(result):
+        print(line)
+    if args.summary and (folder / "report.md").is_file():
+        actions.append_summary(Path(args.summary), (folder / "report.md").read_text(encoding="utf-8"))
+    return EXIT_OK
+
+
+def _register_annotate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("annotate", help="print a result's annotations; append report.md to the job summary")
+    p.add_argument("folder", help="folder holding result.json and report.md")
+    p.add_argument("--summary", metavar="FILE", help="the $GITHUB_STEP_SUMMARY file")
+    p.set_defaults(func=_cmd_annotate)
+
+
+def _cmd_verify_repo(args: argparse.Namespace) -> int:
+    from grader import github as gh
+    token = gh.token_from_env()
+    client = gh.make_client(token, os.environ.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL)) if token else None
+    verification = gh.verify_repo(args.url, client=client, expected_owner=args.expected_owner)
+    print(f"{verification.status}: {verification.reason}")
+    return {"verified": EXIT_OK, "failed": EXIT_INVALID}.get(verification.status, EXIT_ERROR)
+
+
+def _register_verify_repo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("verify-repo", help="check a submission's GitHub repo exists and holds code (GITHUB_TOKEN)")
+    p.add_argument("url")
+    p.add_argument("--expected-owner", default=None, help="fail unless the repo belongs to this login")
+    p.set_defaults(func=_cmd_verify_repo)
+
+
+def _cmd_comment(args: argparse.Namespace) -> int:
+    from grader import github as gh
+    from grader import post
+    run = post.read_event(Path(args.event or os.environ.get("GITHUB_EVENT_PATH", "")))
+    try:
+        outcome = post.post(run, Path(args.artifact), client=post.client_from_env(os.environ),
+                            server_url=os.environ.get("GITHUB_SERVER_URL", "https://github.com"),
+                            bot_login=args.bot_login)
+    except gh.PullMismatch as e:
+        print(f"tinymlperf comment: refused: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    print(outcome.message)
+    return EXIT_OK
+
+
+def _register_comment(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("comment", help="post or update the PR's score comment for a finished grade run")
+    p.add_argument("--artifact", required=True, metavar="DIR", help="the downloaded grade artifact (hostile)")
+    p.add_argument("--event", metavar="FILE", help="workflow_run event payload (default: $GITHUB_EVENT_PATH)")
+    p.add_argument("--bot-login", default="github-actions[bot]", help="login whose comments may be edited")
+    p.set_defaults(func=_cmd_comment)
+
+
+_REGISTRY += [_register_scope, _register_take_submission, _register_artifact_metadata, _register_annotate,
+              _register_verify_repo, _register_comment]

@@ -1,0 +1,388 @@
+"""The two workflows: linters, security properties read from the YAML, and end-to-end replays.
+
+The replays run each workflow's ``run:`` steps for real (bash, the ``GITHUB_*``
+environment, a real-shaped event payload) against the loopback GitHub API;
+``uses:`` steps are emulated here (checkout = a copy from a real git repo,
+upload/download-artifact = a folder).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from grader import schema
+from grader.comment import MARKER
+from tests.github_server import GitHubServer
+from tests.workflow_replay import Context, JobRun, replay, tinymlperf_shim
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+GRADE, COMMENT = WORKFLOWS / "grade.yml", WORKFLOWS / "comment.yml"
+EVENTS = Path(__file__).parent / "events"
+GOLDEN = Path(__file__).parent / "golden"
+REPO, FORK, PR = "tinyml-org/tinymlperf", "ada/tinymlperf", 42
+BOT, TOKEN = "github-actions[bot]", "ghs_replay_token"
+PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+
+
+def load(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def triggers(spec: dict[str, Any]) -> Any:
+    return spec.get("on", spec.get(True))  # PyYAML reads a bare `on:` key as True
+
+
+# -- the three linters -----------------------------------------------------------
+
+def run_tool(*argv: str) -> subprocess.CompletedProcess[str]:
+    if shutil.which(argv[0]) is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{argv[0]} is not installed but CI=true: install the `test` extra")
+        pytest.skip(f"{argv[0]} is not installed (pip install '.[test]')")
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_zizmor_finds_nothing() -> None:
+    proc = run_tool("zizmor", "--offline", "--no-progress", ".github/workflows/")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No findings to report" in proc.stdout
+
+
+def test_zizmor_pedantic_finds_nothing() -> None:
+    proc = run_tool("zizmor", "--offline", "--no-progress", "--persona", "pedantic", ".github/workflows/")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_check_jsonschema_accepts_the_workflows() -> None:
+    proc = run_tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(GRADE), str(COMMENT))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_actionlint_finds_nothing() -> None:
+    proc = run_tool("actionlint", str(GRADE), str(COMMENT))
+    assert proc.returncode == 0 and proc.stdout == "", proc.stdout + proc.stderr
+
+
+# -- security properties -------------------------------------------------------
+
+def steps(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for job in spec["jobs"].values():
+        yield from job["steps"]
+
+
+@pytest.mark.parametrize("path", [GRADE, COMMENT], ids=lambda p: p.name)
+def test_every_action_is_pinned_by_commit_sha(path: Path) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    uses = [line.split("uses:", 1)[1].strip() for line in lines if re.match(r"^\s*(- )?uses:", line)]
+    assert uses
+    for use in uses:
+        ref, _, comment = use.partition(" # ")
+        assert PINNED.match(ref) and comment.startswith("v"), use
+
+
+@pytest.mark.parametrize("path", [GRADE, COMMENT], ids=lambda p: p.name)
+def test_no_expression_is_interpolated_into_a_run_script(path: Path) -> None:
+    for step in steps(load(path)):
+        assert "${{" not in step.get("run", ""), step
+
+
+@pytest.mark.parametrize("path", [GRADE, COMMENT], ids=lambda p: p.name)
+def test_run_steps_are_thin_and_use_no_secrets(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert not re.search(r"\$\{\{[^}]*\bsecrets\b", text)
+    for step in steps(load(path)):
+        if "run" in step:
+            assert len(step["run"].strip().splitlines()) <= 3, step["run"]
+
+
+@pytest.mark.parametrize("path", [GRADE, COMMENT], ids=lambda p: p.name)
+def test_no_checkout_keeps_credentials(path: Path) -> None:
+    for step in steps(load(path)):
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False
+
+
+def test_grade_runs_on_submission_prs_with_a_read_only_token() -> None:
+    spec = load(GRADE)
+    assert triggers(spec) == {"pull_request": {"paths": ["submissions/**"]}}
+    assert spec["permissions"] == {"contents": "read"}
+    assert all(job["permissions"] == {"contents": "read"} for job in spec["jobs"].values())
+
+
+def test_grade_uses_the_base_grader_and_only_the_prs_submissions() -> None:
+    checkouts = [s for s in steps(load(GRADE)) if s.get("uses", "").startswith("actions/checkout@")]
+    base, head = checkouts
+    assert base["with"]["ref"] == "${{ github.event.pull_request.base.sha }}" and "path" not in base["with"]
+    assert head["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"
+    assert head["with"]["path"] == ".pr" and head["with"]["sparse-checkout"] == "submissions"
+    take = next(s for s in steps(load(GRADE)) if s.get("run", "").startswith("tinymlperf take-submission"))
+    assert "rm -rf .pr" in take["run"]
+
+
+def test_comment_runs_after_grade_with_only_comment_and_artifact_rights() -> None:
+    spec = load(COMMENT)
+    assert triggers(spec) == {"workflow_run": {"workflows": ["grade"], "types": ["completed"]}}
+    assert spec["permissions"] == {}
+    assert all(job["permissions"] == {"pull-requests": "write", "actions": "read"} for job in spec["jobs"].values())
+
+
+def test_comment_never_checks_out_or_runs_pr_code() -> None:
+    for step in steps(load(COMMENT)):
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert set(step["with"]) == {"persist-credentials"}  # the default branch, nothing else
+        if "run" in step:
+            assert step["run"].split()[0] in ("python", "tinymlperf")
+        # nothing a step is given names the PR's code (its branch, commit or repository)
+        given = json.dumps([step.get("with"), step.get("env")])
+        assert not re.search(r"workflow_run\.(head_|pull_requests)", given), step
+
+
+# -- replays ---------------------------------------------------------------------
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@e"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Path:
+    """A competition repo: a base commit with one accepted entry."""
+    repo = tmp_path / "origin"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "submissions" / "bob").mkdir(parents=True)
+    (repo / "submissions" / "bob" / "model.py").write_text("bob = 1\n")
+    (repo / "grader").mkdir()
+    (repo / "grader" / "rules.py").write_text("STRICT = True\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    return repo
+
+
+def pr_commit(origin: Path, files: dict[str, str]) -> tuple[str, str]:
+    base = git(origin, "rev-parse", "HEAD")
+    git(origin, "checkout", "-q", "-b", "entry")
+    for rel, content in files.items():
+        (origin / rel).parent.mkdir(parents=True, exist_ok=True)
+        (origin / rel).write_text(content)
+    git(origin, "add", "-A")
+    git(origin, "commit", "-q", "-m", "entry")
+    head = git(origin, "rev-parse", "HEAD")
+    git(origin, "checkout", "-q", "main")
+    return base, head
+
+
+def pull_request_event(base: str, head: str) -> dict[str, Any]:
+    event = json.loads((EVENTS / "pull_request_fork.json").read_text(encoding="utf-8"))
+    event["pull_request"]["base"]["sha"], event["pull_request"]["head"]["sha"] = base, head
+    return event
+
+
+def workflow_run_event(head: str, conclusion: str) -> dict[str, Any]:
+    event = json.loads((EVENTS / "workflow_run_fork.json").read_text(encoding="utf-8"))
+    event["workflow_run"].update(head_sha=head, conclusion=conclusion)
+    return event
+
+
+class Actions:
+    """Emulators for the `uses:` steps, sharing one artifact store across workflows."""
+
+    def __init__(self, origin: Path, store: Path) -> None:
+        self.origin, self.store = origin, store
+
+    def checkout(self, step: dict[str, Any], ctx: Context) -> None:
+        opts = step["with"]
+        dest = ctx.workspace / opts.get("path", ".")
+        ref = opts.get("ref") or "main"
+        if opts.get("path"):
+            git(ctx.workspace, "clone", "-q", "--no-checkout", str(self.origin), str(dest))
+            git(dest, "checkout", "-q", ref)
+        else:
+            archive = subprocess.run(["git", "archive", ref], cwd=self.origin, check=True, capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+
+    def upload(self, step: dict[str, Any], ctx: Context) -> None:
+        src = ctx.workspace / step["with"]["path"]
+        if not src.is_dir() or not any(src.iterdir()):
+            raise FileNotFoundError(f"no files at {src}")
+        shutil.copytree(src, self.store / step["with"]["name"])
+
+    def download(self, step: dict[str, Any], ctx: Context) -> None:
+        src = self.store / step["with"]["name"]
+        if not src.is_dir():
+            raise FileNotFoundError(f"Artifact not found for name: {step['with']['name']}")
+        shutil.copytree(src, Path(step["with"]["path"]))
+
+    def emulators(self) -> dict[str, Any]:
+        noop = lambda step, ctx: None  # noqa: E731  (setup-python, cache: nothing to see)
+        return {"actions/checkout": self.checkout, "actions/setup-python": noop, "actions/cache": noop,
+                "actions/upload-artifact": self.upload, "actions/download-artifact": self.download}
+
+
+@pytest.fixture
+def server() -> Iterator[GitHubServer]:
+    with GitHubServer() as srv:
+        srv.state.add_token(TOKEN, BOT)
+        srv.state.add_repo(REPO, {"README.md": "TinyMLPerf"})
+        yield srv
+
+
+def base_env(tmp_path: Path, server: GitHubServer) -> dict[str, str]:
+    return {**tinymlperf_shim(tmp_path / "bin", sys.executable, ROOT), "HOME": str(tmp_path / "home"),
+            "GITHUB_REPOSITORY": REPO, "GITHUB_RUN_ID": "9123456789", "GITHUB_API_URL": server.url,
+            "GITHUB_SERVER_URL": "https://github.com", "LANG": "C.UTF-8"}
+
+
+def run_grade(tmp_path: Path, origin: Path, server: GitHubServer, base: str, head: str) -> tuple[JobRun, Path]:
+    store = tmp_path / "artifacts"
+    store.mkdir()
+    env = {**base_env(tmp_path, server)}
+    if os.environ.get("TINYMLPERF_DATA"):
+        env["TINYMLPERF_DATA"] = os.environ["TINYMLPERF_DATA"]
+    job = replay(GRADE, "grade", event=pull_request_event(base, head), workspace=tmp_path / "ws",
+                 temp=tmp_path / "tmp", base_env=env, emulators=Actions(origin, store).emulators(),
+                 skip_ids=frozenset({"install"}))
+    return job, store
+
+
+def run_comment(tmp_path: Path, server: GitHubServer, store: Path, event: dict[str, Any]) -> JobRun:
+    # The default branch's grader is this tree's, run through the `tinymlperf` shim: checkout has nothing to copy.
+    emulators = {**Actions(Path("/nonexistent"), store).emulators(), "actions/checkout": lambda step, ctx: None}
+    return replay(COMMENT, "comment", event=event, workspace=tmp_path / "cws", temp=tmp_path / "ctmp",
+                  base_env={**base_env(tmp_path, server)}, emulators=emulators,
+                  skip_ids=frozenset({"install"}), extra={"github.token": TOKEN})
+
+
+def test_replay_grade_refuses_a_pr_that_edits_the_grader_and_comment_says_so(
+        tmp_path: Path, origin: Path, server: GitHubServer) -> None:
+    base, head = pr_commit(origin, {"submissions/ada-quant/model.py": "x = 1\n", "grader/rules.py": "STRICT = False\n"})
+    job, store = run_grade(tmp_path, origin, server, base, head)
+    assert job.failed and job.step("scope").outcome == "failure"
+    assert job.step("grade").outcome == "skipped"
+    assert job.annotations == ["::error title=Not one submission::grader/rules.py: changes the grader or its "
+                               "workflows, which a submission PR may not do; drop this change"]
+    assert sorted(p.name for p in (store / "grade-result").iterdir()) == ["metadata.json"]
+    metadata = json.loads((store / "grade-result" / "metadata.json").read_text())
+    assert (metadata["pr_number"], metadata["head_sha"], metadata["base_sha"]) == (PR, head, base)
+
+    server.state.add_pull(REPO, PR, author="ada", head_sha=head, head_repo=FORK, files=[
+        {"filename": "submissions/ada-quant/model.py", "status": "added"},
+        {"filename": "grader/rules.py", "status": "modified"}])
+    comment = run_comment(tmp_path, server, store, workflow_run_event(head, "failure"))
+    assert not comment.failed, [(s.name, s.stderr) for s in comment.steps]
+    (posted,) = server.state.issue_comments(REPO, PR)
+    assert posted["user"]["login"] == BOT and posted["body"].startswith(MARKER)
+    assert "🚫 not graded" in posted["body"] and "grader/rules\\.py: changes the grader" in posted["body"]
+
+
+def write_artifact(store: Path, head: str, result: dict[str, Any] | None) -> None:
+    folder = store / "grade-result"
+    folder.mkdir(parents=True)
+    schema.write(folder / "metadata.json", {"schema_version": 1, "pr_number": PR, "head_sha": head,
+                                            "base_sha": "0" * 40, "run_id": 9123456789,
+                                            "grader_version": "0.1.0"}, "artifact")
+    if result is not None:
+        schema.write(folder / "result.json", result, "result")
+        (folder / "report.md").write_text("# report\n<img src=x>\n")
+
+
+HEAD = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
+
+
+def seed_scoped_pr(server: GitHubServer, head: str = HEAD) -> None:
+    server.state.add_pull(REPO, PR, author="ada", head_sha=head, head_repo=FORK, files=[
+        {"filename": "submissions/ada-quant/model.py", "status": "added"},
+        {"filename": "submissions/ada-quant/submission.yaml", "status": "added"}])
+
+
+def sample_result() -> dict[str, Any]:
+    return json.loads((GOLDEN / "result_sample.json").read_text(encoding="utf-8"))
+
+
+def test_replay_comment_posts_scores_once_and_edits_them_on_the_next_run(tmp_path: Path, server: GitHubServer) -> None:
+    seed_scoped_pr(server)
+    server.state.add_comment(REPO, PR, f"{MARKER}\nforged 1000x speedup", login="ada")
+    write_artifact(tmp_path / "store", HEAD, sample_result())
+    job = run_comment(tmp_path, server, tmp_path / "store", workflow_run_event(HEAD, "failure"))
+    assert not job.failed, [(s.name, s.stderr) for s in job.steps]
+    forged, posted = server.state.issue_comments(REPO, PR)
+    assert forged["body"] == f"{MARKER}\nforged 1000x speedup"
+    assert posted["body"] == (GOLDEN / "comment_scores.md").read_text(encoding="utf-8")
+    assert "created scores comment" in job.step("Post or update the score comment").stdout
+
+    again = run_comment(tmp_path / "second", server, tmp_path / "store", workflow_run_event(HEAD, "failure"))
+    assert "unchanged scores comment" in again.step("Post or update the score comment").stdout
+    assert len(server.state.issue_comments(REPO, PR)) == 2
+
+
+def test_replay_comment_says_cancelled_and_links_the_run(tmp_path: Path, server: GitHubServer) -> None:
+    seed_scoped_pr(server)
+    (tmp_path / "store").mkdir()
+    job = run_comment(tmp_path, server, tmp_path / "store", workflow_run_event(HEAD, "cancelled"))
+    assert job.step("Download the grade artifact (data only)").outcome == "failure"  # continue-on-error
+    assert not job.failed
+    (posted,) = server.state.issue_comments(REPO, PR)
+    assert posted["body"] == (GOLDEN / "comment_cancelled.md").read_text(encoding="utf-8")
+
+
+def test_replay_comment_refuses_a_stale_run(tmp_path: Path, server: GitHubServer) -> None:
+    seed_scoped_pr(server, head="f" * 40)  # the student pushed again after this run
+    write_artifact(tmp_path / "store", HEAD, sample_result())
+    job = run_comment(tmp_path, server, tmp_path / "store", workflow_run_event(HEAD, "success"))
+    step = job.step("Post or update the score comment")
+    assert step.outcome == "failure" and "refused" in step.stderr
+    assert server.state.issue_comments(REPO, PR) == []
+
+
+def test_replay_comment_explains_a_forged_result(tmp_path: Path, server: GitHubServer) -> None:
+    seed_scoped_pr(server)
+    write_artifact(tmp_path / "store", HEAD, None)
+    (tmp_path / "store" / "grade-result" / "result.json").write_text('{"status": "valid", "efficiency": 1e9}')
+    run_comment(tmp_path, server, tmp_path / "store", workflow_run_event(HEAD, "success"))
+    (posted,) = server.state.issue_comments(REPO, PR)
+    assert "⚠️ grading failed" in posted["body"] and "result\\.json: does not match result\\.schema\\.json" in posted["body"]
+    assert "1e9" not in posted["body"]
+
+
+def test_replay_comment_skips_runs_not_from_a_pull_request(tmp_path: Path, server: GitHubServer) -> None:
+    event = workflow_run_event(HEAD, "success")
+    event["workflow_run"]["event"] = "push"
+    job = run_comment(tmp_path, server, tmp_path / "store", event)
+    assert job.steps == [] and server.state.requests == []
+
+
+@pytest.mark.skipif(not (ROOT / "grader" / "grade.py").exists(), reason="grade command not present")
+def test_replay_grade_then_comment_end_to_end(tmp_path: Path, origin: Path, server: GitHubServer) -> None:
+    baseline = ROOT / "grader" / "baseline"
+    sample = sample_result()["submission"]
+    files = {f"submissions/ada-quant/{p.name}": p.read_text() for p in baseline.glob("*.py") if p.name != "__init__.py"}
+    files["submissions/ada-quant/submission.yaml"] = yaml.safe_dump(
+        {k: sample[k] for k in ("athlete_name", "github_repo", "division", "techniques_used", "description",
+                                "honor_code")})
+    base, head = pr_commit(origin, files)
+    job, store = run_grade(tmp_path, origin, server, base, head)
+    result = schema.read(store / "grade-result" / "result.json", "result")
+    report = (store / "grade-result" / "report.md").read_text(encoding="utf-8")
+    assert report in job.summary
+    assert len(job.annotations) == sum(c["status"] in ("fail", "warn") for c in result["checks"]) + (
+        result["status"] == "error")
+    assert job.failed == (result["status"] != "valid")
+
+    server.state.add_pull(REPO, PR, author="ada", head_sha=head, head_repo=FORK,
+                          files=[{"filename": f, "status": "added"} for f in files])
+    run_comment(tmp_path, server, store, workflow_run_event(head, "failure" if job.failed else "success"))
+    (posted,) = server.state.issue_comments(REPO, PR)
+    assert posted["body"].startswith(MARKER) and "TinyMLPerf:" in posted["body"]
