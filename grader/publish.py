@@ -90,5 +90,5 @@ def chunks(slugs: list[str], size: int, max_chunks: int = 256) -> list[str]:
     """``slugs`` split into space-joined groups for a job matrix (GitHub allows 256 jobs per matrix)."""
     if not slugs:
         return []
-    size = max(size, math.ceil(len(slugs) / max_chunks))
+    size = max(size, 1, math.ceil(len(slugs) / max_chunks))
     return [" ".join(slugs[i:i + size]) for i in range(0, len(slugs), size)]
