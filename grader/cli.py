@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -255,3 +256,86 @@ def _register_comment(sub: argparse._SubParsersAction) -> None:
 
 _REGISTRY += [_register_scope, _register_take_submission, _register_artifact_metadata, _register_annotate,
               _register_verify_repo, _register_comment]
+# ---------------------------------------------------------------- leaderboard (issue #6)
+
+_BASELINE_WEIGHTS = Path(__file__).parent / "baseline" / "weights.npz"
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from grader import config, leaderboard, record
+
+    competition = config.load(args.config)
+    records = record.load_all(args.submissions)
+    # With no records nothing can be stale, so the weights are only needed once records exist.
+    sha = leaderboard.baseline_sha256(args.baseline_weights) if records else None
+    board = leaderboard.build(records, leaderboard.CurrentGrader(__version__, sha), competition.per_athlete,
+                              competition.chart_entries, competition.name)
+    content = leaderboard.render(board)
+    if args.check:
+        try:
+            same = args.out.read_text(encoding="utf-8") == content
+        except OSError:
+            same = False
+        print(f"{args.out}: {'up to date' if same else 'out of date; run tinymlperf leaderboard'}")
+        return EXIT_OK if same else EXIT_INVALID
+    leaderboard.write_atomic(args.out, content)
+    print(f"{args.out}: written from {len(records)} score record(s)")
+    return EXIT_OK
+
+
+def _register_leaderboard(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("leaderboard", help="rebuild leaderboard.md from submissions/*/score.json")
+    p.add_argument("--submissions", type=Path, default=Path("submissions"))
+    p.add_argument("--out", type=Path, default=Path("leaderboard.md"))
+    p.add_argument("--check", action="store_true", help="exit 1 if --out is not what would be written")
+    p.add_argument("--config", type=Path, default=None, help="competition.yaml (default: packaged)")
+    p.add_argument("--baseline-weights", type=Path, default=_BASELINE_WEIGHTS)
+    p.set_defaults(func=_cmd_leaderboard)
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    import os
+
+    from grader import merge_info, publish
+
+    gh = merge_info.client(args.api_url, os.environ.get("GITHUB_TOKEN"))
+    outcome = publish.record_result(
+        args.result, args.slug, args.submissions, publish.read_event(args.event), args.event_name,
+        args.graded_commit, lambda repo, sha: merge_info.find_merged_pr(gh, repo, sha), str(args.event))
+    print(f"{outcome.path}: {outcome.action}: {outcome.detail}")
+    return EXIT_OK
+
+
+def _register_record(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("record", help="write submissions/<slug>/score.json from a trusted re-grade")
+    p.add_argument("--result", type=Path, required=True, help="result.json of the re-grade")
+    p.add_argument("--slug", required=True)
+    p.add_argument("--event", type=Path, required=True, help="the event payload ($GITHUB_EVENT_PATH)")
+    p.add_argument("--event-name", required=True, choices=["push", "workflow_dispatch"])
+    p.add_argument("--graded-commit", required=True, help="the commit the re-grade ran on ($GITHUB_SHA)")
+    p.add_argument("--submissions", type=Path, default=Path("submissions"))
+    p.add_argument("--api-url", default="https://api.github.com", help="GitHub API base ($GITHUB_API_URL)")
+    p.set_defaults(func=_cmd_record)
+
+
+def _cmd_to_grade(args: argparse.Namespace) -> int:
+    import json
+
+    from grader import merge_info, publish
+
+    slugs = merge_info.to_grade(args.submissions, args.after, args.before, args.all)
+    print(json.dumps(publish.chunks(slugs, args.chunk_size)))
+    return EXIT_OK
+
+
+def _register_to_grade(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("to-grade", help="print the submissions a leaderboard run must grade (JSON chunks)")
+    p.add_argument("--submissions", type=Path, default=Path("submissions"))
+    p.add_argument("--after", default="HEAD", help="the pushed commit")
+    p.add_argument("--before", default=None, help="the commit main pointed to before the push")
+    p.add_argument("--all", action="store_true", help="every submission (regrade-all)")
+    p.add_argument("--chunk-size", type=int, default=4)
+    p.set_defaults(func=_cmd_to_grade)
+
+
+_REGISTRY += [_register_leaderboard, _register_record, _register_to_grade]

@@ -1,0 +1,317 @@
+"""``leaderboard.md``: score records in, one deterministic Markdown page out.
+
+``build`` turns records into ranked rows (pure); ``render`` turns those rows into
+Markdown (pure); ``write_atomic`` is the only side effect. The same records always
+give the same bytes: no clock, total sort orders, fixed number formats, and an
+unpadded table renderer (tabulate pads by display width, which depends on
+whether ``wcwidth`` is installed, so the bytes could differ between machines).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from grader.errors import GraderError
+from grader.markdown import repo_link, text
+from grader.record import BaselineMetrics, ScoreRecord
+
+PerAthlete = Literal["best", "latest"]
+DIVISIONS: tuple[tuple[str, str], ...] = (("closed", "Closed Division"), ("open", "Open Division"))
+_PR_REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
+HEADERS = ("Rank", "Athlete", "Speedup (95% CI)", "Compression", "Accuracy", "Δ accuracy", "Efficiency",
+           "Techniques", "Repo", "PR", "Graded")
+ALIGN = "|---:|---|---:|---:|---:|---:|---:|---|---|---|---|"
+
+
+@dataclass(frozen=True)
+class CurrentGrader:
+    """What records are compared with: this grader's version and the baseline weights' sha256.
+
+    ``baseline_sha256`` may be None only when there are no records to judge.
+    """
+
+    version: str
+    baseline_sha256: str | None
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    rank: int
+    record: ScoreRecord
+    stale: bool
+
+
+@dataclass(frozen=True)
+class DivisionTable:
+    key: str
+    title: str
+    rows: tuple[LeaderboardRow, ...]
+    superseded: int
+
+
+@dataclass(frozen=True)
+class NotRanked:
+    record: ScoreRecord
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The baseline's metrics and the record whose grading run measured them."""
+
+    metrics: BaselineMetrics
+    measured_in: ScoreRecord
+
+
+@dataclass(frozen=True)
+class Board:
+    title: str
+    per_athlete: PerAthlete
+    chart_entries: int
+    record_count: int
+    divisions: tuple[DivisionTable, ...]
+    not_ranked: tuple[NotRanked, ...]
+    stale: tuple[tuple[ScoreRecord, str], ...]
+    reference: Reference | None
+
+
+def baseline_sha256(weights: Path) -> str:
+    """sha256 of the baseline weights file; GraderError naming it when it is missing."""
+    try:
+        return hashlib.sha256(weights.read_bytes()).hexdigest()
+    except OSError as e:
+        raise GraderError(f"{weights}: cannot read the baseline weights to tell stale records apart: "
+                          f"{e.strerror or e}") from e
+
+
+def stale_reason(record: ScoreRecord, current: CurrentGrader) -> str | None:
+    """Why ``record`` no longer matches the current grader, or None when it does."""
+    reasons = []
+    if record.grader_version != current.version:
+        reasons.append(f"grader {record.grader_version} (current {current.version})")
+    if record.baseline_sha256 != current.baseline_sha256:
+        reasons.append(f"baseline weights {record.baseline_sha256[:12]} (current {str(current.baseline_sha256)[:12]})")
+    return "; ".join(reasons) or None
+
+
+def _earlier(r: ScoreRecord) -> tuple[str, int, str]:
+    return (r.graded_at, r.pr_number, r.slug)
+
+
+def _rank_key(r: ScoreRecord) -> tuple[float, str, int, str]:
+    assert r.scores is not None
+    return (-r.scores.efficiency, *_earlier(r))
+
+
+def _not_ranked_reason(r: ScoreRecord) -> str:
+    if r.status == "error":
+        return f"could not be graded: {r.error or 'no detail'}"
+    if r.failed_checks:
+        return "; ".join(f"{c.id}: {c.message}" for c in r.failed_checks)
+    return "failed a rule (no check detail recorded)"
+
+
+def _choose(entries: list[ScoreRecord], per_athlete: PerAthlete) -> ScoreRecord:
+    if per_athlete == "best":
+        return min(entries, key=_rank_key)
+    return max(entries, key=_earlier)
+
+
+def build(records: Sequence[ScoreRecord], current: CurrentGrader, per_athlete: PerAthlete,
+          chart_entries: int, title: str = "TinyMLPerf") -> Board:
+    """Rank ``records``: one entry per athlete and division, ties to the earlier entry.
+
+    Only ``valid`` records are ranked; ``per_athlete`` picks the best (highest
+    efficiency) or the latest of an athlete's valid entries in a division. Every
+    other record is listed as not ranked, with its reason.
+    """
+    if records and current.baseline_sha256 is None:
+        raise GraderError("the current baseline sha256 is needed to judge records")
+    stale = {r.source: stale_reason(r, current) for r in records}
+    tables = []
+    for key, heading in DIVISIONS:
+        valid = [r for r in records if r.division == key and r.status == "valid" and r.scores is not None]
+        by_athlete: dict[str, list[ScoreRecord]] = {}
+        for r in valid:
+            by_athlete.setdefault(r.athlete_login.lower(), []).append(r)
+        chosen = sorted((_choose(entries, per_athlete) for entries in by_athlete.values()), key=_rank_key)
+        rows = tuple(LeaderboardRow(i + 1, r, stale[r.source] is not None) for i, r in enumerate(chosen))
+        tables.append(DivisionTable(key, heading, rows, len(valid) - len(chosen)))
+    not_ranked = tuple(NotRanked(r, _not_ranked_reason(r))
+                       for r in sorted(records, key=lambda r: (r.division, *_earlier(r)))
+                       if not (r.status == "valid" and r.scores is not None))
+    fresh = [r for r in records if stale[r.source] is None and r.baseline is not None]
+    newest = max(fresh, key=_earlier, default=None)
+    reference = None if newest is None or newest.baseline is None else Reference(newest.baseline, newest)
+    return Board(
+        title=title, per_athlete=per_athlete, chart_entries=chart_entries, record_count=len(records),
+        divisions=tuple(tables), not_ranked=not_ranked,
+        stale=tuple((r, reason) for r in sorted(records, key=lambda r: r.slug)
+                    if (reason := stale[r.source]) is not None),
+        reference=reference,
+    )
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _num(value: float, digits: int = 2) -> str:
+    out = f"{value:.{digits}f}"
+    return "0." + "0" * digits if out == "-0." + "0" * digits else out
+
+
+def _signed_pp(value: float) -> str:
+    out = _num(value)
+    return out + " pp" if out.startswith("-") else f"+{out} pp"
+
+
+def _pr_link(r: ScoreRecord) -> str:
+    # Built only from schema-checked parts: owner/name pattern and a positive integer.
+    if not _PR_REPOSITORY.match(r.repository) or type(r.pr_number) is not int:
+        raise GraderError(f"{r.source}: repository or pr_number has a bad shape")
+    return f"[#{r.pr_number}](https://github.com/{r.repository}/pull/{r.pr_number})"
+
+
+def _athlete(r: ScoreRecord) -> str:
+    name = text(r.athlete_name, 60)
+    login = text(r.athlete_login, 40)
+    return f"{name} ({login})" if name else login
+
+
+def _techniques(items: Iterable[str]) -> str:
+    items = [t for t in items if text(t)]
+    shown = [text(t, 60) for t in items[:4]]
+    if len(items) > 4:
+        shown.append(f"+{len(items) - 4} more")
+    return ", ".join(shown) or "—"
+
+
+def _repo(r: ScoreRecord) -> str:
+    link = repo_link(r.github_repo) if r.github_repo else "—"
+    return link if r.repo_verification_status == "verified" else f"{link} (not verified)"
+
+
+def _speedup(r: ScoreRecord) -> str:
+    assert r.scores is not None
+    s = r.scores
+    if s.speedup_ci_low is None or s.speedup_ci_high is None:
+        return f"{_num(s.speedup)}× (CI inconclusive)"
+    return f"{_num(s.speedup)}× ({_num(s.speedup_ci_low)}–{_num(s.speedup_ci_high)})"
+
+
+def _row(row: LeaderboardRow) -> tuple[str, ...]:
+    r = row.record
+    assert r.scores is not None
+    graded = r.graded_date + (" (stale)" if row.stale else "")
+    accuracy = "—" if r.accuracy_pct is None else f"{_num(r.accuracy_pct)}%"
+    return (str(row.rank), _athlete(r), _speedup(r), f"{_num(r.scores.compression)}×", accuracy,
+            _signed_pp(r.scores.accuracy_delta_pp), _num(r.scores.efficiency), _techniques(r.techniques),
+            _repo(r), _pr_link(r), graded)
+
+
+def _reference_row(ref: Reference) -> tuple[str, ...]:
+    return ("ref", "Baseline CNN (reference)", "1.00×", "1.00×", f"{_num(ref.metrics.accuracy_pct)}%",
+            "+0.00 pp", "1.00", "—", "—", _pr_link(ref.measured_in), ref.measured_in.graded_date)
+
+
+def _table(header: Sequence[str], align: str, rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", align]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return lines
+
+
+_MERMAID_KEEP = re.compile(r"[^\w .-]", re.UNICODE)
+
+
+def mermaid_label(value: str, max_length: int = 24) -> str:
+    """``value`` reduced to letters, digits, spaces, ``.``, ``-`` and ``_``: nothing Mermaid can parse as syntax."""
+    kept = " ".join(_MERMAID_KEEP.sub(" ", value).split())
+    return kept[:max_length].rstrip()
+
+
+def _chart(table: DivisionTable, limit: int) -> list[str]:
+    top = table.rows[:limit]
+    if not top:
+        return []
+    labels = ", ".join(f'"{row.rank}. {mermaid_label(row.record.athlete_name) or row.record.athlete_login}"'
+                       for row in top)
+    values = ", ".join(_num(row.record.scores.efficiency) for row in top if row.record.scores)
+    return ["```mermaid", "xychart-beta", f'    title "{table.title}: top {len(top)} by efficiency"',
+            f"    x-axis [{labels}]", '    y-axis "Efficiency"', f"    bar [{values}]", "```", ""]
+
+
+def _division(table: DivisionTable, board: Board) -> list[str]:
+    lines = [f"## {table.title}", ""]
+    if not table.rows:
+        lines += ["_No ranked entries yet._", ""]
+        return lines
+    reference = [_reference_row(board.reference)] if board.reference else []
+    lines += _table(HEADERS, ALIGN, [*reference, *(_row(row) for row in table.rows)]) + [""]
+    if table.superseded:
+        kept = "best" if board.per_athlete == "best" else "latest"
+        lines += [f"{table.superseded} further valid entr{'y is' if table.superseded == 1 else 'ies are'} "
+                  f"not shown: only each athlete's {kept} entry is ranked.", ""]
+    lines += _chart(table, board.chart_entries)
+    return lines
+
+
+def _not_ranked(board: Board) -> list[str]:
+    if not board.not_ranked:
+        return []
+    rows = [(dict(DIVISIONS)[n.record.division], _athlete(n.record), text(n.record.slug, 64), _pr_link(n.record),
+             n.record.graded_date, text(n.reason, 400)) for n in board.not_ranked]
+    return ["## Not ranked", "", "These entries were graded but failed a rule or could not be graded, "
+            "so they are not ranked.", "",
+            *_table(("Division", "Athlete", "Entry", "PR", "Graded", "Reason"), "|---|---|---|---|---|---|", rows),
+            ""]
+
+
+def _stale(board: Board) -> list[str]:
+    if not board.stale:
+        return []
+    lines = ["## Stale records", "", "Graded by another grader version or baseline than the current one; "
+             "the next regrade-all (workflow_dispatch of the leaderboard workflow) refreshes them.", ""]
+    lines += [f"- {text(r.slug, 64)} ({_pr_link(r)}): {text(reason, 300)}" for r, reason in board.stale]
+    return lines + [""]
+
+
+def render(board: Board) -> str:
+    """The whole ``leaderboard.md`` for ``board``."""
+    lines = [f"# {text(board.title, 80)} leaderboard", "",
+             "<!-- Generated by `tinymlperf leaderboard` from submissions/*/score.json; do not edit by hand. -->",
+             ""]
+    if board.record_count == 0:
+        return "\n".join([*lines, "_No graded entries yet._", ""])
+    rule = "best" if board.per_athlete == "best" else "latest"
+    lines += [f"Ranked by efficiency score (speedup × compression, penalized for accuracy loss). "
+              f"One entry per athlete and division (their {rule} valid entry); ties go to the earlier entry.", ""]
+    if board.reference:
+        ref = board.reference
+        lines += [f"Reference row: the baseline CNN as measured in the grading run of {_pr_link(ref.measured_in)} "
+                  f"({ref.measured_in.graded_date}); its speedup, compression and efficiency are 1 by definition.",
+                  ""]
+    else:
+        lines += ["No reference row: no record from the current grader and baseline has baseline metrics.", ""]
+    for table in board.divisions:
+        lines += _division(table, board)
+    lines += _not_ranked(board) + _stale(board)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def write_atomic(path: Path, content: str) -> None:
+    """Write ``content`` to ``path`` through a temp file in the same folder and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or Path("."))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,94 @@
+"""Job 2 of the leaderboard workflow: turn one trusted re-grade into ``submissions/<slug>/score.json``.
+
+Runs no submission code. Everything written comes from a schema-checked
+``result.json``, git history of main, the event payload and the GitHub API.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader import record, schema
+from grader.errors import GraderError
+from grader.merge_info import SHA, SLUG, PullLookup, event_graded_at, event_repository, source_commit
+
+MAX_EVENT_BYTES = 25 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``record_result`` did: ``written`` or ``skipped`` (with why), and the record's path."""
+
+    action: str
+    path: Path
+    detail: str
+
+
+def read_event(path: Path) -> dict[str, Any]:
+    """The event payload (``$GITHUB_EVENT_PATH``) as a dict."""
+    try:
+        if path.stat().st_size > MAX_EVENT_BYTES:
+            raise GraderError(f"{path}: event payload is over {MAX_EVENT_BYTES} bytes")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise GraderError(f"{path}: not readable JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise GraderError(f"{path}: event payload is not a JSON object")
+    return data
+
+
+def _existing(path: Path) -> record.ScoreRecord | None:
+    try:
+        return record.read(path) if path.exists() else None
+    except GraderError:
+        return None  # a damaged record is replaced, never trusted
+
+
+def record_result(result_path: Path, slug: str, submissions: Path, event: dict[str, Any], event_name: str,
+                  graded_commit: str, lookup: PullLookup, event_source: str = "event.json") -> Outcome:
+    """Write the score record for the grade of ``slug`` at ``graded_commit`` into its folder on main.
+
+    Skips (writes nothing) when the folder is gone from main or changed after
+    ``graded_commit``: a newer run grades that version. The PR author is reused
+    from an existing record only when it names the same merge commit (a student
+    cannot know that sha in advance); otherwise it is looked up through the API.
+    """
+    if not SLUG.match(slug):
+        raise GraderError(f"bad slug {slug!r}")
+    if not SHA.match(graded_commit):
+        raise GraderError(f"graded commit {graded_commit!r} is not a 40-hex sha")
+    result = schema.read(result_path, "result")
+    if result["submission"]["slug"] != slug:
+        raise GraderError(f"{result_path}: graded slug {result['submission']['slug']!r} is not {slug!r}")
+    out = submissions / slug / record.RECORD_NAME
+    graded_source = source_commit(submissions, graded_commit, slug)
+    head_source = source_commit(submissions, "HEAD", slug)
+    if graded_source is None or head_source is None:
+        return Outcome("skipped", out, f"{slug} is not on main at both {graded_commit[:12]} and HEAD")
+    if graded_source != head_source:
+        return Outcome("skipped", out, f"{slug} changed after {graded_commit[:12]} (now {head_source[:12]}); "
+                                       "the run for that change records it")
+    repository = event_repository(event, event_source)
+    previous = _existing(out)
+    if previous and previous.merge_commit_sha == head_source and previous.repository == repository:
+        login, number = previous.athlete_login, previous.pr_number
+    else:
+        info = lookup(repository, head_source)
+        login, number = info.athlete_login, info.pr_number
+    graded_at = event_graded_at(event_name, event, submissions, graded_commit, event_source)
+    provenance = record.Provenance(athlete_login=login, repository=repository, pr_number=number,
+                                   merge_commit_sha=head_source, graded_at=graded_at)
+    record.write(out, record.build(result, provenance, str(result_path)))
+    return Outcome("written", out, f"{slug}: PR #{number} by {login}, status {result['status']}")
+
+
+def chunks(slugs: list[str], size: int, max_chunks: int = 256) -> list[str]:
+    """``slugs`` split into space-joined groups for a job matrix (GitHub allows 256 jobs per matrix)."""
+    if not slugs:
+        return []
+    size = max(size, 1, math.ceil(len(slugs) / max_chunks))
+    return [" ".join(slugs[i:i + size]) for i in range(0, len(slugs), size)]

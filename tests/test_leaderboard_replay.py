@@ -1,0 +1,203 @@
+"""Replay the leaderboard workflow's own shell steps with real push payloads.
+
+The ``plan`` and ``publish`` run: scripts are taken verbatim from
+``.github/workflows/leaderboard.yml`` and run with bash in clones of a real bare
+repository, against a loopback GitHub API. The ``grade`` job is stood in for by
+schema-valid result.json files (the engine lives in another module). Two merges
+are replayed back to back, then interleaved so one push is rejected and retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import gitfixture
+import loopback_github
+import scorefactory as sf
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ROOT / ".github" / "workflows" / "leaderboard.yml"
+REPO = "tinyml/tinymlperf"
+
+
+def _step(job: str, step_id: str) -> dict:
+    steps = yaml.safe_load(WORKFLOW.read_text())["jobs"][job]["steps"]
+    return next(s for s in steps if s.get("id") == step_id)
+
+
+def step_script(job: str, step_id: str) -> str:
+    return _step(job, step_id)["run"]
+
+
+def step_env(job: str, step_id: str, context: dict[str, str]) -> dict[str, str]:
+    """The step's ``env:`` block with each ``${{ expr }}`` looked up in ``context`` (unknown ones fail)."""
+    env = {}
+    for name, value in _step(job, step_id).get("env", {}).items():
+        expr = value.removeprefix("${{").removesuffix("}}").strip()
+        assert expr in context, f"replay does not know {value!r} (step {job}.{step_id}, env {name})"
+        env[name] = context[expr]
+    return env
+
+
+@pytest.fixture
+def tools(tmp_path: Path) -> tuple[Path, str]:
+    """A ``tinymlperf`` on PATH running this tree's grader, with stand-in baseline weights."""
+    weights = tmp_path / "weights.npz"
+    weights.write_bytes(b"replay baseline")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "tinymlperf"
+    # The installed package would carry grader/baseline/weights.npz; here the wrapper points at a stand-in.
+    exe.write_text(f'#!/bin/sh\nif [ "$1" = leaderboard ]; then set -- "$@" --baseline-weights "{weights}"; fi\n'
+                   f'PYTHONPATH="{ROOT}" exec "{sys.executable}" -m grader "$@"\n')
+    exe.chmod(0o755)
+    return bin_dir, hashlib.sha256(b"replay baseline").hexdigest()
+
+
+def run_step(script: str, cwd: Path, env: dict[str, str], bin_dir: Path) -> tuple[dict[str, str], str]:
+    """Run one step's script like the runner does (bash -e, $GITHUB_OUTPUT); return its outputs and stdout."""
+    output = cwd.parent / f"{cwd.name}.output"
+    output.write_text("")
+    # Like a runner: no identity in the environment, so the step's own bot identity is what commits.
+    # Also drop GIT_DIR & co. that git exports to hooks (run 2 starts from run 1's pre-push hook).
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    base.update({"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+                 "GIT_AUTHOR_DATE": "2025-03-10T00:00:00+00:00", "GIT_COMMITTER_DATE": "2025-03-10T00:00:00+00:00"})
+    full = {**base, **env, "GITHUB_OUTPUT": str(output),
+            "PATH": f"{bin_dir}{os.pathsep}{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=cwd, env=full,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"step failed in {cwd}:\n{done.stdout}\n{done.stderr}"
+    return dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line), done.stdout
+
+
+class Run:
+    """One workflow run for one push: plan in a checkout of ``after``, then publish in a clone of main."""
+
+    def __init__(self, name: str, tmp: Path, o: gitfixture.Origin, merge: gitfixture.Merge,
+                 api: loopback_github.FakeGitHub, tools: tuple[Path, str]) -> None:
+        self.name, self.tmp, self.origin, self.merge, self.api = name, tmp, o, merge, api
+        self.bin_dir, self.sha = tools
+        self.event = tmp / f"{name}-event.json"
+        self.event.write_text(json.dumps({
+            "ref": "refs/heads/main", "before": merge.before, "after": merge.after,
+            "repository": {"full_name": REPO, "default_branch": "main"},
+            "head_commit": {"id": merge.after, "timestamp": merge.timestamp},
+            "pusher": {"name": "maintainer"}}))
+
+    def env(self, job: str, step_id: str) -> dict[str, str]:
+        """What the runner would give the step: default variables plus its evaluated ``env:`` block."""
+        context = {"github.event_name": "push", "github.event.before": self.merge.before,
+                   "github.sha": self.merge.after, "github.token": "ghs_test",
+                   "needs.plan.outputs.chunks": getattr(self, "chunks", "")}
+        return {"GITHUB_EVENT_PATH": str(self.event), "GITHUB_EVENT_NAME": "push", "GITHUB_SHA": self.merge.after,
+                "GITHUB_API_URL": self.api.base_url, "GITHUB_REPOSITORY": REPO,
+                **step_env(job, step_id, context)}
+
+    def plan_and_grade(self) -> str:
+        checkout = self.origin.clone(self.tmp / f"{self.name}-plan")
+        gitfixture.git(checkout, "checkout", "--quiet", self.merge.after)
+        out, _ = run_step(step_script("plan", "plan"), checkout, self.env("plan", "plan"), self.bin_dir)
+        self.chunks = out["chunks"]
+        for slug in " ".join(json.loads(self.chunks)).split():  # the grade job's stand-in
+            folder = self.tmp / f"{self.name}-results" / slug
+            folder.mkdir(parents=True)
+            (folder / "result.json").write_text(json.dumps(sf.result(slug, baseline_sha256=self.sha,
+                                                                     efficiency=float(len(slug)))))
+        return self.chunks
+
+    def prepare_publish(self) -> Path:
+        self.clone = self.origin.clone(self.tmp / f"{self.name}-publish")
+        os.symlink(self.tmp / f"{self.name}-results", self.clone / "results")
+        (self.clone / ".git" / "info" / "exclude").write_text("results\n")
+        return self.clone
+
+    def publish(self) -> None:
+        _, self.stdout = run_step(step_script("publish", "publish"), self.clone, self.env("publish", "publish"), self.bin_dir)
+
+
+def origin_file(o: gitfixture.Origin, path: str) -> str:
+    return gitfixture.git(o.bare, "show", f"main:{path}")
+
+
+def assert_both_on_the_board(o: gitfixture.Origin) -> None:
+    board = origin_file(o, "leaderboard.md")
+    assert "| 1 | Ada (bo) |" in board and "| 2 | Ada (ada) |" in board, board
+    assert "[#2](https://github.com/tinyml/tinymlperf/pull/2)" in board
+    for slug, login, pr in (("ada-int8", "ada", 1), ("bo-pruned", "bo", 2)):
+        rec = json.loads(origin_file(o, f"submissions/{slug}/score.json"))
+        assert (rec["athlete_login"], rec["pr_number"]) == (login, pr)
+    log = gitfixture.git(o.bare, "log", "--format=%an|%s", "main").splitlines()
+    assert log.count("github-actions[bot]|leaderboard: record re-graded entries") == 2, log
+
+
+def test_two_merges_back_to_back(tmp_path: Path, tools: tuple[Path, str]) -> None:
+    o = gitfixture.origin(tmp_path)
+    with loopback_github.serve() as api:
+        m1 = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
+        api.merge(m1.after, 1, "ada")
+        run1 = Run("run1", tmp_path, o, m1, api, tools)
+        assert run1.plan_and_grade() == '["ada-int8"]'
+        run1.prepare_publish()
+        run1.publish()
+        m2 = o.merge_pr("bo-pruned", "2025-03-02T10:00:00+00:00")
+        api.merge(m2.after, 2, "bo")
+        run2 = Run("run2", tmp_path, o, m2, api, tools)
+        assert run2.plan_and_grade() == '["bo-pruned"]'
+        run2.prepare_publish()
+        run2.publish()
+        assert_both_on_the_board(o)
+        # A rerun of the same run finds nothing to change and commits nothing.
+        head = gitfixture.git(o.bare, "rev-parse", "main")
+        again = Run("run2b", tmp_path, o, m2, api, tools)
+        again.chunks = run2.chunks
+        again.clone = o.clone(tmp_path / "run2b-publish")
+        os.symlink(tmp_path / "run2-results", again.clone / "results")
+        again.publish()
+        assert gitfixture.git(o.bare, "rev-parse", "main") == head
+
+
+def test_two_merges_interleaved_retry_after_a_rejected_push(tmp_path: Path, tools: tuple[Path, str]) -> None:
+    o = gitfixture.origin(tmp_path)
+    with loopback_github.serve() as api:
+        m1 = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
+        m2 = o.merge_pr("bo-pruned", "2025-03-02T10:00:00+00:00")
+        api.merge(m1.after, 1, "ada")
+        api.merge(m2.after, 2, "bo")
+        run1, run2 = Run("run1", tmp_path, o, m1, api, tools), Run("run2", tmp_path, o, m2, api, tools)
+        run1.plan_and_grade()
+        run2.plan_and_grade()
+        run1.prepare_publish()
+        run2.prepare_publish()
+        # Run 2 publishes while run 1 is between its commit and its push: run 1's first push is rejected.
+        hook = run1.clone / ".git" / "hooks" / "pre-push"
+        marker = tmp_path / "run2-published"
+        launcher = tmp_path / "run2.py"
+        launcher.write_text(f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+                            f"import test_leaderboard_replay\ntest_leaderboard_replay.publish_from_hook({str(tmp_path)!r})\n")
+        hook.write_text(f"#!/bin/sh\nif [ ! -e '{marker}' ]; then touch '{marker}'; "
+                        f"'{sys.executable}' '{launcher}' || exit 1; fi\n")
+        hook.chmod(0o755)
+        (tmp_path / "run2.json").write_text(json.dumps({
+            "script": step_script("publish", "publish"), "cwd": str(run2.clone), "bin": str(run2.bin_dir),
+            "env": run2.env("publish", "publish")}))
+        run1.publish()
+        assert marker.exists()
+        assert "push rejected (attempt 1)" in run1.stdout
+        assert_both_on_the_board(o)
+
+
+def publish_from_hook(tmp: str) -> None:
+    """Run 2's publish step, started from run 1's pre-push hook (a separate process)."""
+    spec = json.loads((Path(tmp) / "run2.json").read_text())
+    run_step(spec["script"], Path(spec["cwd"]), spec["env"], Path(spec["bin"]))

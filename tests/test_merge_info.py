@@ -1,0 +1,131 @@
+"""Trusted merge facts: the PR author via the API (real loopback server), what to grade, when to skip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import gitfixture
+import loopback_github
+import scorefactory as sf
+from grader import merge_info, publish, record
+from grader.errors import GitHubError, GraderError
+
+REPO = "tinyml/tinymlperf"
+
+
+@pytest.fixture
+def api():
+    with loopback_github.serve() as state:
+        yield state
+
+
+def lookup(api: loopback_github.FakeGitHub) -> merge_info.PullLookup:
+    gh = merge_info.client(api.base_url, "secret-token")
+    return lambda repository, sha: merge_info.find_merged_pr(gh, repository, sha)
+
+
+def test_the_athlete_is_the_merged_pr_author(api: loopback_github.FakeGitHub) -> None:
+    api.merge("a" * 40, 12, "open-pr", merged=False)
+    api.merge("a" * 40, 7, "ada")
+    assert lookup(api)(REPO, "a" * 40) == merge_info.MergeInfo("ada", 7)
+    assert api.requests[-1] == ("GET", f"/repos/{REPO}/commits/{'a' * 40}/pulls", "token secret-token")
+
+
+def test_the_pr_whose_merge_commit_is_the_sha_wins(api: loopback_github.FakeGitHub) -> None:
+    api.merge("a" * 40, 3, "other", merge_commit_sha="b" * 40)
+    api.merge("a" * 40, 4, "ada")
+    assert lookup(api)(REPO, "a" * 40).pr_number == 4
+
+
+def test_a_commit_without_a_merged_pr_is_an_error(api: loopback_github.FakeGitHub) -> None:
+    with pytest.raises(GitHubError, match="expected one merged pull request, found 0"):
+        lookup(api)(REPO, "c" * 40)
+
+
+def test_a_login_of_the_wrong_shape_is_refused(api: loopback_github.FakeGitHub) -> None:
+    api.merge("a" * 40, 5, "evil login](x)")
+    with pytest.raises(GitHubError, match="bad login"):
+        lookup(api)(REPO, "a" * 40)
+
+
+def test_an_unknown_repository_is_an_error_with_a_hint() -> None:
+    with loopback_github.serve() as api:
+        gh = merge_info.client(api.base_url + "/nowhere", None)
+        with pytest.raises(GitHubError, match=r"HTTP 404 \(token needs contents: read"):
+            merge_info.find_merged_pr(gh, REPO, "a" * 40)
+
+
+def test_to_grade_lists_the_pushed_folders_and_folders_without_a_current_record(tmp_path: Path) -> None:
+    o = gitfixture.origin(tmp_path)
+    first = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
+    subs = o.dev / "submissions"
+    assert merge_info.to_grade(subs, first.after, first.before, everything=False) == ["ada-int8"]
+    second = o.merge_pr("bo-prune", "2025-03-02T10:00:00+00:00")
+    # ada-int8 has no record yet: a cancelled pending run must not lose it.
+    assert merge_info.to_grade(subs, second.after, second.before, everything=False) == ["ada-int8", "bo-prune"]
+    sf.write(subs, sf.score("ada-int8", sha=first.after))
+    assert merge_info.to_grade(subs, second.after, second.before, everything=False) == ["bo-prune"]
+    assert merge_info.to_grade(subs, second.after, second.before, everything=True) == ["ada-int8", "bo-prune"]
+    assert merge_info.to_grade(subs, second.after, merge_info.NULL_SHA, everything=False) == ["ada-int8", "bo-prune"]
+
+
+def test_a_push_that_only_touches_score_json_grades_nothing(tmp_path: Path) -> None:
+    o = gitfixture.origin(tmp_path)
+    first = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
+    subs = o.dev / "submissions"
+    sf.write(subs, sf.score("ada-int8", sha=first.after))
+    gitfixture.git(o.dev, "add", "-A")
+    gitfixture.git(o.dev, "commit", "-q", "-m", "leaderboard: record")
+    after = gitfixture.git(o.dev, "rev-parse", "HEAD")
+    assert merge_info.source_commit(subs, after, "ada-int8") == first.after
+    assert merge_info.to_grade(subs, after, first.after, everything=False) == []
+
+
+def push_event(merge: gitfixture.Merge) -> dict:
+    return {"before": merge.before, "after": merge.after, "repository": {"full_name": REPO},
+            "head_commit": {"id": merge.after, "timestamp": merge.timestamp}}
+
+
+def test_record_result_writes_a_record_from_the_trusted_facts(tmp_path: Path, api) -> None:
+    o = gitfixture.origin(tmp_path)
+    m = o.merge_pr("ada-int8", "2025-03-01T10:00:00+01:00")
+    api.merge(m.after, 1, "ada")
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps(sf.result("ada-int8", name="Claims To Be Bo")))
+    subs = o.dev / "submissions"
+    out = publish.record_result(result, "ada-int8", subs, push_event(m), "push", m.after, lookup(api))
+    assert out.action == "written"
+    rec = record.read(subs / "ada-int8" / "score.json")
+    assert (rec.athlete_login, rec.pr_number, rec.merge_commit_sha, rec.graded_at) == (
+        "ada", 1, m.after, "2025-03-01T09:00:00Z")
+
+
+def test_record_result_skips_a_folder_changed_after_the_graded_commit(tmp_path: Path, api) -> None:
+    o = gitfixture.origin(tmp_path)
+    m1 = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
+    o.merge_pr("ada-int8", "2025-03-02T10:00:00+00:00", content="division: open\n")
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps(sf.result("ada-int8")))
+    out = publish.record_result(result, "ada-int8", o.dev / "submissions", push_event(m1), "push", m1.after,
+                                lookup(api))
+    assert out.action == "skipped" and "changed after" in out.detail
+    assert not (o.dev / "submissions" / "ada-int8" / "score.json").exists()
+    assert api.requests == []
+
+
+def test_record_result_refuses_a_result_for_another_slug(tmp_path: Path, api) -> None:
+    o = gitfixture.origin(tmp_path)
+    m = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps(sf.result("someone-else")))
+    with pytest.raises(GraderError, match="graded slug 'someone-else' is not 'ada-int8'"):
+        publish.record_result(result, "ada-int8", o.dev / "submissions", push_event(m), "push", m.after, lookup(api))
+
+
+def test_chunks_respect_the_matrix_limit() -> None:
+    assert publish.chunks([], 4) == []
+    assert publish.chunks(["a", "b", "c"], 2) == ["a b", "c"]
+    assert len(publish.chunks([f"s{i}" for i in range(1000)], 1)) == 250
