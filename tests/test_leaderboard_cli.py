@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import scorefactory as sf
+from tests import scorefactory as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-import gitfixture
-import loopback_github
-import scorefactory as sf
+from tests import gitfixture
+from tests import loopback_github
+from tests import scorefactory as sf
 
 pytestmark = pytest.mark.slow
 

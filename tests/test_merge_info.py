@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import gitfixture
-import loopback_github
-import scorefactory as sf
+from tests import gitfixture
+from tests import loopback_github
+from tests import scorefactory as sf
 from grader import merge_info, publish, record
 from grader.errors import GitHubError, GraderError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import scorefactory as sf
+from tests import scorefactory as sf
 from grader import record, schema
 from grader.errors import GraderError
 

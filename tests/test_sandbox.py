@@ -14,7 +14,7 @@ from grader import sandbox
 from grader.errors import SubmissionError
 from grader.sandbox import ModelWorker, plan_isolation, run_recipe, sanitize_output
 from grader.sandbox_io import labels_from_reply
-from sandbox_helpers import ZEROS_MODEL, baseline_folder, images, random_weights, small_limits, write_model, \
+from tests.sandbox_helpers import ZEROS_MODEL, baseline_folder, images, random_weights, small_limits, write_model, \
     write_recipe
 
 # --------------------------------------------------------------------------- pure parts

@@ -16,7 +16,7 @@ import pytest
 
 from grader.errors import GraderError, SandboxError, SubmissionError
 from grader.sandbox import ModelWorker, run_recipe
-from sandbox_helpers import images, random_weights, small_limits, write_model, write_recipe
+from tests.sandbox_helpers import images, random_weights, small_limits, write_model, write_recipe
 
 PRELUDE = """
 import pathlib
