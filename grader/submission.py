@@ -97,24 +97,34 @@ def _validator() -> jsonschema.protocols.Validator:
 
 
 def schema_problems(doc: yamlsrc.Document, file: str) -> list[Problem]:
-    """Every schema violation in ``doc``, positioned at the key or value it is about."""
-    problems = []
-    for error in _validator().iter_errors(doc.data):
+    """Every schema violation in ``doc``, positioned at the key or value it is about.
+
+    One message per value: a wrong type hides the other rules that value breaks
+    (a list is "not a GitHub URL" too, but "expected a string" says it all).
+    """
+    errors = list(_validator().iter_errors(doc.data))
+    mistyped = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    problems: dict[tuple[object, ...], Problem] = {}
+    for error in errors:
         path = tuple(error.absolute_path)
         if error.validator == "additionalProperties":
             known = sorted(error.schema.get("properties", {}))
             for key in sorted(set(error.instance) - set(known)):
-                hint = difflib.get_close_matches(key, known, n=1)
-                suggestion = f" (did you mean '{hint[0]}'?)" if hint else f"; allowed keys: {', '.join(known)}"
+                hint = closest(key, known)
+                suggestion = f" (did you mean '{hint}'?)" if hint else f"; allowed keys: {', '.join(known)}"
                 line, column = doc.position(path + (key,), key=True) or (None, None)
                 label = yamlsrc.dotted(path + (key,))
-                problems.append(Problem(file, line, column, f"{label}: unknown key{suggestion}", "unknown-key"))
+                problems[path + (key,)] = Problem(file, line, column, f"{label}: unknown key{suggestion}",
+                                                  "unknown-key")
+            continue
+        if path in mistyped and error.validator != "type":
             continue
         line, column = doc.position(path) or (None, None)
         label = yamlsrc.dotted(path)
-        problems.append(Problem(file, line, column, f"{label}: {_message(error)}" if label else _message(error),
-                                "schema-" + re.sub(r"[A-Z]", lambda m: "-" + m[0].lower(), str(error.validator))))
-    return sorted(problems, key=Problem.sort_key)
+        message = f"{label}: {_message(error)}" if label else _message(error)
+        code = "schema-" + re.sub(r"[A-Z]", lambda m: "-" + m[0].lower(), str(error.validator))
+        problems.setdefault((path, message), Problem(file, line, column, message, code))
+    return sorted(problems.values(), key=Problem.sort_key)
 
 
 _TYPE_NAMES = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",

@@ -142,7 +142,7 @@ def _yaml_error(error: yaml.YAMLError, text: str, problem: Any) -> Problem:
         return problem(line, column, f"character U+{ord(char):04X} is not allowed in YAML", "yaml-character")
     if isinstance(error, yaml.MarkedYAMLError):
         mark = error.problem_mark or error.context_mark
-        what = " ".join(part for part in (error.context, error.problem) if part)
+        what = ": ".join(part for part in (error.context, error.problem) if part)
         if mark is not None:
             return problem(mark.line + 1, mark.column + 1, f"YAML syntax error: {what}", "yaml-syntax")
         return problem(None, None, f"YAML syntax error: {what}", "yaml-syntax")
@@ -173,13 +173,13 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, SequenceNode):
             if node.tag != _TAG + "seq":
-                self._add(node, f"tag '{_short(node.tag)}' is not allowed", "yaml-tag")
+                self._add(node, f"{dotted(path) or 'document'}: tag '{_short(node.tag)}' is not allowed", "yaml-tag")
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
         return self._scalar(node, path)
 
     def _mapping(self, node: MappingNode, path: JsonPath) -> dict[str, Any] | None:
         if node.tag != _TAG + "map":
-            self._add(node, f"tag '{_short(node.tag)}' is not allowed", "yaml-tag")
+            self._add(node, f"{dotted(path) or 'document'}: tag '{_short(node.tag)}' is not allowed", "yaml-tag")
         out: dict[str, Any] = {}
         first_line: dict[str, int] = {}
         for key_node, value_node in node.value:
