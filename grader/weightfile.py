@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-
-import numpy as np
 
 from grader.problem import Problem
 
@@ -27,6 +26,7 @@ _READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, Val
 
 def check(path: Path, file: str, max_uncompressed_bytes: int) -> list[Problem]:
     """Every problem with the ``.npz`` at ``path`` (shown as ``file``); ``[]`` when it loads as plain arrays."""
+    import numpy as np  # here, not at the top: most folders have no .npz and numpy is a slow import
 
     def problem(message: str, code: str) -> Problem:
         return Problem(file, None, None, message, code)
@@ -52,8 +52,10 @@ def check(path: Path, file: str, max_uncompressed_bytes: int) -> list[Problem]:
     return []
 
 
-def _member_problems(archive: zipfile.ZipFile, info: zipfile.ZipInfo, problem) -> list[Problem]:  # noqa: ANN001
+def _member_problems(archive: zipfile.ZipFile, info: zipfile.ZipInfo,
+                     problem: Callable[[str, str], Problem]) -> list[Problem]:
     """Check one member's name and ``.npy`` header against its declared size."""
+    import numpy as np
     name = info.filename
     if not name.endswith(".npy") or "/" in name or "\\" in name:
         return [problem(f"member {name!r} is not a top-level .npy array", "npz-member")]

@@ -65,7 +65,7 @@ def test_random_yaml_documents(document: object) -> None:
 @given(st.text(alphabet=st.sampled_from(list("ab: -[]{}&*!|>'\"#\n\t,?%@`\\.0")), max_size=120))
 def test_yaml_punctuation_soup(text: str) -> None:
     doc = yamlsrc.load(text.encode(), "f.yaml")
-    assert doc.ok == (doc.data is not None or text.strip() == "null")
+    assert doc.ok or doc.data is None  # data is never half-built from a broken file
     assert all(p.line is not None and p.line >= 1 for p in doc.problems if p.code != "yaml-syntax")
 
 
