@@ -48,7 +48,7 @@ def check(path: Path, file: str, max_uncompressed_bytes: int) -> list[Problem]:
                 arrays[name]  # noqa: B018 - reading is the check (CRC, truncation)
     except _READ_ERRORS as e:
         return [problem(f"is not a readable .npz archive of numpy arrays: {type(e).__name__}: "
-                        f"{str(e)[:200]}", "npz-unreadable")]
+                        f"{' '.join(str(e).split())[:200]}", "npz-unreadable")]
     return []
 
 

@@ -20,6 +20,7 @@ so schema errors deep in the document point at the right line.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,7 @@ Position = tuple[int, int]  # 1-based line, column
 MAX_DEPTH = 32
 _BOM = b"\xef\xbb\xbf"
 _TAG = "tag:yaml.org,2002:"
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 _SCALAR_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null")}
 
 
@@ -64,10 +66,19 @@ class Document:
 
 
 def dotted(path: JsonPath) -> str:
-    """``claimed.speedup`` / ``techniques_used[2]``; ``""`` for the document itself."""
+    """``claimed.speedup`` / ``techniques_used[2]``; ``""`` for the document itself.
+
+    Keys that are not plain words are shown quoted and escaped (``['a\\nb']``),
+    so a student's key can never break a message across lines.
+    """
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _WORD.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{ascii(part)}]"
     return out
 
 
@@ -185,7 +196,7 @@ class _Builder:
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode) or key_node.tag != _TAG + "str":
                 label = key_node.value if isinstance(key_node, ScalarNode) else "a list or mapping"
-                self._add(key_node, f"key {label!r} must be a plain string (quote it)", "yaml-key")
+                self._add(key_node, f"key {ascii(label[:60])} must be a plain string (quote it)", "yaml-key")
                 continue
             key = key_node.value
             if key in first_line:

@@ -111,3 +111,4 @@ def test_dotted_paths() -> None:
     assert yamlsrc.dotted(()) == ""
     assert yamlsrc.dotted(("claimed", "speedup")) == "claimed.speedup"
     assert yamlsrc.dotted(("techniques_used", 2)) == "techniques_used[2]"
+    assert yamlsrc.dotted(("claimed", "a b\nc")) == "claimed['a b\\nc']"
