@@ -18,12 +18,13 @@ import ast
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from grader import __version__, submission, weightfile
-from grader.config import Competition
+from grader.config import Competition, SubmissionLimits
 from grader.errors import UsageError
 from grader.problem import Problem, display_path
 from grader.submission import Submission
@@ -155,7 +156,7 @@ def _quote(name: str) -> str:
     return ascii(name)
 
 
-def _limit_problems(files: dict[str, int], shown: str, limits: Any) -> list[Problem]:
+def _limit_problems(files: dict[str, int], shown: str, limits: SubmissionLimits) -> list[Problem]:
     out = []
     total = sum(files.values())
     code = sum(size for name, size in files.items() if name.endswith(".py"))
@@ -179,7 +180,7 @@ def _read_bytes(path: Path, limit: int) -> bytes:
 
 
 def _read_submission(folder: Path, files: dict[str, int], shown: str, max_bytes: int,
-                     add: Any) -> submission.Parsed | None:
+                     add: Callable[[str | None, str, str], None]) -> submission.Parsed | None:
     name = submission.FILENAME
     if name not in files:
         return None

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from grader.problem import Problem
 
 JsonPath = tuple[str | int, ...]
 Position = tuple[int, int]  # 1-based line, column
+MakeProblem = Callable[[int | None, int | None, str, str], Problem]
 
 # Far deeper than any submission.yaml needs; keeps PyYAML's recursive composer safe.
 MAX_DEPTH = 32
@@ -116,7 +117,7 @@ def load(raw: bytes, file: str) -> Document:
                     builder.positions, builder.key_positions)
 
 
-def _scan_events(text: str, problem: Any) -> Iterator[Problem]:
+def _scan_events(text: str, problem: MakeProblem) -> Iterator[Problem]:
     """Syntax errors, extra documents, anchors, aliases and excessive nesting, from the event stream."""
     depth = documents = 0
     try:
@@ -144,7 +145,7 @@ def _scan_events(text: str, problem: Any) -> Iterator[Problem]:
         yield _yaml_error(e, text, problem)
 
 
-def _yaml_error(error: yaml.YAMLError, text: str, problem: Any) -> Problem:
+def _yaml_error(error: yaml.YAMLError, text: str, problem: MakeProblem) -> Problem:
     """A PyYAML error as a positioned problem with PyYAML's own wording."""
     if isinstance(error, yaml.reader.ReaderError):
         line = text.count("\n", 0, error.position) + 1
@@ -168,7 +169,7 @@ def _position_of_byte(raw: bytes, offset: int) -> Position:
 class _Builder:
     """Turns a composed node tree into JSON-like data, recording positions and problems."""
 
-    def __init__(self, problem: Any) -> None:
+    def __init__(self, problem: MakeProblem) -> None:
         self._problem = problem
         self._constructor = SafeConstructor()
         self.problems: list[Problem] = []

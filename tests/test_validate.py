@@ -55,6 +55,12 @@ def test_invalid_example_exits_1_with_expected_messages(folder: Path, capsys: py
     assert run(["validate", folder.name], capsys) == (1, expected, "")
 
 
+@pytest.mark.parametrize("name", ["submission", "validation"])
+def test_schemas_are_valid_draft_2020_12(name: str) -> None:
+    jsonschema.Draft202012Validator.check_schema(schema.load(name))
+    assert schema.load(name)["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
 def test_every_invalid_example_has_expected_output() -> None:
     expected = {p.name.removesuffix(".expected.txt") for p in (EXAMPLES / "invalid").glob("*.expected.txt")}
     assert expected == {p.name for p in INVALID}

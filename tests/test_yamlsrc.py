@@ -76,7 +76,8 @@ def test_syntax_error_is_located() -> None:
 
 
 def test_second_document_is_rejected() -> None:
-    assert problems(b"a: 1\n---\na: 2\n") == ["f.yaml:2:1: more than one YAML document (a second '---'); keep exactly one"]
+    assert problems(b"a: 1\n---\na: 2\n") == [
+        "f.yaml:2:1: more than one YAML document (a second '---'); keep exactly one"]
 
 
 def test_nesting_is_bounded_before_composing() -> None:
