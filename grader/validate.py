@@ -1,0 +1,241 @@
+"""``tinymlperf validate``: static checks of a submission folder, every problem at once.
+
+No submission code runs here: files are listed without following links, read
+with ``O_NOFOLLOW``, Python is only parsed (``ast``), YAML is loaded strictly
+(``grader.yamlsrc``) and checked against ``schemas/submission.schema.json``,
+``.npz`` files are inspected before numpy reads them (``grader.weightfile``).
+
+The folder format: a flat folder ``submissions/<slug>/`` with
+``submission.yaml``, ``model.py`` (defines ``load(folder) -> model``),
+``build.py`` (defines ``build(baseline_dir, calibration_images, out_dir)``;
+required in the Closed Division), ``.npz`` weight files (required in the Open
+Division unless ``build.py`` makes them) and an optional ``README.md``.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader import __version__, submission, weightfile
+from grader.config import Competition, SubmissionLimits
+from grader.errors import UsageError
+from grader.problem import Problem, display_path
+from grader.submission import Submission
+
+__all__ = ["Problem", "ValidationResult", "validate_folder", "SCORE_RECORD"]
+
+SCORE_RECORD = "score.json"
+MODEL, RECIPE = "model.py", "build.py"
+REQUIRED = {submission.FILENAME: "the entry's description", MODEL: "defines load(folder) -> model"}
+# Top-level names each Python file of the contract must define.
+ENTRY_POINTS = {MODEL: "load", RECIPE: "build"}
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Every problem found in ``folder``; ``submission`` is set whenever submission.yaml itself is valid."""
+
+    folder: Path
+    problems: tuple[Problem, ...]
+    submission: Submission | None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        """The document described by ``schemas/validation.schema.json``."""
+        return {
+            "schema_version": 1,
+            "grader_version": __version__,
+            "folder": display_path(self.folder),
+            "ok": self.ok,
+            "problems": [p.to_json() for p in self.problems],
+            "submission": self.submission.to_json() if self.submission else None,
+        }
+
+
+def validate_folder(folder: Path, config: Competition, *, allow_score_record: bool = False) -> ValidationResult:
+    """Check ``folder`` against the format and the limits in ``config``; never runs its code.
+
+    ``allow_score_record``: the leaderboard bot's ``score.json`` is ignored
+    instead of being a problem (for regrading merged entries).
+    Raises UsageError only when ``folder`` is not a folder at all.
+    """
+    shown = display_path(folder)
+    limits = config.submission
+    if folder.is_symlink():
+        return ValidationResult(folder, (Problem(shown, None, None, "the submission folder is a symbolic link; "
+                                                 "add a real folder", "symlink"),), None)
+    if not folder.is_dir():
+        raise UsageError(f"{shown}: not a folder")
+    problems: list[Problem] = []
+
+    def add(name: str | None, message: str, code: str, line: int | None = None, column: int | None = None) -> None:
+        problems.append(Problem(f"{shown}/{name}" if name else shown, line, column, message, code))
+
+    if not re.fullmatch(limits.slug_pattern, folder.name):
+        add(None, f"folder name {_quote(folder.name)} is not a valid slug: use lowercase letters, digits and "
+                  f"inner hyphens (pattern {limits.slug_pattern})", "slug")
+    with os.scandir(folder) as listing:
+        entries = sorted(listing, key=lambda e: e.name)
+    if not entries:
+        add(None, "the folder is empty: add submission.yaml, model.py and build.py or .npz weights", "empty")
+        return ValidationResult(folder, tuple(problems), None)
+    files: dict[str, int] = {}
+    for entry in entries:
+        if entry.name == SCORE_RECORD and allow_score_record:
+            continue
+        found = _entry_problem(entry, limits.allowed_suffixes)
+        if found is not None:
+            message, code, named = found
+            add(entry.name if named else None, message, code)
+        else:
+            files[entry.name] = entry.stat(follow_symlinks=False).st_size
+    problems.extend(_limit_problems(files, shown, limits))
+    names = [e.name for e in entries]
+    for name, role in REQUIRED.items():
+        if name not in names:
+            hint = submission.closest(name, names)
+            add(None, f"{name} is missing ({role})" + (f"; found {hint!r}: names are case-sensitive and "
+                                                        "exact" if hint else ""), "missing-file")
+    within_limits = not any(p.code.startswith("limit-") for p in problems)
+    parsed = _read_submission(folder, files, shown, limits.max_yaml_bytes, add)
+    problems.extend(parsed.problems if parsed else ())
+    if within_limits:
+        for name in sorted(files):
+            if name.endswith(".py"):
+                problems.extend(_python_problems(folder / name, f"{shown}/{name}", ENTRY_POINTS.get(name),
+                                                 limits.max_code_bytes))
+            elif name.endswith(".npz"):
+                problems.extend(weightfile.check(folder / name, f"{shown}/{name}", limits.max_npz_uncompressed_bytes))
+    if parsed and parsed.submission:
+        problems.extend(_division_problems(parsed, f"{shown}/{submission.FILENAME}"))
+    return ValidationResult(folder, tuple(sorted(problems, key=Problem.sort_key)),
+                            parsed.submission if parsed else None)
+
+
+def _entry_problem(entry: os.DirEntry, allowed_suffixes: tuple[str, ...]) -> tuple[str, str, bool] | None:
+    """(message, code, whether the name is safe to show as a path) for a forbidden folder entry."""
+    name = entry.name
+    if entry.is_symlink():
+        target = os.readlink(entry.path)
+        inside = not os.path.isabs(target) and ".." not in Path(target).parts
+        where = "inside" if inside else "outside"
+        return (f"{_quote(name)} is a symbolic link (to {_quote(target)}, {where} the folder); add the real "
+                "file instead", "symlink", False)
+    if name.startswith("."):
+        return f"{_quote(name)} is a hidden file; remove it", "hidden-file", False
+    if not _SAFE_NAME.fullmatch(name) or ".." in name:
+        return (f"file name {_quote(name)} may only use ASCII letters, digits, '_', '-' and '.' "
+                "(no spaces, no '..')", "file-name", False)
+    mode = entry.stat(follow_symlinks=False).st_mode
+    if stat.S_ISDIR(mode):
+        return "subfolders are not allowed: keep every file directly in the submission folder", "subfolder", True
+    if not stat.S_ISREG(mode):
+        return "is not a regular file", "special-file", True
+    if name == SCORE_RECORD:
+        return f"{SCORE_RECORD} is written by the leaderboard bot; remove it from your PR", "score-record", True
+    suffix = os.path.splitext(name)[1]
+    if suffix not in allowed_suffixes:
+        return (f"file type {suffix or '(none)'!s} is not allowed; allowed: {', '.join(allowed_suffixes)}",
+                "file-type", True)
+    return None
+
+
+def _quote(name: str) -> str:
+    """A file name shown safely: ASCII only, no control characters."""
+    return ascii(name)
+
+
+def _limit_problems(files: dict[str, int], shown: str, limits: SubmissionLimits) -> list[Problem]:
+    out = []
+    total = sum(files.values())
+    code = sum(size for name, size in files.items() if name.endswith(".py"))
+    if len(files) > limits.max_files:
+        out.append(Problem(shown, None, None, f"{len(files)} files, over the limit of {limits.max_files}",
+                           "limit-files"))
+    if total > limits.max_total_bytes:
+        out.append(Problem(shown, None, None, f"{total:,} bytes in all, over the limit of "
+                                              f"{limits.max_total_bytes:,}", "limit-total-bytes"))
+    if code > limits.max_code_bytes:
+        out.append(Problem(shown, None, None, f"{code:,} bytes of Python, over the limit of "
+                                              f"{limits.max_code_bytes:,}", "limit-code-bytes"))
+    return out
+
+
+def _read_bytes(path: Path, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of a regular file, never following a symlink."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(limit + 1)
+
+
+def _read_submission(folder: Path, files: dict[str, int], shown: str, max_bytes: int,
+                     add: Callable[[str | None, str, str], None]) -> submission.Parsed | None:
+    name = submission.FILENAME
+    if name not in files:
+        return None
+    if files[name] > max_bytes:
+        add(name, f"is {files[name]:,} bytes, over the {max_bytes:,}-byte limit", "limit-yaml-bytes")
+        return None
+    raw = _read_bytes(folder / name, max_bytes)
+    if len(raw) > max_bytes:
+        add(name, f"is over the {max_bytes:,}-byte limit", "limit-yaml-bytes")
+        return None
+    weights = tuple(sorted(n for n in files if n.endswith(".npz")))
+    return submission.read(raw, f"{shown}/{name}", folder=folder, has_recipe=RECIPE in files, weight_files=weights)
+
+
+def _python_problems(path: Path, file: str, entry_point: str | None, max_bytes: int) -> list[Problem]:
+    """Syntax errors, and a missing top-level ``load``/``build``; the code is parsed, never run."""
+    source = _read_bytes(path, max_bytes)
+    try:
+        tree = ast.parse(source.decode("utf-8"), filename=file)
+    except UnicodeDecodeError as e:
+        line = source.count(b"\n", 0, e.start) + 1
+        return [Problem(file, line, None, "not valid UTF-8; save the file as UTF-8", "python-encoding")]
+    except SyntaxError as e:
+        return [Problem(file, e.lineno, e.offset, f"Python syntax error: {e.msg}", "python-syntax")]
+    except (ValueError, RecursionError, MemoryError) as e:
+        return [Problem(file, None, None, f"cannot be parsed as Python: {type(e).__name__}", "python-syntax")]
+    if entry_point and entry_point not in _top_level_names(tree):
+        signature = "load(folder) -> model" if entry_point == "load" else \
+            "build(baseline_dir, calibration_images, out_dir)"
+        return [Problem(file, None, None, f"must define {signature} at the top level", "python-entry-point")]
+    return []
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
+def _division_problems(parsed: submission.Parsed, file: str) -> list[Problem]:
+    """Closed needs a recipe; Open needs weights or a recipe. Shown on the ``division`` line."""
+    entry = parsed.submission
+    assert entry is not None
+    line, column = parsed.document.position(("division",)) or (None, None)
+    if entry.division == "closed" and not entry.has_recipe:
+        return [Problem(file, line, column, "division: closed entries must include build.py, the recipe that "
+                                            "turns the baseline weights into yours", "closed-needs-recipe")]
+    if entry.division == "open" and not entry.has_recipe and not entry.weight_files:
+        return [Problem(file, line, column, "division: open entries need .npz weight files or a build.py that "
+                                            "makes them", "open-needs-weights")]
+    return []
