@@ -1,0 +1,186 @@
+"""`tinymlperf grade` end to end on real CIFAR-10 images: real sandboxes, real timing, small budgets."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import shutil
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader import cli, config, data, grade, report, schema
+from grader.baseline import model as baseline_model
+
+BASELINE_DIR = Path(baseline_model.__file__).parent
+EXAMPLES = Path(__file__).parent.parent / "submissions"
+META = """\
+division: {division}
+athlete_name: Test Athlete
+github_repo: https://github.com/test-athlete/tinytorch
+techniques_used:
+  - {technique}
+honor_code: I certify that this submission follows the rules
+"""
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory: pytest.TempPathFactory, cifar_test: data.Split) -> Path:
+    """1,000 real test images as the test set, and 200 more as the (unlabelled) calibration source."""
+    folder = tmp_path_factory.mktemp("cifar") / data.FOLDER
+    folder.mkdir()
+    for name, sl in ((data.TEST_BATCH, slice(0, 1000)), (data.TRAIN_BATCHES[0], slice(1000, 1200))):
+        batch = {b"data": cifar_test.images[sl].reshape(-1, 3072), b"labels": cifar_test.labels[sl].tolist()}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    return folder
+
+
+def fast_config() -> config.Competition:
+    """The real rules with a timing budget small enough for a test."""
+    base = config.load()
+    return dataclasses.replace(base, calibration_images=50, timing=dataclasses.replace(
+        base.timing, queries_per_sample=5, warmup_samples=1, min_pairs=4, max_pairs=8, budget_seconds=5))
+
+
+def request(folder: Path, small_data: Path, **changes: object) -> grade.GradeRequest:
+    return grade.GradeRequest(folder=folder, data_dir=small_data, config=fast_config(), baseline_dir=BASELINE_DIR,
+                              isolation="process", seed=1, **changes)
+
+
+def entry(tmp_path: Path, division: str, model_source: str | None = None, technique: str = "a technique") -> Path:
+    folder = tmp_path / "entry"
+    folder.mkdir()
+    (folder / "submission.yaml").write_text(META.format(division=division, technique=technique))
+    if model_source is None:
+        shutil.copyfile(BASELINE_DIR / "model.py", folder / "model.py")
+    else:
+        (folder / "model.py").write_text(textwrap.dedent(model_source))
+    shutil.copyfile(BASELINE_DIR / "weights.npz", folder / "weights.npz")
+    return folder
+
+
+def checks_of(result: dict) -> dict[str, dict]:
+    return {c["id"]: c for c in result["checks"]}
+
+
+def test_baseline_graded_as_an_entry_scores_exactly_one_on_size_and_accuracy(tmp_path: Path, small_data: Path) -> None:
+    result = grade.grade(request(entry(tmp_path, "open"), small_data))
+    assert schema.validate(result, "result") == []
+    assert result["status"] == "valid", checks_of(result)
+    scores = result["normalized_scores"]
+    assert scores["compression"] == 1.0 and scores["accuracy_delta_pp"] == 0.0
+    assert 0.5 < scores["speedup"] < 2.0  # same model: only noise separates them
+    assert result["baseline_metrics"]["accuracy_pct"] == result["optimized_metrics"]["accuracy_pct"]
+    assert result["timing"]["pairs"] >= 4
+    assert "## TinyMLPerf grade" in report.render(result)
+
+
+def test_closed_example_is_rebuilt_from_the_baseline_and_graded_valid(small_data: Path) -> None:
+    result = grade.grade(request(EXAMPLES / "closed-int8-prune", small_data))
+    checks = checks_of(result)
+    assert result["status"] == "valid", checks
+    assert checks["rebuild_matches"]["status"] == "pass"
+    assert result["optimized_metrics"]["dtypes"]["int8"] > 500_000
+    assert result["normalized_scores"]["compression"] > 4.0
+
+
+def test_shipped_weights_that_differ_from_the_rebuild_fail(tmp_path: Path, small_data: Path) -> None:
+    folder = tmp_path / "closed"
+    shutil.copytree(EXAMPLES / "closed-int8-prune", folder)
+    rng = np.random.default_rng(0)
+    np.savez(folder / "weights.npz", **{"fc1.q": rng.integers(-127, 127, (4096, 128), dtype=np.int8)})
+    result = grade.grade(request(folder, small_data))
+    assert checks_of(result)["rebuild_matches"]["status"] == "fail"
+    assert result["status"] == "failed"
+
+
+def test_model_that_answers_differently_when_timed_fails_the_determinism_check(tmp_path: Path,
+                                                                                small_data: Path) -> None:
+    source = (BASELINE_DIR / "model.py").read_text() + textwrap.dedent("""
+
+        _calls = {"n": 0}
+        _original = Model.predict
+
+        def _predict(self, images):
+            _calls["n"] += 1
+            scores = _original(self, images)
+            if len(images) == 1:  # single-image queries only happen while timed
+                scores = np.roll(scores, 1, axis=1)
+            return scores
+
+        Model.predict = _predict
+    """)
+    result = grade.grade(request(entry(tmp_path, "open", source), small_data))
+    assert checks_of(result)["deterministic"]["status"] == "fail"
+    assert result["status"] == "failed"
+
+
+def test_model_that_memorized_the_test_set_fails_the_dither_check(tmp_path: Path, small_data: Path) -> None:
+    # A lookup table from an exact fingerprint of every test image to its label: 100% on the
+    # clean pass, chance on the dithered one.
+    folder = entry(tmp_path, "open", """
+        import numpy as np
+        from pathlib import Path
+
+        WEIGHTS = np.arange(3072, dtype=np.uint64) + 1
+
+        class Model:
+            def __init__(self, table):
+                self.table = table
+
+            def predict(self, images):
+                keys = images.reshape(len(images), -1).astype(np.uint64) @ WEIGHTS
+                return np.array([self.table.get(int(k), 0) for k in keys], dtype=np.int64)
+
+        def load(folder):
+            with np.load(Path(folder) / "table.npz", allow_pickle=False) as f:
+                return Model(dict(zip(f["keys"].tolist(), f["labels"].tolist())))
+    """)
+    (folder / "weights.npz").unlink()
+    test = data.load_batch(small_data / data.TEST_BATCH)
+    keys = test.images.reshape(len(test.images), -1).astype(np.uint64) @ (np.arange(3072, dtype=np.uint64) + 1)
+    np.savez(folder / "table.npz", keys=keys, labels=test.labels)
+    result = grade.grade(request(folder, small_data))
+    checks = checks_of(result)
+    assert result["optimized_metrics"]["accuracy_pct"] == 100.0
+    assert checks["dither_entry"]["status"] == "fail"
+    assert result["status"] == "failed"
+
+
+def test_model_that_crashes_in_predict_fails_with_the_students_error(tmp_path: Path, small_data: Path) -> None:
+    folder = entry(tmp_path, "open", """
+        def load(folder):
+            return Broken()
+
+        class Broken:
+            def predict(self, images):
+                raise RuntimeError("my model is broken")
+    """)
+    result = grade.grade(request(folder, small_data))
+    assert result["status"] == "failed"
+    assert "my model is broken" in checks_of(result)["runs"]["message"]
+
+
+def test_invalid_folder_fails_on_format_without_running_code(tmp_path: Path, small_data: Path) -> None:
+    folder = entry(tmp_path, "closed")  # Closed without build.py
+    (folder / "model.py").write_text("raise SystemExit('must never run')\ndef load(folder): pass\n")
+    result = grade.grade(request(folder, small_data))
+    assert result["status"] == "failed"
+    assert [c["id"] for c in result["checks"]] == ["format"] * len(result["checks"])
+    assert any("build.py" in c["message"] for c in result["checks"])
+
+
+def test_cli_writes_a_schema_valid_result_and_report_and_exits_by_status(tmp_path: Path, small_data: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    folder = entry(tmp_path, "closed")
+    code = cli.main(["grade", str(folder), "--data", str(small_data.parent), "--out", str(tmp_path / "r.json"),
+                     "--report", str(tmp_path / "r.md"), "--isolation", "process", "--no-download"])
+    assert code == 1
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert schema.validate(result, "result") == []
+    assert result["status"] == "failed"
+    assert (tmp_path / "r.md").read_text() == report.render(result)
+    assert capsys.readouterr().out.startswith("failed (format)")
