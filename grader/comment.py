@@ -13,15 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from grader import report
 from grader.artifact import Artifact
-from grader.markdown import repo_link, text
+from grader.markdown import text
 from grader.scope import Scope
 
 MARKER = "<!-- tinymlperf:score-comment -->"
 Kind = Literal["scores", "scope", "failed", "cancelled"]
-_STATUS = {"valid": "✅ valid entry", "failed": "❌ graded, rules failed", "error": "⚠️ could not grade"}
-_CHECK = {"pass": "✅", "fail": "❌", "warn": "⚠️", "not_checked": "➖"}
-_REPO = {"verified": "verified", "failed": "not verified", "not_checked": "not checked"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +32,7 @@ class CommentView:
     result: dict[str, Any] | None = None
     problems: tuple[str, ...] = ()
     reason: str | None = None
+    docs_url: str = report.DOCS_URL
 
 
 def plan(*, conclusion: str | None, head_sha: str, run_url: str, scope: Scope, artifact: Artifact) -> CommentView:
@@ -43,7 +42,7 @@ def plan(*, conclusion: str | None, head_sha: str, run_url: str, scope: Scope, a
     if conclusion in ("cancelled", "timed_out", "skipped", "stale"):
         return CommentView("cancelled", head_sha, run_url, reason=f"the grade run ended as {conclusion}")
     result = artifact.result
-    if result is not None and result["submission"]["slug"] != scope.slug:
+    if result is not None and result["submission"] is not None and result["submission"]["slug"] != scope.slug:
         return CommentView("failed", head_sha, run_url,
                            reason="the artifact's result is for a different submission than this PR adds")
     if result is not None and (artifact.metadata is None or artifact.metadata["head_sha"] != head_sha):
@@ -75,41 +74,10 @@ def render_comment(view: CommentView) -> str:
                  f"See the log of the {run}."]
     else:
         assert view.result is not None, "a scores comment needs a result"
-        lines = _scores(view.result, short, run)
+        lines = _scores(view.result, short, run, view.docs_url)
     return "\n".join([MARKER, *lines, ""])
 
 
-def _num(value: float | None, fmt: str, suffix: str = "") -> str:
-    return "—" if value is None else f"{value:{fmt}}{suffix}"
-
-
-def _scores(result: dict[str, Any], short: str, run: str) -> list[str]:
-    sub = result["submission"]
-    lines = [f"## TinyMLPerf: {_STATUS[result['status']]} — `{text(sub['slug'], 64)}`", "",
-             f"Graded commit `{short}` with grader {text(result['grader_version'], 64)} · {run}", ""]
-    if result["status"] == "error":
-        lines += [f"**Could not grade:** {text(result['error'] or 'no reason given', 600)}", ""]
-    base, entry, scores = result["baseline_metrics"], result["optimized_metrics"], result["normalized_scores"]
-    if base is not None and entry is not None and scores is not None:
-        low, high = scores["speedup_ci_low"], scores["speedup_ci_high"]
-        ci = f" (95% CI {low:.2f}–{high:.2f}×)" if low is not None and high is not None else " (CI inconclusive)"
-        lines += ["| | Baseline | Entry | Score |", "|---|---:|---:|---:|",
-                  f"| Accuracy | {base['accuracy_pct']:.2f} % | {entry['accuracy_pct']:.2f} % | "
-                  f"{scores['accuracy_delta_pp']:+.2f} pp |",
-                  f"| Latency (median) | {base['latency_ms_median']:.3f} ms | {entry['latency_ms_median']:.3f} ms | "
-                  f"{scores['speedup']:.2f}× speedup{ci} |",
-                  f"| Size | {base['size_bytes']:,} B | {entry['size_bytes']:,} B | "
-                  f"{scores['compression']:.2f}× compression |",
-                  f"| **Efficiency** | | | **{scores['efficiency']:.2f}** |", ""]
-    verification = result["repo_verification"]
-    division = "Closed" if sub["division"] == "closed" else "Open"
-    lines += [f"**Athlete:** {text(sub['athlete_name'], 100)} · **Division:** {division} · "
-              f"**Repo:** {repo_link(sub['github_repo'])} ({_REPO[verification['status']]}: "
-              f"{text(verification['reason'], 200)})"]
-    if sub["techniques_used"]:
-        lines += [f"**Techniques:** {'; '.join(text(t, 120) for t in sub['techniques_used'][:10])}"]
-    if result["checks"]:
-        lines += ["", "| Check | Result | Details |", "|---|:-:|---|"]
-        lines += [f"| {text(c['id'], 64)} | {_CHECK[c['status']]} | {text(c['message'], 300)} |"
-                  for c in result["checks"]]
-    return lines
+def _scores(result: dict[str, Any], short: str, run: str, docs_url: str) -> list[str]:
+    """The report itself (the same text as the job summary), under a line saying what was graded."""
+    return [f"Graded commit `{short}` · {run}", "", report.render(result, docs_url=docs_url)]

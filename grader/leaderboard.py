@@ -2,9 +2,8 @@
 
 ``build`` turns records into ranked rows (pure); ``render`` turns those rows into
 Markdown (pure); ``write_atomic`` is the only side effect. The same records always
-give the same bytes: no clock, total sort orders, fixed number formats, and an
-unpadded table renderer (tabulate pads by display width, which depends on
-whether ``wcwidth`` is installed, so the bytes could differ between machines).
+give the same bytes: no clock, total sort orders, fixed number formats, and
+``grader.markdown.table`` (padding that does not depend on the machine).
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from grader.errors import GraderError
+from grader import markdown
 from grader.markdown import repo_link, text
 from grader.record import BaselineMetrics, ScoreRecord
 
@@ -27,7 +27,7 @@ DIVISIONS: tuple[tuple[str, str], ...] = (("closed", "Closed Division"), ("open"
 _PR_REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 HEADERS = ("Rank", "Athlete", "Speedup (95% CI)", "Compression", "Accuracy", "Δ accuracy", "Efficiency",
            "Techniques", "Repo", "PR", "Graded")
-ALIGN = "|---:|---|---:|---:|---:|---:|---:|---|---|---|---|"
+RIGHT_ALIGNED = (0, 2, 3, 4, 5, 6)  # rank and the numbers
 
 
 @dataclass(frozen=True)
@@ -221,12 +221,6 @@ def _reference_row(ref: Reference) -> tuple[str, ...]:
             "+0.00 pp", "1.00", "—", "—", _pr_link(ref.measured_in), ref.measured_in.graded_date)
 
 
-def _table(header: Sequence[str], align: str, rows: Iterable[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", align]
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
-    return lines
-
-
 _MERMAID_KEEP = re.compile(r"[^\w .-]", re.UNICODE)
 
 
@@ -253,7 +247,7 @@ def _division(table: DivisionTable, board: Board) -> list[str]:
         lines += ["_No ranked entries yet._", ""]
         return lines
     reference = [_reference_row(board.reference)] if board.reference else []
-    lines += _table(HEADERS, ALIGN, [*reference, *(_row(row) for row in table.rows)]) + [""]
+    lines += [markdown.table(HEADERS, [*reference, *(_row(row) for row in table.rows)], right=RIGHT_ALIGNED), ""]
     if table.superseded:
         kept = "best" if board.per_athlete == "best" else "latest"
         lines += [f"{table.superseded} further valid entr{'y is' if table.superseded == 1 else 'ies are'} "
@@ -269,8 +263,7 @@ def _not_ranked(board: Board) -> list[str]:
              n.record.graded_date, text(n.reason, 400)) for n in board.not_ranked]
     return ["## Not ranked", "", "These entries were graded but failed a rule or could not be graded, "
             "so they are not ranked.", "",
-            *_table(("Division", "Athlete", "Entry", "PR", "Graded", "Reason"), "|---|---|---|---|---|---|", rows),
-            ""]
+            markdown.table(("Division", "Athlete", "Entry", "PR", "Graded", "Reason"), rows), ""]
 
 
 def _stale(board: Board) -> list[str]:

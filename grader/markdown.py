@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
+
+import tabulate as tabulate_module
 
 # Punctuation that opens or closes inline syntax anywhere in a line: backslash-escape it.
 # ``(``, ``)`` and ``!`` need no escape once ``[`` and ``]`` have one.
@@ -68,3 +71,27 @@ def repo_link(url: str) -> str:
         return text(url, 100)
     owner, repo = match.groups()
     return f"[{text(owner + '/' + repo, 100)}](https://github.com/{owner}/{repo})"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[int] = ()) -> str:
+    """A GitHub-flavoured table of already-escaped cells, the same bytes on every machine.
+
+    Columns whose index is in ``right`` are right-aligned (numbers). tabulate pads
+    by display width only where the optional ``wcwidth`` package is installed, so
+    emoji would pad differently from one machine to the next; padding by code
+    points keeps reports and the leaderboard deterministic.
+    """
+    saved = tabulate_module.WIDE_CHARS_MODE
+    tabulate_module.WIDE_CHARS_MODE = False
+    try:
+        align = ["right" if i in right else "left" for i in range(len(headers))]
+        lines = tabulate_module.tabulate([list(r) for r in rows], headers=list(headers), tablefmt="github",
+                                         disable_numparse=True, colalign=align).split("\n")
+    finally:
+        tabulate_module.WIDE_CHARS_MODE = saved
+    # tabulate's github format draws no alignment colons: mark right-aligned columns for GitHub.
+    cells = lines[1].split("|")
+    for i in right:
+        cells[i + 1] = cells[i + 1][:-1] + ":"
+    lines[1] = "|".join(cells)
+    return "\n".join(lines)

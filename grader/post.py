@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from github import Github
 
-from grader import artifact, comment, config, scope
+from grader import artifact, comment, config, report, scope
 from grader import github as gh
 from grader.errors import GitHubError, UsageError
 
@@ -84,6 +85,8 @@ def post(run: RunInfo, artifact_dir: Path, *, client: Github, server_url: str = 
     view = comment.plan(conclusion=run.conclusion, head_sha=run.head_sha,
                         run_url=f"{server_url.rstrip('/')}/{run.repo}/actions/runs/{run.run_id}",
                         scope=pr_scope, artifact=found)
+    # Comments resolve no relative links: point the check ids at the default branch's guide.
+    view = dataclasses.replace(view, docs_url=f"{server_url.rstrip('/')}/{run.repo}/blob/HEAD/{report.DOCS_URL}")
     body = comment.render_comment(view)
     outcome = gh.upsert_comment(client, run.repo, number, body, comment.MARKER, bot_login, policy=policy)
     return PostOutcome(number, view.kind, outcome.action, f"{run.repo}#{number}: {outcome.action} {view.kind} "

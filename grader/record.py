@@ -118,6 +118,8 @@ def build(result: dict[str, Any], provenance: Provenance, source: str = "result.
     schema.check(result, "result", source)
     _require_finite(result, source, ())
     sub = result["submission"]
+    if sub is None:
+        raise GraderError(f"{source}: the submission's metadata could not be read; there is no entry to record")
     scores = result["normalized_scores"]
     optimized = result["optimized_metrics"]
     baseline = result["baseline_metrics"]

@@ -7,11 +7,11 @@ Markdown out. Every string that came from the student passes through
 
 from __future__ import annotations
 
-from tabulate import tabulate
-
 from grader import markdown
 
-CHECK_DOCS = "docs/submitting.md#check-"
+# Where each check is explained; the PR comment passes an absolute URL (relative
+# links do not resolve in comments).
+DOCS_URL = "docs/submitting.md"
 _ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "not_checked": "➖"}
 _STATUS = {
     "valid": "✅ **valid**: every rule passed",
@@ -33,7 +33,7 @@ def _scores_table(result: dict) -> str:
         ["Accuracy delta", f"**{s['accuracy_delta_pp']:+.2f} pp**", "entry − baseline"],
         ["Efficiency", f"**{s['efficiency']:.3f}**", "speedup × compression / (1 + accuracy loss in pp)"],
     ]
-    return tabulate(rows, headers=["Score", "Value", "How"], tablefmt="github")
+    return markdown.table(["Score", "Value", "How"], rows, right=(1,))
 
 
 def _metrics_table(result: dict) -> str:
@@ -47,18 +47,18 @@ def _metrics_table(result: dict) -> str:
         ["Parameters (nonzero)", f"{b['parameters']:,} ({b['nonzeros']:,})", f"{e['parameters']:,} ({e['nonzeros']:,})"],
         ["Dtypes", _dtypes(b["dtypes"]), _dtypes(e["dtypes"])],
     ]
-    return tabulate(rows, headers=["Measured", "Baseline", "Entry"], tablefmt="github")
+    return markdown.table(["Measured", "Baseline", "Entry"], rows, right=(1, 2))
 
 
 def _dtypes(dtypes: dict[str, int]) -> str:
     return ", ".join(f"{markdown.text(name, 32)} ×{count:,}" for name, count in sorted(dtypes.items())) or "none"
 
 
-def _checks_table(checks: list[dict]) -> str:
+def _checks_table(checks: list[dict], docs_url: str) -> str:
     rows = [[f"{_ICON[c['status']]} {c['status'].replace('_', ' ')}",
-             f"[`{c['id']}`]({CHECK_DOCS}{c['id'].replace('_', '-')})",
+             f"[`{c['id']}`]({docs_url}#check-{c['id'].replace('_', '-')})",
              markdown.text(c["message"], 600)] for c in checks]
-    return tabulate(rows, headers=["", "Check", "Detail"], tablefmt="github")
+    return markdown.table(["", "Check", "Detail"], rows)
 
 
 def _timing_section(result: dict) -> list[str]:
@@ -85,8 +85,8 @@ def _environment(result: dict) -> str:
             f"baseline weights sha256 `{result['baseline_sha256'][:12]}`")
 
 
-def render(result: dict) -> str:
-    """The whole report for a result that passed result.schema.json."""
+def render(result: dict, docs_url: str = DOCS_URL) -> str:
+    """The whole report for a result that passed result.schema.json; check ids link into ``docs_url``."""
     sub = result["submission"]
     title = (f"{markdown.text(sub['slug'], 64)} · {sub['division'].capitalize()} Division · "
              f"{markdown.text(sub['athlete_name'], 100)}") if sub else "unreadable submission"
@@ -96,7 +96,7 @@ def render(result: dict) -> str:
     if result["normalized_scores"] is not None:
         out += ["", _scores_table(result), "", "### Measurements", "", _metrics_table(result)]
     if result["checks"]:
-        out += ["", "### Checks", "", _checks_table(result["checks"])]
+        out += ["", "### Checks", "", _checks_table(result["checks"], docs_url)]
     if result["timing"] is not None:
         out += ["", "### Timing", ""] + _timing_section(result)
     if sub:

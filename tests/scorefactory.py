@@ -67,3 +67,9 @@ def write(submissions: Path, data: dict[str, Any]) -> Path:
 
 def typed(data: dict[str, Any]) -> record.ScoreRecord:
     return record.from_dict(data, f"submissions/{data['slug']}/score.json")
+
+
+def table_rows(markdown_text: str) -> list[list[str]]:
+    """The cells of every table row in ``markdown_text``, stripped of padding."""
+    return [[cell.strip() for cell in line.strip("|").split(" | ")]
+            for line in markdown_text.splitlines() if line.startswith("|")]

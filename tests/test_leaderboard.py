@@ -148,7 +148,8 @@ def test_the_reference_row_uses_the_newest_current_record_baseline() -> None:
                                  graded_at="2025-03-03T00:00:00Z"))]
     b = board(records)
     assert b.reference is not None and b.reference.measured_in.slug == "newer"
-    assert "| ref | Baseline CNN (reference) | 1.00× | 1.00× | 71.00% |" in leaderboard.render(b)
+    assert ["ref", "Baseline CNN (reference)", "1.00×", "1.00×", "71.00%"] in [
+        row[:5] for row in sf.table_rows(leaderboard.render(b))]
 
 
 def test_without_a_current_baseline_measurement_there_is_no_reference_row() -> None:
@@ -165,7 +166,7 @@ def test_student_strings_cannot_break_the_table_or_inject_markup() -> None:
     rec = sf.typed(sf.score("mal", login="mallory", pr=6, name=HOSTILE, techniques=[HOSTILE],
                             repo="https://evil.example/x"))
     out = leaderboard.render(board([rec]))
-    row = next(line for line in out.splitlines() if line.startswith("| 1 |"))
+    row = next(line for line in out.splitlines() if line.startswith("|") and line.split("|")[1].strip() == "1")
     assert len(re.findall(r"(?<!\\)\|", row)) == len(leaderboard.HEADERS) + 1
     for raw in ("<img", "@everyone", "](https://evil", "https://evil", "\u202e", "```"):
         assert raw not in row
