@@ -9,38 +9,23 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-Level = Literal["error", "warning", "notice"]
+from grader.annotations import command
+
 _OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-
-
-def escape_data(value: str) -> str:
-    """Escape a command's message (``%``, CR, LF), as the runner's ``toCommandValue`` expects."""
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(value: str) -> str:
-    """Escape a command property value (also ``:`` and ``,``)."""
-    return escape_data(value).replace(":", "%3A").replace(",", "%2C")
-
-
-def annotation(level: Level, message: str, *, title: str | None = None, file: str | None = None) -> str:
-    """One ``::error title=...::message`` line."""
-    props = [f"{key}={escape_property(value)}" for key, value in (("file", file), ("title", title)) if value]
-    return f"::{level}{' ' + ','.join(props) if props else ''}::{escape_data(message)}"
 
 
 def result_annotations(result: dict[str, Any]) -> list[str]:
     """Annotations for a result: the grading error, each failed check (error) and warning."""
     lines = []
-    folder = f"submissions/{result['submission']['slug']}"
+    folder = f"submissions/{result['submission']['slug']}" if result["submission"] else "submissions"
     if result["status"] == "error":
-        lines.append(annotation("error", result["error"] or "grading failed", title="Could not grade", file=folder))
+        lines.append(command(result["error"] or "grading failed", title="Could not grade", file=folder))
     for check in result["checks"]:
         if check["status"] in ("fail", "warn"):
-            lines.append(annotation("error" if check["status"] == "fail" else "warning", check["message"],
-                                    title=f"{check['id']} ({check['status']})", file=folder))
+            lines.append(command(check["message"], title=f"{check['id']} ({check['status']})", file=folder,
+                                 level="error" if check["status"] == "fail" else "warning"))
     return lines
 
 

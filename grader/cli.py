@@ -106,8 +106,28 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
 
 def _repo_verifier(competition, args: argparse.Namespace):
-    """The repo-link check, or None (recorded as "not checked") when no GitHub client is wired in."""
-    return None
+    """How grade learns about the linked repository.
+
+    In CI a separate step verifies it (holding the token) and passes the file, so
+    the step that runs submission code never has a token in its environment.
+    Locally, a GITHUB_TOKEN is used directly; with neither it is "not checked".
+    """
+    from grader import github as gh
+    from grader import schema
+
+    if args.repo_verification is not None:
+        saved = schema.read(args.repo_verification, "repo_verification")
+
+        def from_file(url: str) -> gh.RepoVerification:
+            if saved["url"] != url:
+                return gh.RepoVerification("not_checked", "the verification file is about another URL")
+            return gh.RepoVerification(saved["status"], saved["reason"])
+        return from_file
+    client = _github_client()
+    if client is None:
+        return None
+    owner = args.pr_author if competition.require_owner_match else None
+    return lambda url: gh.verify_repo(url, client=client, expected_owner=owner)
 
 
 def _register_grade(sub: argparse._SubParsersAction) -> None:
@@ -119,6 +139,8 @@ def _register_grade(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", type=Path, help="also write the Markdown report here")
     p.add_argument("--merged", action="store_true",
                    help="grading merged main: a bot-written score.json in the folder is expected, not an error")
+    p.add_argument("--repo-verification", type=Path, help="result of `verify-repo --out` (else GITHUB_TOKEN is used)")
+    p.add_argument("--pr-author", help="the PR author's login, for the config's require_owner_match")
     _add_common_grade_flags(p)
     p.set_defaults(func=_cmd_grade)
 
@@ -127,7 +149,7 @@ _REGISTRY.append(_register_grade)
 # --- GitHub pipeline commands (the workflows' only steps; see docs/organizers.md) ---------------
 
 def _cmd_scope(args: argparse.Namespace) -> int:
-    from grader import actions, config, scope
+    from grader import actions, annotations, config, scope
     from grader import github as gh
     if args.name_status:
         try:
@@ -143,7 +165,7 @@ def _cmd_scope(args: argparse.Namespace) -> int:
         files, listed = gh.changed_files(client, repo, args.pr)
     result = scope.check(files, slug_pattern=config.load().submission.slug_pattern, listed_total=listed)
     for problem in result.problems:
-        print(actions.annotation("error", problem, title="Not one submission") if args.annotate else problem)
+        print(annotations.command(problem, title="Not one submission") if args.annotate else problem)
     if not result.ok:
         return EXIT_INVALID
     if args.github_output:
@@ -164,10 +186,10 @@ def _register_scope(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_take_submission(args: argparse.Namespace) -> int:
-    from grader import actions, config, intake
+    from grader import annotations, config, intake
     problems = intake.take_submission(Path(args.pr_root), args.slug, Path(args.dest), config.load().submission)
     for problem in problems:
-        print(actions.annotation("error", problem, title="Submission folder"))
+        print(annotations.command(problem, title="Submission folder"))
     return EXIT_INVALID if problems else EXIT_OK
 
 
@@ -216,17 +238,57 @@ def _register_annotate(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_verify_repo(args: argparse.Namespace) -> int:
     from grader import github as gh
-    token = gh.token_from_env()
-    client = gh.make_client(token, os.environ.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL)) if token else None
-    verification = gh.verify_repo(args.url, client=client, expected_owner=args.expected_owner)
+    from grader import schema
+
+    if (args.url is None) == (args.submission is None):
+        raise UsageError("verify-repo: give either URL or --submission DIR")
+    url = args.url if args.url is not None else _submission_repo_url(args.submission, args.config)
+    if url is None:
+        verification = gh.RepoVerification("not_checked", f"{args.submission} has no readable github_repo "
+                                                          "(tinymlperf validate says why)")
+        url = ""
+    else:
+        competition = _load_config(args.config)
+        owner = args.expected_owner or (args.pr_author if competition.require_owner_match else None)
+        verification = gh.verify_repo(url, client=_github_client(), expected_owner=owner)
+    if args.out:
+        schema.write(args.out, {"schema_version": 1, "url": url, "status": verification.status,
+                                "reason": verification.reason}, "repo_verification")
     print(f"{verification.status}: {verification.reason}")
     return {"verified": EXIT_OK, "failed": EXIT_INVALID}.get(verification.status, EXIT_ERROR)
 
 
+def _github_client():
+    """A PyGithub client from GITHUB_TOKEN and GITHUB_API_URL, or None without a token."""
+    from grader import github as gh
+
+    token = gh.token_from_env()
+    return gh.make_client(token, os.environ.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL)) if token else None
+
+
+def _load_config(path: Path | None):
+    from grader import config
+
+    return config.load(path)
+
+
+def _submission_repo_url(folder: Path, config_path: Path | None) -> str | None:
+    from grader.validate import validate_folder
+
+    submission = validate_folder(folder, _load_config(config_path), allow_score_record=True).submission
+    return submission.github_repo if submission else None
+
+
 def _register_verify_repo(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("verify-repo", help="check a submission's GitHub repo exists and holds code (GITHUB_TOKEN)")
-    p.add_argument("url")
+    p = sub.add_parser("verify-repo", help="check a submission's GitHub repo exists and holds code (GITHUB_TOKEN)",
+                       description="Exit 0 verified, 1 failed, 2 not checked (no token or no network).")
+    p.add_argument("url", nargs="?", help="https://github.com/OWNER/REPO")
+    p.add_argument("--submission", type=Path, help="read the URL from this folder's submission.yaml instead")
     p.add_argument("--expected-owner", default=None, help="fail unless the repo belongs to this login")
+    p.add_argument("--pr-author", default=None,
+                   help="the PR author's login: required as owner when the config's require_owner_match is on")
+    p.add_argument("--config", type=Path, help="competition config (default: the packaged competition.yaml)")
+    p.add_argument("--out", type=Path, help="also write the verification as JSON (for grade --repo-verification)")
     p.set_defaults(func=_cmd_verify_repo)
 
 

@@ -24,17 +24,12 @@ import numpy as np
 from grader import __version__, data, hardware, rules, sandbox, scoring, size, timing
 from grader.config import Competition
 from grader.errors import GraderError, SandboxError, SubmissionError
+from grader.github import RepoVerification
 from grader.rules import Check
 from grader.validate import validate_folder
 
 PREDICT_BATCH = 500
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class RepoVerification:
-    status: Literal["verified", "failed", "not_checked"]
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -174,7 +169,7 @@ def empty_result(request: GradeRequest, submission_json: dict | None, baseline_s
     }
 
 
-def _metadata_checks(submission, verification: RepoVerification, require_owner: bool) -> list[Check]:
+def _metadata_checks(submission, verification: RepoVerification) -> list[Check]:
     repo_status = {"verified": "pass", "failed": "fail", "not_checked": "not_checked"}[verification.status]
     return [
         Check("format", "pass", "submission folder passes every static check"),
@@ -198,7 +193,7 @@ def grade(request: GradeRequest, progress: Progress = lambda message: None) -> d
     verification = (request.verify_repo(submission.github_repo) if request.verify_repo
                     else RepoVerification("not_checked", "repository not checked (no GitHub token or network)"))
     result["repo_verification"] = {"status": verification.status, "reason": verification.reason}
-    checks = _metadata_checks(submission, verification, request.config.require_owner_match)
+    checks = _metadata_checks(submission, verification)
     seed = request.seed if request.seed is not None else int.from_bytes(os.urandom(8), "little")
     try:
         measured = _measure(request, submission, seed, progress)

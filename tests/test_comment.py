@@ -17,6 +17,8 @@ from grader.scope import Scope
 
 GOLDEN = Path(__file__).parent / "golden"
 SHA = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
+# What post.py passes: the guide on the default branch (comments resolve no relative links).
+DOCS = "https://github.com/tinyml-org/tinymlperf/blob/HEAD/docs/submitting.md"
 RUN = "https://github.com/tinyml-org/tinymlperf/actions/runs/9123456789"
 METADATA = {"schema_version": 1, "pr_number": 42, "head_sha": SHA, "base_sha": "0" * 40, "run_id": 9123456789,
             "grader_version": "0.1.0"}
@@ -43,8 +45,8 @@ def errored_result() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("name, view", [
-    ("comment_scores.md", CommentView("scores", SHA, RUN, result=sample_result())),
-    ("comment_error.md", CommentView("scores", SHA, RUN, result=errored_result())),
+    ("comment_scores.md", CommentView("scores", SHA, RUN, result=sample_result(), docs_url=DOCS)),
+    ("comment_error.md", CommentView("scores", SHA, RUN, result=errored_result(), docs_url=DOCS)),
     ("comment_scope.md", CommentView("scope", SHA, RUN, problems=(
         "grader/sandbox.py: changes the grader or its workflows, which a submission PR may not do; drop this change",
         "touches 2 submission folders (ada, bob); split it into one PR per submission"))),

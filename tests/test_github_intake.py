@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from grader import actions, config, intake
+from grader import annotations, config, intake
 
 LIMITS = config.load().submission
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,7 @@ def test_a_missing_folder_is_a_problem(tmp_path: Path) -> None:
 
 
 def test_annotations_cannot_break_out_of_their_line() -> None:
-    line = actions.annotation("error", "bad\n::add-mask::x 100%", title="a:b,c")
+    line = annotations.command("bad\n::add-mask::x 100%", title="a:b,c")
     assert line == "::error title=a%3Ab%2Cc::bad%0A::add-mask::x 100%25" and "\n" not in line
 
 

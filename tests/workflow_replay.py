@@ -88,6 +88,8 @@ class Context:
             return str(self.workspace)
         elif parts[0] == "env":
             return self.env.get(parts[1], "")
+        elif parts[:2] == ["github", "token"]:
+            return ""  # no token unless a test puts one in ``extra``: repo checks say "not checked"
         else:
             raise KeyError(f"replay does not know the context {path!r}")
         for part in rest:
