@@ -21,6 +21,13 @@ Status = Literal["pass", "fail", "warn", "not_checked"]
 IDLE_CPU_FRACTION = 0.05
 
 
+# Timed predictions must equal the accuracy pass's for the same images. Up to this
+# fraction may differ: BLAS takes other code paths for 1 image than for 500, and
+# the float noise can flip a near-tie. A model that behaves differently when
+# timed differs on far more.
+MISMATCH_FRACTION = 0.005
+
+
 @dataclass(frozen=True)
 class Check:
     id: str
@@ -41,8 +48,8 @@ class Evidence:
     entry_dithered_accuracy_pct: float
     baseline_accuracy_pct: float
     baseline_dithered_accuracy_pct: float
-    timing_consistent: bool  # timing predictions equal accuracy-pass predictions, for both models
-    inconsistent_images: int
+    inconsistent_images: int  # timed predictions that differ from the accuracy pass (entry)
+    timed_images: int
     idle_cpu_entry_s: float  # entry worker's CPU while the baseline was timed
     idle_cpu_baseline_s: float
     baseline_timed_s: float
@@ -115,10 +122,13 @@ def evaluate(ev: Evidence, config: Competition) -> list[Check]:
                             f"{who} accuracy {clean:.2f}% clean vs {dithered:.2f}% with ±1 dither "
                             f"(gap {gap:.2f} pp, limit {acc.dither_max_diff_pp:g} pp"
                             + ("" if ok else "; a model that memorized test images fails this") + ")"))
-    checks.append(Check("deterministic", "pass" if ev.timing_consistent else "fail",
-                        "predictions during timing equal the accuracy pass" if ev.timing_consistent else
-                        f"{ev.inconsistent_images} predictions during timing differ from the accuracy pass "
-                        "for the same images: the model is nondeterministic or behaves differently when timed"))
+    allowed = int(MISMATCH_FRACTION * ev.timed_images)
+    consistent = ev.inconsistent_images <= allowed
+    checks.append(Check("deterministic", "pass" if consistent else "fail",
+                        f"{ev.inconsistent_images} of {ev.timed_images} predictions made while timed differ from "
+                        f"the accuracy pass for the same images (at most {allowed} may, from float noise"
+                        + (")" if consistent else "): the model is nondeterministic or behaves differently "
+                                                  "when timed")))
     for who, idle, other in (("entry", ev.idle_cpu_entry_s, ev.baseline_timed_s),
                              ("baseline", ev.idle_cpu_baseline_s, ev.entry_timed_s)):
         limit = IDLE_CPU_FRACTION * other

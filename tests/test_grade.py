@@ -184,3 +184,15 @@ def test_cli_writes_a_schema_valid_result_and_report_and_exits_by_status(tmp_pat
     assert result["status"] == "failed"
     assert (tmp_path / "r.md").read_text() == report.render(result)
     assert capsys.readouterr().out.startswith("failed (format)")
+
+
+def test_a_freshly_scaffolded_closed_entry_grades_valid_at_exactly_the_baseline_size(tmp_path: Path,
+                                                                                      small_data: Path) -> None:
+    from grader import scaffold
+
+    folder = scaffold.create("fresh", "closed", tmp_path, config.load(), athlete_name="Ada",
+                             github_repo="https://github.com/ada/tinytorch")
+    result = grade.grade(request(folder, small_data))
+    assert result["status"] == "valid", checks_of(result)
+    assert result["normalized_scores"]["compression"] == 1.0
+    assert result["normalized_scores"]["accuracy_delta_pp"] == 0.0
