@@ -146,6 +146,31 @@ def _register_grade(sub: argparse._SubParsersAction) -> None:
 
 
 _REGISTRY.append(_register_grade)
+
+
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    from grader import config, grade, schema
+    from grader.baseline import model as baseline_model
+
+    measured = grade.measure_baseline(_resolve_data(args), config.load(args.config),
+                                      Path(baseline_model.__file__).parent, isolation=args.isolation,
+                                      seed=args.seed, progress=_progress_printer())
+    schema.write(args.out, measured, "baseline")
+    m = measured["metrics"]
+    print(f"baseline: accuracy {m['accuracy_pct']:.2f}% (dithered {m['dithered_accuracy_pct']:.2f}%), "
+          f"latency median {m['latency_ms_median']:.3f} ms, p90 {m['latency_ms_p90']:.3f} ms per image, "
+          f"size {m['size_bytes']:,} B; wrote {args.out}")
+    return EXIT_OK
+
+
+def _register_baseline(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("baseline", help="measure the baseline alone on this machine (with hardware specs)")
+    p.add_argument("--out", type=Path, default=Path("baseline.json"), help="output JSON (default: baseline.json)")
+    _add_common_grade_flags(p)
+    p.set_defaults(func=_cmd_baseline)
+
+
+_REGISTRY.append(_register_baseline)
 # --- GitHub pipeline commands (the workflows' only steps; see docs/organizers.md) ---------------
 
 def _cmd_scope(args: argparse.Namespace) -> int:

@@ -309,3 +309,46 @@ def summary_line(result: dict) -> str:
     return (f"{head}: speedup {s['speedup']:.3f}x (95% CI {ci}), compression {s['compression']:.3f}x, "
             f"accuracy {result['optimized_metrics']['accuracy_pct']:.2f}% ({s['accuracy_delta_pp']:+.2f} pp), "
             f"efficiency {s['efficiency']:.3f}")
+
+
+BASELINE_SAMPLES = 30
+
+
+def measure_baseline(data_dir: Path, config: Competition, baseline_dir: Path, *,
+                     isolation: Literal["auto", "process"] = "auto", seed: int | None = None,
+                     progress: Progress = lambda message: None) -> dict:
+    """The baseline's own metrics on this machine (baseline.schema.json): accuracy, latency, size."""
+    seed = seed if seed is not None else int.from_bytes(os.urandom(8), "little")
+    test = data.load_split(data_dir, "test")
+    progress("accuracy: baseline, 10,000 test images clean and dithered")
+    run = accuracy_pass(baseline_dir, _baseline_request(data_dir, config, baseline_dir, isolation), test.images,
+                        dither(test.images, np.random.default_rng(seed)), denied=[])
+    per_sample = config.timing.queries_per_sample * config.timing.batch_size
+    order = np.random.default_rng(seed).permutation(len(test.images))
+    seconds = []
+    progress(f"latency: {BASELINE_SAMPLES} samples of {config.timing.queries_per_sample} queries")
+    worker = sandbox.ModelWorker(baseline_dir, config.sandbox, cpu=max(os.sched_getaffinity(0)), isolation=isolation)
+    with worker:
+        for i in range(config.timing.warmup_samples + BASELINE_SAMPLES):
+            elapsed, _ = worker.time_queries(test.images[order[i * per_sample:(i + 1) * per_sample]],
+                                             config.timing.batch_size)
+            if i >= config.timing.warmup_samples:
+                seconds.append(elapsed)
+    return {
+        "schema_version": 1,
+        "grader_version": __version__,
+        "baseline_sha256": file_sha256(baseline_dir / "weights.npz"),
+        "metrics": _metrics(run, test.labels, seconds, per_sample, size.measure(baseline_dir)),
+        "latency_samples_seconds": seconds,
+        "queries_per_sample": config.timing.queries_per_sample,
+        "batch_size": config.timing.batch_size,
+        "isolation": {"level": worker.isolation.level, "details": list(worker.isolation.details)},
+        "hardware": hardware.describe(),
+        "timestamp": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+    }
+
+
+def _baseline_request(data_dir: Path, config: Competition, baseline_dir: Path,
+                      isolation: Literal["auto", "process"]) -> GradeRequest:
+    return GradeRequest(folder=baseline_dir, data_dir=data_dir, config=config, baseline_dir=baseline_dir,
+                        isolation=isolation)

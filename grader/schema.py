@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+from referencing import Registry, Resource
 
 from grader.errors import GraderError
 
@@ -42,11 +43,19 @@ def load(name: str) -> dict[str, Any]:
 
 
 @cache
+def _registry() -> Registry:
+    """Every packaged schema under its ``$id``, so one schema can ``$ref`` a part of another."""
+    names = [p.name.removesuffix(".schema.json") for p in resources.files(SCHEMA_PACKAGE).iterdir()
+             if p.name.endswith(".schema.json")]
+    return Registry().with_resources((load(n)["$id"], Resource.from_contents(load(n))) for n in names)
+
+
+@cache
 def _validator(name: str) -> jsonschema.protocols.Validator:
     schema = load(name)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER, registry=_registry())
 
 
 def validate(instance: Any, name: str) -> list[SchemaProblem]:

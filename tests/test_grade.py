@@ -196,3 +196,16 @@ def test_a_freshly_scaffolded_closed_entry_grades_valid_at_exactly_the_baseline_
     assert result["status"] == "valid", checks_of(result)
     assert result["normalized_scores"]["compression"] == 1.0
     assert result["normalized_scores"]["accuracy_delta_pp"] == 0.0
+
+
+def test_baseline_command_writes_its_measured_metrics_with_hardware(tmp_path: Path, small_data: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["baseline", "--data", str(small_data), "--out", str(tmp_path / "b.json"),
+                     "--isolation", "process", "--no-download"])
+    assert code == 0
+    measured = json.loads((tmp_path / "b.json").read_text())
+    assert schema.validate(measured, "baseline") == []
+    assert measured["metrics"]["parameters"] == 545_098
+    assert len(measured["latency_samples_seconds"]) == grade.BASELINE_SAMPLES
+    assert measured["hardware"]["cores"] >= 1
+    assert "accuracy" in capsys.readouterr().out
