@@ -30,3 +30,11 @@ class SandboxError(GraderError):
 
 class GitHubError(GraderError):
     """A GitHub API call failed; the message carries a hint (token scope, rate limit)."""
+
+
+class WorkerLimitError(SandboxError, SubmissionError):
+    """The submission's code hit a sandbox limit (wall clock, CPU time, file size): its fault, not ours.
+
+    A SandboxError (the worker is gone) that grading reports as the entry's failure, not as
+    "could not grade".
+    """

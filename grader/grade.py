@@ -142,8 +142,9 @@ def _metrics(run: ModelRun, labels: np.ndarray, seconds: list[float], images_per
 
 
 def _mismatches(run: timing.PairedRun, reference: ModelRun, labels: list[np.ndarray]) -> int:
-    """How many timed predictions differ from the accuracy pass's for the same images."""
-    return sum(int(np.sum(got != reference.predictions[idx])) for idx, got in zip(run.indices, labels, strict=True))
+    """Timed labels that differ from the accuracy pass's labels for the same (dithered) images."""
+    return sum(int(np.sum(got != reference.dithered_predictions[idx]))
+               for idx, got in zip(run.indices, labels, strict=True))
 
 
 def empty_result(request: GradeRequest, submission_json: dict | None, baseline_sha: str) -> dict:
@@ -224,22 +225,25 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -
             progress("running the build recipe in the sandbox")
         model_dir, weights_match, weights_detail = rebuild(request, submission, work, calibration, denied)
 
-        progress("accuracy: baseline, 10,000 test images clean and dithered")
-        baseline_run = accuracy_pass(request.baseline_dir, request, test.images, dithered, denied=[])
-        progress("accuracy: entry, 10,000 test images clean and dithered")
-        entry_run = accuracy_pass(model_dir, request, test.images, dithered, denied)
-
-        # Fresh workers for timing: nothing the entry saw in the accuracy pass can be cached.
-        progress("timing: paired samples, baseline vs entry on one CPU")
+        # Timing comes first and runs on the dithered images, whose noise is drawn fresh for this
+        # grade: no worker of this entry has seen them yet, so nothing can be answered from a table
+        # shipped in the folder or a cache left behind by an earlier worker. The accuracy pass
+        # afterwards predicts the same dithered images, and the two must agree (the determinism check).
+        progress("timing: paired samples, baseline vs entry on one CPU, freshly dithered test images")
         cpu = max(os.sched_getaffinity(0))
         base_worker = sandbox.ModelWorker(request.baseline_dir, config.sandbox, cpu=cpu, isolation=request.isolation)
         entry_worker = sandbox.ModelWorker(model_dir, config.sandbox, cpu=cpu, isolation=request.isolation)
         with base_worker, entry_worker:
-            run = timing.run_pairs(base_worker, entry_worker, test.images, config.timing, rng=random.Random(seed),
+            run = timing.run_pairs(base_worker, entry_worker, dithered, config.timing, rng=random.Random(seed),
                                    progress=lambda n, est: progress(
                                        f"timing: {n} pairs" + (f", speedup {est.speedup:.3f}x ±{est.half_width:.1%}"
                                                                if est and est.half_width is not None else "")))
         denied.extend(entry_worker.log.denied if entry_worker.log else ())
+
+        progress("accuracy: baseline, 10,000 test images clean and dithered")
+        baseline_run = accuracy_pass(request.baseline_dir, request, test.images, dithered, denied=[])
+        progress("accuracy: entry, 10,000 test images clean and dithered")
+        entry_run = accuracy_pass(model_dir, request, test.images, dithered, denied)
         isolation = entry_worker.isolation
         entry_footprint = size.measure(model_dir)
     baseline_footprint = size.measure(request.baseline_dir)

@@ -41,7 +41,7 @@ from typing import Literal
 import numpy as np
 
 from grader import config
-from grader.errors import SandboxError, SubmissionError
+from grader.errors import SandboxError, SubmissionError, WorkerLimitError
 from grader.sandbox_io import Channel, OutputDrain, WorkerGone, WorkerTimeout, labels_from_reply, sanitize_output
 
 __all__ = ["Isolation", "WorkerLog", "ModelWorker", "RecipeOutcome", "run_recipe", "sanitize_output",
@@ -415,9 +415,11 @@ class ModelWorker:
         try:
             header, payload = worker.receive(types, max_payload)
         except WorkerTimeout as e:
-            raise SandboxError(f"{doing}: the worker exceeded the {self.limits.wall_seconds} s wall-clock limit") from e
+            raise WorkerLimitError(f"{doing}: the worker exceeded the {self.limits.wall_seconds} s "
+                                   "wall-clock limit") from e
         except WorkerGone as e:
-            raise SandboxError(f"{doing}: the worker died ({worker.status}): {e}") from e
+            error = WorkerLimitError if (worker.status or "").startswith("killed: ") else SandboxError
+            raise error(f"{doing}: the worker died ({worker.status}): {e}") from e
         if len(worker.denied) > before and header["type"] != "error":  # an error reply already says why
             raise _denied_error("model.py", worker.denied[before:])
         return header, payload
@@ -432,7 +434,8 @@ class ModelWorker:
         try:
             worker.send({"type": "predict", "shape": list(images.shape), "batch": batch}, data)
         except WorkerTimeout as e:
-            raise SandboxError(f"predict: the worker exceeded the {self.limits.wall_seconds} s wall-clock limit") from e
+            raise WorkerLimitError(f"predict: the worker exceeded the {self.limits.wall_seconds} s "
+                                   "wall-clock limit") from e
         except WorkerGone as e:
             raise SandboxError(f"predict: the worker died ({worker.status}): {e}") from e
         return self._call({"result", "error"}, len(images) * 10 * 8, "predict")

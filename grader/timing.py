@@ -1,6 +1,7 @@
 """Paired, interleaved timing of the baseline and an entry, and the speedup with its confidence interval.
 
-A *sample* is Q queries (of ``batch_size`` images each) on fresh test images,
+A *sample* is Q queries (of ``batch_size`` images each) on fresh images (the
+grade passes test images with freshly drawn dither noise),
 timed by the parent around one request to a worker. A *pair* is one sample of
 each model on the same images, in random order. The speedup is the geometric
 mean of the per-pair ratios baseline/entry, and its confidence interval is the

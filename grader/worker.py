@@ -99,94 +99,158 @@ def under(path: str, roots) -> bool:
     return any(path == root or path.startswith(root + os.sep) for root in roots)
 
 
-class Guard:
-    """The import allowlist and the audit hook, armed once the student code is about to run."""
+def make_resolver():
+    """``realpath`` built only from C functions captured now, so later patching of os cannot change it."""
+    import posix
 
-    def __init__(self, config: dict, numpy_dirs: list) -> None:
-        self.folder = os.path.realpath(config["folder"])
-        self.writable = [os.path.realpath(p) for p in config["writable"]]
-        stdlib = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")}
-        site = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("purelib", "platlib")}
-        self.stdlib, self.site = sorted(stdlib), sorted(site)
-        self.readable = sorted({os.path.realpath(p) for p in config["readable"]} | set(numpy_dirs)
-                               | set(self.writable) | {self.folder})
-        self.listable = {os.path.realpath(p) for p in sys.path if p}
-        self.allowed_imports = set(config["allowed_imports"])
-        self.student_modules = {p.stem if p.suffix == ".py" else p.name for p in Path(self.folder).iterdir()
-                                if p.suffix == ".py" or (p / "__init__.py").is_file()}
-        self.denied = []
-        self.sent = 0
-        self.armed = False
-        self.local = threading.local()
-        self.real_import = builtins.__import__
+    lstat, readlink, getcwd, fspath, fsdecode = posix.lstat, posix.readlink, posix.getcwd, os.fspath, os.fsdecode
+    isinstance_, str_, int_, bytes_, oserror = isinstance, str, int, bytes, OSError
 
-    def deny(self, what: str, exc=PermissionError):
-        if len(self.denied) < MAX_DENIED:
-            self.denied.append(what[:300])
-        return exc(f"tinymlperf sandbox: {what} denied")
-
-    def new_denied(self) -> list:
-        fresh = self.denied[self.sent:]
-        self.sent = len(self.denied)
-        return fresh
-
-    def guarded_import(self, name, globals=None, locals=None, fromlist=(), level=0):
-        if self.armed and level == 0:
-            caller = sys._getframe(1).f_code.co_filename
-            if under(os.path.realpath(caller) if caller[:1] == os.sep else caller, [self.folder]):
-                top = name.partition(".")[0]
-                if top not in self.allowed_imports and top not in self.student_modules:
-                    raise self.deny(f"import {top}", ImportError)
-        return self.real_import(name, globals, locals, fromlist, level)
-
-    def readable_path(self, path: str) -> bool:
-        if path in ("/dev/null", "/dev/urandom", "/dev/random"):
-            return True
-        if under(path, self.readable):
-            return True
-        return under(path, self.stdlib) and not under(path, self.site)
-
-    def resolve(self, value):
-        if value is None or isinstance(value, int):
+    def resolve(value, depth=0):
+        if value is None or isinstance_(value, int_):
             return None
-        return os.path.realpath(os.fsdecode(os.fspath(value)))
+        path = fspath(value)
+        path = fsdecode(path) if isinstance_(path, bytes_) else str_(path)
+        if path[:1] != "/":
+            path = getcwd() + "/" + path
+        done = []
+        parts = [p for p in path.split("/") if p and p != "."]
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            if part == "..":
+                if done:
+                    done.pop()
+                continue
+            candidate = "/" + "/".join(done + [part])
+            try:
+                link = (lstat(candidate).st_mode & 0o170000) == 0o120000
+            except oserror:
+                link = False
+            if not link:
+                done.append(part)
+                continue
+            hops += 1
+            if hops > 40:
+                return candidate  # a loop: the kernel refuses it too
+            target = readlink(candidate)
+            if target[:1] == "/":
+                done = []
+            parts = [p for p in target.split("/") if p and p != "."] + parts
+        return "/" + "/".join(done)
 
-    def hook(self, event: str, args: tuple) -> None:
-        if not self.armed or getattr(self.local, "busy", False):
-            return
-        self.local.busy = True
-        try:
-            self.check(event, args)
-        finally:
-            self.local.busy = False
+    return resolve
 
-    def check(self, event: str, args: tuple) -> None:
-        if event.startswith(DENY_PREFIXES):
-            raise self.deny(event)
+
+def make_guard(config: dict, numpy_dirs: list):
+    """The import allowlist and the audit hook, armed at once; returns ``new_denied()``.
+
+    Everything the hook needs lives in this closure, captured before student
+    code runs: no object the student can reach (``builtins.__import__``,
+    ``sys.modules["__main__"]``, a frame's locals, the os module) holds the
+    hook's state or is called by it, so patching them cannot switch it off.
+    Only ``denied`` is shared with ``new_denied`` (the report, not the wall).
+    """
+    resolve = make_resolver()
+    folder = resolve(config["folder"])
+    writable = tuple(resolve(p) for p in config["writable"])
+    paths = sysconfig.get_paths()
+    stdlib = tuple(sorted({resolve(paths[k]) for k in ("stdlib", "platstdlib")}))
+    site = tuple(sorted({resolve(paths[k]) for k in ("purelib", "platlib")}))
+    readable = tuple(sorted({resolve(p) for p in config["readable"]} | {resolve(p) for p in numpy_dirs}
+                            | set(writable) | {folder}))
+    listable = frozenset(resolve(p) for p in sys.path if p)
+    allowed_imports = frozenset(config["allowed_imports"])
+    student_modules = frozenset(p.stem if p.suffix == ".py" else p.name for p in Path(folder).iterdir()
+                                if p.suffix == ".py" or (p / "__init__.py").is_file())
+    denied, sent = [], [0]
+    busy = {}
+    deny_prefixes, write_events, read_events, write_flags = DENY_PREFIXES, dict(WRITE_EVENTS), dict(READ_EVENTS), WRITE_FLAGS
+    sep, permission_error, isinstance_, len_, str_, any_ = os.sep, PermissionError, isinstance, len, str, any
+    get_ident = threading.get_ident
+    special = ("/dev/null", "/dev/urandom", "/dev/random")
+
+    def inside(path, roots):
+        for root in roots:
+            if path == root or path.startswith(root + sep):
+                return True
+        return False
+
+    def deny(what, exc=permission_error):
+        if len_(denied) < MAX_DENIED:
+            denied.append(what[:300])
+        return exc("tinymlperf sandbox: " + what + " denied")
+
+    def readable_path(path):
+        return path in special or inside(path, readable) or (inside(path, stdlib) and not inside(path, site))
+
+    def check(event, args):
+        if event.startswith(deny_prefixes):
+            raise deny(event)
         if event == "open":
-            path = self.resolve(args[0])
+            path = resolve(args[0])
             if path is None:
                 return
             mode, flags = args[1], args[2] or 0
-            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool(flags & WRITE_FLAGS)
-            if writing and not under(path, self.writable):
-                raise self.deny(f"open {path!r} for writing")
-            if not writing and not self.readable_path(path):
-                raise self.deny(f"open {path!r} for reading")
-        elif event in WRITE_EVENTS:
-            for i in WRITE_EVENTS[event]:
-                path = self.resolve(args[i]) if i < len(args) else None
-                if path is not None and not under(path, self.writable):
-                    raise self.deny(f"{event} {path!r}")
-        elif event in READ_EVENTS:
-            path = self.resolve(args[0] if args[0] is not None else ".")
-            if path is not None and not self.readable_path(path) and path not in self.listable:
-                raise self.deny(f"{event} {path!r}")
+            writing = (isinstance_(mode, str_) and any_(c in mode for c in "wax+")) or bool(flags & write_flags)
+            if writing and not inside(path, writable):
+                raise deny(f"open {path!r} for writing")
+            if not writing and not readable_path(path):
+                raise deny(f"open {path!r} for reading")
+        elif event in write_events:
+            for i in write_events[event]:
+                path = resolve(args[i]) if i < len_(args) else None
+                if path is not None and not inside(path, writable):
+                    raise deny(f"{event} {path!r}")
+        elif event in read_events:
+            path = resolve(args[0] if args[0] is not None else ".")
+            if path is not None and not readable_path(path) and path not in listable:
+                raise deny(f"{event} {path!r}")
 
-    def arm(self) -> None:
-        builtins.__import__ = self.guarded_import
-        sys.addaudithook(self.hook)
-        self.armed = True
+    def hook(event, args):
+        me = get_ident()
+        if busy.get(me):
+            return
+        busy[me] = True
+        try:
+            check(event, args)
+        finally:
+            busy[me] = False
+
+    def new_denied():
+        fresh = denied[sent[0]:]
+        sent[0] = len_(denied)
+        return fresh
+
+    builtins.__import__ = make_import_guard(folder, allowed_imports, student_modules, denied)
+    sys.addaudithook(hook)
+    return new_denied
+
+
+def make_import_guard(folder: str, allowed_imports: frozenset, student_modules: frozenset, denied: list):
+    """``__import__`` refusing modules off the allowlist in the student's own files.
+
+    Shares no closure cell with the audit hook but the ``denied`` report: a
+    student reaching in through ``__import__.__closure__`` can switch off this
+    convenience (so can ``importlib``), never the hook.
+    """
+    resolve = make_resolver()
+    getframe, real_import, import_error, len_ = sys._getframe, builtins.__import__, ImportError, len
+    prefix = folder + os.sep
+
+    def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if level == 0:
+            caller = getframe(1).f_code.co_filename
+            path = resolve(caller) if caller[:1] == "/" else caller
+            if path == folder or path.startswith(prefix):
+                top = name.partition(".")[0]
+                if top not in allowed_imports and top not in student_modules:
+                    if len_(denied) < MAX_DENIED:
+                        denied.append(f"import {top}")
+                    raise import_error(f"tinymlperf sandbox: import {top} denied")
+        return real_import(name, globals, locals, fromlist, level)
+
+    return guarded_import
 
 
 def apply_limits(config: dict) -> None:
@@ -234,7 +298,7 @@ def array_reply(value, np):
     return {"dtype": array.dtype.str, "shape": list(array.shape)}, array.tobytes()
 
 
-def serve_model(proto: Protocol, guard: Guard, config: dict, np) -> None:
+def serve_model(proto: Protocol, new_denied, config: dict, np) -> None:
     folder = config["folder"]
     stage = "import"
     try:
@@ -243,9 +307,9 @@ def serve_model(proto: Protocol, guard: Guard, config: dict, np) -> None:
         model = module.load(Path(folder))
     except BaseException as exc:  # noqa: BLE001 - report any failure of student code
         proto.send({"type": "error", "stage": stage, "error": describe(exc), "where": where(exc, folder),
-                    "denied": guard.new_denied()})
+                    "denied": new_denied()})
         return
-    proto.send({"type": "ready", "denied": guard.new_denied()})
+    proto.send({"type": "ready", "denied": new_denied()})
     while True:
         header, payload = proto.receive()
         if header.get("type") != "predict":
@@ -257,12 +321,12 @@ def serve_model(proto: Protocol, guard: Guard, config: dict, np) -> None:
             reply, data = array_reply(outputs[0] if len(outputs) == 1 else np.concatenate(outputs), np)
         except BaseException as exc:  # noqa: BLE001
             proto.send({"type": "error", "stage": "predict", "error": describe(exc), "where": where(exc, folder),
-                        "denied": guard.new_denied()})
+                        "denied": new_denied()})
             continue
-        proto.send({"type": "result", **reply, "denied": guard.new_denied()}, data)
+        proto.send({"type": "result", **reply, "denied": new_denied()}, data)
 
 
-def serve_recipe(proto: Protocol, guard: Guard, config: dict, payload: bytes, np) -> None:
+def serve_recipe(proto: Protocol, new_denied, config: dict, payload: bytes, np) -> None:
     folder = config["folder"]
     calibration = np.frombuffer(payload, dtype=np.uint8).reshape(config["calibration_shape"]).copy()
     stage = "import"
@@ -272,9 +336,9 @@ def serve_recipe(proto: Protocol, guard: Guard, config: dict, payload: bytes, np
         module.build(Path(config["baseline"]), calibration, Path(config["out"]))
     except BaseException as exc:  # noqa: BLE001
         proto.send({"type": "error", "stage": stage, "error": describe(exc), "where": where(exc, folder),
-                    "denied": guard.new_denied()})
+                    "denied": new_denied()})
         return
-    proto.send({"type": "done", "denied": guard.new_denied()})
+    proto.send({"type": "done", "denied": new_denied()})
 
 
 def main() -> None:
@@ -287,15 +351,14 @@ def main() -> None:
     libs = os.path.realpath(os.path.dirname(np.__file__)) + ".libs"
     if os.path.isdir(libs):
         numpy_dirs.append(libs)
-    guard = Guard(config, numpy_dirs)
     proto.send({"type": "hello", "pid": os.getpid(), "numpy": np.__version__})
     sys.path.insert(0, config["folder"])
-    guard.arm()
     sys.stdout.flush()
+    new_denied = make_guard(config, numpy_dirs)
     if config["mode"] == "model":
-        serve_model(proto, guard, config, np)
+        serve_model(proto, new_denied, config, np)
     else:
-        serve_recipe(proto, guard, config, payload, np)
+        serve_recipe(proto, new_denied, config, payload, np)
 
 
 if __name__ == "__main__":
