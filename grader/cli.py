@@ -384,10 +384,20 @@ def _cmd_record(args: argparse.Namespace) -> int:
 
     from grader import merge_info, publish
 
-    gh = merge_info.client(args.api_url, os.environ.get("GITHUB_TOKEN"))
-    outcome = publish.record_result(
-        args.result, args.slug, args.submissions, publish.read_event(args.event), args.event_name,
-        args.graded_commit, lambda repo, sha: merge_info.find_merged_pr(gh, repo, sha), str(args.event))
+    if args.organizer is not None:
+        if not merge_info.LOGIN.match(args.organizer):
+            raise UsageError(f"record: --organizer {args.organizer!r} is not a GitHub login")
+        info = merge_info.MergeInfo(athlete_login=args.organizer, pr_number=None)
+
+        def lookup(repo: str, sha: str) -> merge_info.MergeInfo:
+            return info
+    else:
+        gh = merge_info.client(args.api_url, os.environ.get("GITHUB_TOKEN"))
+
+        def lookup(repo: str, sha: str) -> merge_info.MergeInfo:
+            return merge_info.find_merged_pr(gh, repo, sha)
+    outcome = publish.record_result(args.result, args.slug, args.submissions, publish.read_event(args.event),
+                                    args.event_name, args.graded_commit, lookup, str(args.event))
     print(f"{outcome.path}: {outcome.action}: {outcome.detail}")
     return EXIT_OK
 
@@ -401,6 +411,9 @@ def _register_record(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--graded-commit", required=True, help="the commit the re-grade ran on ($GITHUB_SHA)")
     p.add_argument("--submissions", type=Path, default=Path("submissions"))
     p.add_argument("--api-url", default="https://api.github.com", help="GitHub API base ($GITHUB_API_URL)")
+    p.add_argument("--organizer", metavar="LOGIN",
+                   help="the entry was committed to main directly by this organizer (no PR): attribute it to "
+                        "LOGIN instead of asking the API for the merged PR")
     p.set_defaults(func=_cmd_record)
 
 

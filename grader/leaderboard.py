@@ -102,7 +102,7 @@ def stale_reason(record: ScoreRecord, current: CurrentGrader) -> str | None:
 
 
 def _earlier(r: ScoreRecord) -> tuple[str, int, str]:
-    return (r.graded_at, r.pr_number, r.slug)
+    return (r.graded_at, r.pr_number or 0, r.slug)
 
 
 def _rank_key(r: ScoreRecord) -> tuple[float, str, int, str]:
@@ -174,6 +174,8 @@ def _signed_pp(value: float) -> str:
 
 def _pr_link(r: ScoreRecord) -> str:
     # Built only from schema-checked parts: owner/name pattern and a positive integer.
+    if r.pr_number is None:
+        return "organizer commit"
     if not _PR_REPOSITORY.match(r.repository) or type(r.pr_number) is not int:
         raise GraderError(f"{r.source}: repository or pr_number has a bad shape")
     return f"[#{r.pr_number}](https://github.com/{r.repository}/pull/{r.pr_number})"

@@ -33,7 +33,7 @@ class MergeInfo:
     """Who merged what: the PR author's login and the PR number, checked for shape."""
 
     athlete_login: str
-    pr_number: int
+    pr_number: int | None  # None: committed to main directly by an organizer
 
 
 # (repository "owner/name", commit sha) -> MergeInfo; injectable so callers can reuse a client.

@@ -36,7 +36,7 @@ class Provenance:
 
     athlete_login: str
     repository: str
-    pr_number: int
+    pr_number: int | None
     merge_commit_sha: str
     graded_at: str
 
@@ -82,7 +82,7 @@ class ScoreRecord:
     github_repo: str
     techniques: tuple[str, ...]
     repository: str
-    pr_number: int
+    pr_number: int | None
     merge_commit_sha: str
     graded_at: str
     scores: Scores | None

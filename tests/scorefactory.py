@@ -48,11 +48,11 @@ def result(slug: str, *, division: str = "closed", status: str = "valid", effici
     }
 
 
-def score(slug: str, *, login: str = "ada", pr: int = 1, graded_at: str = "2025-03-01T12:00:00Z",
+def score(slug: str, *, login: str = "ada", pr: int | None = 1, graded_at: str = "2025-03-01T12:00:00Z",
           sha: str | None = None, repository: str = "tinyml/tinymlperf", **result_kw: Any) -> dict[str, Any]:
     """A score record (JSON data) for ``result(slug, **result_kw)`` merged as PR ``pr`` by ``login``."""
     provenance = record.Provenance(athlete_login=login, repository=repository, pr_number=pr,
-                                   merge_commit_sha=sha or f"{pr:040x}", graded_at=graded_at)
+                                   merge_commit_sha=sha or f"{pr or 0:040x}", graded_at=graded_at)
     return record.build(result(slug, **result_kw), provenance)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests import scorefactory as sf
-from grader import leaderboard
+from grader import leaderboard, schema
 from grader.leaderboard import CurrentGrader
 from grader.record import ScoreRecord
 
@@ -204,3 +204,11 @@ def test_records_without_the_current_baseline_hash_cannot_be_judged() -> None:
 def test_baseline_hash_of_a_missing_file_names_it(tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"weights.npz: cannot read the baseline weights"):
         leaderboard.baseline_sha256(tmp_path / "weights.npz")
+
+
+def test_an_entry_an_organizer_committed_directly_is_ranked_without_a_pr_link() -> None:
+    data = sf.score("staff", login="organizer", pr=None)
+    assert schema.validate(data, "score") == []
+    out = leaderboard.render(board([sf.typed(data)]))
+    row = next(cells for cells in sf.table_rows(out) if cells[0] == "1")
+    assert "organizer commit" in row and "/pull/" not in " ".join(row)
