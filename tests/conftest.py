@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,14 @@ def cifar_dir() -> Path:
 def cifar_test(cifar_dir: Path) -> data.Split:
     """The 10,000 real CIFAR-10 test images and labels."""
     return data.load_split(cifar_dir, "test")
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory: pytest.TempPathFactory, cifar_test: data.Split) -> Path:
+    """1,000 real test images as the test set, and 200 more as the (unlabelled) calibration source."""
+    folder = tmp_path_factory.mktemp("cifar") / data.FOLDER
+    folder.mkdir()
+    for name, part in ((data.TEST_BATCH, slice(0, 1000)), (data.TRAIN_BATCHES[0], slice(1000, 1200))):
+        batch = {b"data": cifar_test.images[part].reshape(-1, 3072), b"labels": cifar_test.labels[part].tolist()}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    return folder

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import pickle
 import shutil
 import textwrap
 from pathlib import Path
@@ -13,57 +11,9 @@ import numpy as np
 import pytest
 
 from grader import cli, config, data, grade, report, schema
-from grader.baseline import model as baseline_model
+from tests.grading import BASELINE_DIR, checks_of, entry, request
 
-BASELINE_DIR = Path(baseline_model.__file__).parent
 EXAMPLES = Path(__file__).parent.parent / "submissions"
-META = """\
-division: {division}
-athlete_name: Test Athlete
-github_repo: https://github.com/test-athlete/tinytorch
-techniques_used:
-  - {technique}
-honor_code: I certify that this submission follows the rules
-"""
-
-
-@pytest.fixture(scope="module")
-def small_data(tmp_path_factory: pytest.TempPathFactory, cifar_test: data.Split) -> Path:
-    """1,000 real test images as the test set, and 200 more as the (unlabelled) calibration source."""
-    folder = tmp_path_factory.mktemp("cifar") / data.FOLDER
-    folder.mkdir()
-    for name, sl in ((data.TEST_BATCH, slice(0, 1000)), (data.TRAIN_BATCHES[0], slice(1000, 1200))):
-        batch = {b"data": cifar_test.images[sl].reshape(-1, 3072), b"labels": cifar_test.labels[sl].tolist()}
-        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
-    return folder
-
-
-def fast_config() -> config.Competition:
-    """The real rules with a timing budget small enough for a test."""
-    base = config.load()
-    return dataclasses.replace(base, calibration_images=50, timing=dataclasses.replace(
-        base.timing, queries_per_sample=5, warmup_samples=1, min_pairs=4, max_pairs=8, budget_seconds=5))
-
-
-def request(folder: Path, small_data: Path, **changes: object) -> grade.GradeRequest:
-    return grade.GradeRequest(folder=folder, data_dir=small_data, config=fast_config(), baseline_dir=BASELINE_DIR,
-                              isolation="process", seed=1, **changes)
-
-
-def entry(tmp_path: Path, division: str, model_source: str | None = None, technique: str = "a technique") -> Path:
-    folder = tmp_path / "entry"
-    folder.mkdir()
-    (folder / "submission.yaml").write_text(META.format(division=division, technique=technique))
-    if model_source is None:
-        shutil.copyfile(BASELINE_DIR / "model.py", folder / "model.py")
-    else:
-        (folder / "model.py").write_text(textwrap.dedent(model_source))
-    shutil.copyfile(BASELINE_DIR / "weights.npz", folder / "weights.npz")
-    return folder
-
-
-def checks_of(result: dict) -> dict[str, dict]:
-    return {c["id"]: c for c in result["checks"]}
 
 
 def test_baseline_graded_as_an_entry_scores_exactly_one_on_size_and_accuracy(tmp_path: Path, small_data: Path) -> None:

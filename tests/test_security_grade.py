@@ -21,7 +21,7 @@ import pytest
 
 from grader import cli, grade, report, schema
 from grader.baseline import model as baseline_model
-from tests.test_grade import BASELINE_DIR, checks_of, entry, fast_config, small_data  # noqa: F401 (fixture)
+from tests.grading import BASELINE_DIR, checks_of, entry, fast_config
 
 SECRET = "ghs_secretTOKENvalue1234"
 WORKFLOW_COMMAND_LINE = ("::add-mask::", "::stop-commands::", "::set-output", "::set-env", "::save-state",

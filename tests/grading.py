@@ -1,0 +1,50 @@
+"""Shared pieces of the end-to-end grading tests: the real rules on a small timing budget, entry folders."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import textwrap
+from pathlib import Path
+
+from grader import config, grade
+from grader.baseline import model as baseline_model
+
+BASELINE_DIR = Path(baseline_model.__file__).parent
+META = """\
+division: {division}
+athlete_name: Test Athlete
+github_repo: https://github.com/test-athlete/tinytorch
+techniques_used:
+  - {technique}
+honor_code: I certify that this submission follows the rules
+"""
+
+
+def fast_config() -> config.Competition:
+    """The real rules with a timing budget small enough for a test."""
+    base = config.load()
+    return dataclasses.replace(base, calibration_images=50, timing=dataclasses.replace(
+        base.timing, queries_per_sample=5, warmup_samples=1, min_pairs=4, max_pairs=8, budget_seconds=5))
+
+
+def request(folder: Path, small_data: Path, **changes: object) -> grade.GradeRequest:
+    return grade.GradeRequest(folder=folder, data_dir=small_data, config=fast_config(), baseline_dir=BASELINE_DIR,
+                              isolation="process", seed=1, **changes)
+
+
+def entry(tmp_path: Path, division: str, model_source: str | None = None, technique: str = "a technique") -> Path:
+    """A submission folder: the baseline's model.py (or ``model_source``) and weights, valid metadata."""
+    folder = tmp_path / "entry"
+    folder.mkdir()
+    (folder / "submission.yaml").write_text(META.format(division=division, technique=technique))
+    if model_source is None:
+        shutil.copyfile(BASELINE_DIR / "model.py", folder / "model.py")
+    else:
+        (folder / "model.py").write_text(textwrap.dedent(model_source))
+    shutil.copyfile(BASELINE_DIR / "weights.npz", folder / "weights.npz")
+    return folder
+
+
+def checks_of(result: dict) -> dict[str, dict]:
+    return {c["id"]: c for c in result["checks"]}
