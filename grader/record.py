@@ -8,19 +8,15 @@ comes from the wall clock, so recording the same inputs twice gives the same byt
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import jsonschema
-
 from grader import schema
 from grader.errors import GraderError
+from grader.scoring import Scores
 
 SCHEMA = "score"
 RECORD_NAME = "score.json"
@@ -39,16 +35,6 @@ class Provenance:
     pr_number: int | None
     merge_commit_sha: str
     graded_at: str
-
-
-@dataclass(frozen=True)
-class Scores:
-    speedup: float
-    speedup_ci_low: float | None
-    speedup_ci_high: float | None
-    compression: float
-    accuracy_delta_pp: float
-    efficiency: float
 
 
 @dataclass(frozen=True)
@@ -197,24 +183,9 @@ def _require_finite(data: Any, source: str, where: tuple[str | int, ...]) -> Non
             _require_finite(value, source, (*where, i))
 
 
-@cache
-def _is_valid() -> Callable[[Any], bool]:
-    score_schema = schema.load(SCHEMA)
-    return jsonschema.validators.validator_for(score_schema)(score_schema).is_valid
-
-
 def read(path: Path) -> ScoreRecord:
     """Read and check one ``score.json``; any problem raises GraderError naming ``path``."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_RECORD_BYTES:
-            raise GraderError(f"{path}: {size} bytes is over the {MAX_RECORD_BYTES}-byte limit")
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise GraderError(f"{path}: not readable JSON: {e}") from e
-    # is_valid is the fast path (1,000 records in well under the 2 s budget); check() words the errors.
-    if not _is_valid()(data):
-        schema.check(data, SCHEMA, str(path))
+    data = schema.read(path, SCHEMA, MAX_RECORD_BYTES)
     _require_finite(data, str(path), ())
     if data["slug"] != path.parent.name:
         raise GraderError(f"{path}: slug {data['slug']!r} does not match its folder {path.parent.name!r}")

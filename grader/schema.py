@@ -60,7 +60,10 @@ def _validator(name: str) -> jsonschema.protocols.Validator:
 
 def validate(instance: Any, name: str) -> list[SchemaProblem]:
     """Every violation of schema ``name`` by ``instance``, in document order."""
-    errors = sorted(_validator(name).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
+    validator = _validator(name)
+    if validator.is_valid(instance):  # the fast path: reading 1,000 score records stays well under 2 s
+        return []
+    errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
     return [SchemaProblem(tuple(e.absolute_path), e.message) for e in errors]
 
 
