@@ -7,6 +7,7 @@ api.github.com's JSON:
 - ``GET /repos/{o}/{r}`` (private repos are 404 to tokens without access, as on GitHub)
 - ``GET /repos/{o}/{r}/git/trees/{tree-ish}[?recursive=1]`` (409 on an empty repo)
 - ``GET|PUT /repos/{o}/{r}/contents/{path}[?ref=]``
+- ``GET /repos/{o}/{r}/commits/{sha}`` and ``.../commits/{sha}/pulls`` (the merged PR of a commit),
 - ``GET|PATCH /repos/{o}/{r}/git/ref(s)/heads/{branch}``, ``GET|POST git/commits``,
   ``POST git/trees``, ``GET|POST git/blobs``: enough to push a commit
 - ``GET /repos/{o}/{r}/pulls[?state=]``, ``GET /repos/{o}/{r}/pulls/{n}``, ``GET .../pulls/{n}/files``
@@ -79,6 +80,7 @@ class State:
         self.repos: dict[str, Repo] = {}
         self.tokens: dict[str, str] = {}  # token -> login
         self.comments: dict[int, dict[str, Any]] = {}  # id -> comment (with "_repo", "_issue")
+        self.commit_pulls: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (repo, sha) -> PRs with that commit
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
         self.rate_limit = 5000
@@ -132,6 +134,16 @@ class State:
                     "state": state, "base_ref": base_ref, "head_ref": head_ref}
             repo.pulls[number] = pull
             return pull
+
+    def merge(self, full_name: str, sha: str, number: int, login: str, *, merge_commit_sha: str | None = None,
+              merged: bool = True) -> None:
+        """Record that PR ``number`` by ``login`` is associated with commit ``sha`` (``commits/{sha}/pulls``)."""
+        with self.lock:
+            self.repo(full_name)
+            self.commit_pulls.setdefault((full_name.lower(), sha), []).append({
+                "number": number, "user": {"login": login, "id": number, "type": "User"}, "state": "closed",
+                "merged_at": "2025-03-01T12:00:00Z" if merged else None, "merge_commit_sha": merge_commit_sha or sha,
+                "title": f"Entry {number}"})
 
     def add_comment(self, full_name: str, issue: int, body: str, *, login: str, user_type: str = "User") -> int:
         """Seed a comment on issue/PR ``issue``; return its id."""
@@ -443,6 +455,13 @@ def _route(server: GitHubServer, method: str, path: str, query: dict[str, str], 
     if rest == "/git/commits" and method == "POST":
         sha = state._put_commit(repo, body["tree"], list(body.get("parents", [])), body["message"])
         return 201, _commit_json(server, repo, sha), {}
+    if (c := re.fullmatch(r"/commits/([0-9a-f]{40})(/pulls)?", rest)) and method == "GET":
+        sha = c.group(1)
+        if c.group(2):
+            base = f"{server.url}/repos/{repo.full_name}/pulls"
+            return 200, [{**pr, "url": f"{base}/{pr['number']}"}
+                         for pr in state.commit_pulls.get((repo.full_name.lower(), sha), [])], {}
+        return 200, {"sha": sha, "url": f"{server.url}/repos/{repo.full_name}/commits/{sha}"}, {}
     if (c := re.fullmatch(r"/git/commits/([0-9a-f]{40})", rest)) and method == "GET":
         if c.group(1) not in repo.commits:
             raise ApiError(404, "Not Found")

@@ -73,3 +73,9 @@ def table_rows(markdown_text: str) -> list[list[str]]:
     """The cells of every table row in ``markdown_text``, stripped of padding."""
     return [[cell.strip() for cell in line.strip("|").split(" | ")]
             for line in markdown_text.splitlines() if line.startswith("|")]
+
+
+def ranked_line(markdown_text: str, rank: str) -> str:
+    """The raw table line (escapes intact) whose first cell is ``rank``."""
+    return next(line for line in markdown_text.splitlines()
+                if line.startswith("|") and line.split("|")[1].strip() == rank)

@@ -166,7 +166,7 @@ def test_student_strings_cannot_break_the_table_or_inject_markup() -> None:
     rec = sf.typed(sf.score("mal", login="mallory", pr=6, name=HOSTILE, techniques=[HOSTILE],
                             repo="https://evil.example/x"))
     out = leaderboard.render(board([rec]))
-    row = next(line for line in out.splitlines() if line.startswith("|") and line.split("|")[1].strip() == "1")
+    row = sf.ranked_line(out, "1")
     assert len(re.findall(r"(?<!\\)\|", row)) == len(leaderboard.HEADERS) + 1
     for raw in ("<img", "@everyone", "](https://evil", "https://evil", "\u202e", "```"):
         assert raw not in row

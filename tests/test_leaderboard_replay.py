@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 import os
 import subprocess
 import sys
@@ -20,7 +22,7 @@ import pytest
 import yaml
 
 from tests import gitfixture
-from tests import loopback_github
+from tests.github_server import GitHubServer
 from tests import scorefactory as sf
 
 pytestmark = pytest.mark.slow
@@ -85,7 +87,7 @@ class Run:
     """One workflow run for one push: plan in a checkout of ``after``, then publish in a clone of main."""
 
     def __init__(self, name: str, tmp: Path, o: gitfixture.Origin, merge: gitfixture.Merge,
-                 api: loopback_github.FakeGitHub, tools: tuple[Path, str]) -> None:
+                 api: GitHubServer, tools: tuple[Path, str]) -> None:
         self.name, self.tmp, self.origin, self.merge, self.api = name, tmp, o, merge, api
         self.bin_dir, self.sha = tools
         self.event = tmp / f"{name}-event.json"
@@ -101,7 +103,7 @@ class Run:
                    "github.sha": self.merge.after, "github.token": "ghs_test",
                    "needs.plan.outputs.chunks": getattr(self, "chunks", "")}
         return {"GITHUB_EVENT_PATH": str(self.event), "GITHUB_EVENT_NAME": "push", "GITHUB_SHA": self.merge.after,
-                "GITHUB_API_URL": self.api.base_url, "GITHUB_REPOSITORY": REPO,
+                "GITHUB_API_URL": self.api.url, "GITHUB_REPOSITORY": REPO,
                 **step_env(job, step_id, context)}
 
     def plan_and_grade(self) -> str:
@@ -126,6 +128,15 @@ class Run:
         _, self.stdout = run_step(step_script("publish", "publish"), self.clone, self.env("publish", "publish"), self.bin_dir)
 
 
+@contextmanager
+def competition_api() -> Iterator[GitHubServer]:
+    """The loopback API knowing the competition repo and the workflow's token."""
+    with GitHubServer() as srv:
+        srv.state.add_token("ghs_test", "github-actions[bot]")
+        srv.state.add_repo(REPO, {"README.md": "competition"})
+        yield srv
+
+
 def origin_file(o: gitfixture.Origin, path: str) -> str:
     return gitfixture.git(o.bare, "show", f"main:{path}")
 
@@ -144,15 +155,15 @@ def assert_both_on_the_board(o: gitfixture.Origin) -> None:
 
 def test_two_merges_back_to_back(tmp_path: Path, tools: tuple[Path, str]) -> None:
     o = gitfixture.origin(tmp_path)
-    with loopback_github.serve() as api:
+    with competition_api() as api:
         m1 = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
-        api.merge(m1.after, 1, "ada")
+        api.state.merge(REPO, m1.after, 1, "ada")
         run1 = Run("run1", tmp_path, o, m1, api, tools)
         assert run1.plan_and_grade() == '["ada-int8"]'
         run1.prepare_publish()
         run1.publish()
         m2 = o.merge_pr("bo-pruned", "2025-03-02T10:00:00+00:00")
-        api.merge(m2.after, 2, "bo")
+        api.state.merge(REPO, m2.after, 2, "bo")
         run2 = Run("run2", tmp_path, o, m2, api, tools)
         assert run2.plan_and_grade() == '["bo-pruned"]'
         run2.prepare_publish()
@@ -170,11 +181,11 @@ def test_two_merges_back_to_back(tmp_path: Path, tools: tuple[Path, str]) -> Non
 
 def test_two_merges_interleaved_retry_after_a_rejected_push(tmp_path: Path, tools: tuple[Path, str]) -> None:
     o = gitfixture.origin(tmp_path)
-    with loopback_github.serve() as api:
+    with competition_api() as api:
         m1 = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
         m2 = o.merge_pr("bo-pruned", "2025-03-02T10:00:00+00:00")
-        api.merge(m1.after, 1, "ada")
-        api.merge(m2.after, 2, "bo")
+        api.state.merge(REPO, m1.after, 1, "ada")
+        api.state.merge(REPO, m2.after, 2, "bo")
         run1, run2 = Run("run1", tmp_path, o, m1, api, tools), Run("run2", tmp_path, o, m2, api, tools)
         run1.plan_and_grade()
         run2.plan_and_grade()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import gitfixture
-from tests import loopback_github
+from tests.github_server import GitHubServer
 from tests import scorefactory as sf
 from grader import merge_info, publish, record
 from grader.errors import GitHubError, GraderError
@@ -17,43 +18,46 @@ REPO = "tinyml/tinymlperf"
 
 
 @pytest.fixture
-def api():
-    with loopback_github.serve() as state:
-        yield state
+def api() -> Iterator[GitHubServer]:
+    """The loopback API with the competition repo private to the bot, so lookups must send its token."""
+    with GitHubServer() as srv:
+        srv.state.add_token("secret-token", "leaderboard-bot")
+        srv.state.add_repo(REPO, {"README.md": "competition"}, private=True, readers={"leaderboard-bot"})
+        yield srv
 
 
-def lookup(api: loopback_github.FakeGitHub) -> merge_info.PullLookup:
-    gh = merge_info.client(api.base_url, "secret-token")
+def lookup(api: GitHubServer) -> merge_info.PullLookup:
+    gh = merge_info.client(api.url, "secret-token")
     return lambda repository, sha: merge_info.find_merged_pr(gh, repository, sha)
 
 
-def test_the_athlete_is_the_merged_pr_author(api: loopback_github.FakeGitHub) -> None:
-    api.merge("a" * 40, 12, "open-pr", merged=False)
-    api.merge("a" * 40, 7, "ada")
+def test_the_athlete_is_the_merged_pr_author(api: GitHubServer) -> None:
+    api.state.merge(REPO, "a" * 40, 12, "open-pr", merged=False)
+    api.state.merge(REPO, "a" * 40, 7, "ada")
     assert lookup(api)(REPO, "a" * 40) == merge_info.MergeInfo("ada", 7)
-    assert api.requests[-1] == ("GET", f"/repos/{REPO}/commits/{'a' * 40}/pulls", "token secret-token")
+    assert api.state.requests[-1][1].startswith(f"/repos/{REPO}/commits/{'a' * 40}/pulls")
 
 
-def test_the_pr_whose_merge_commit_is_the_sha_wins(api: loopback_github.FakeGitHub) -> None:
-    api.merge("a" * 40, 3, "other", merge_commit_sha="b" * 40)
-    api.merge("a" * 40, 4, "ada")
+def test_the_pr_whose_merge_commit_is_the_sha_wins(api: GitHubServer) -> None:
+    api.state.merge(REPO, "a" * 40, 3, "other", merge_commit_sha="b" * 40)
+    api.state.merge(REPO, "a" * 40, 4, "ada")
     assert lookup(api)(REPO, "a" * 40).pr_number == 4
 
 
-def test_a_commit_without_a_merged_pr_is_an_error(api: loopback_github.FakeGitHub) -> None:
+def test_a_commit_without_a_merged_pr_is_an_error(api: GitHubServer) -> None:
     with pytest.raises(GitHubError, match="expected one merged pull request, found 0"):
         lookup(api)(REPO, "c" * 40)
 
 
-def test_a_login_of_the_wrong_shape_is_refused(api: loopback_github.FakeGitHub) -> None:
-    api.merge("a" * 40, 5, "evil login](x)")
+def test_a_login_of_the_wrong_shape_is_refused(api: GitHubServer) -> None:
+    api.state.merge(REPO, "a" * 40, 5, "evil login](x)")
     with pytest.raises(GitHubError, match="bad login"):
         lookup(api)(REPO, "a" * 40)
 
 
 def test_an_unknown_repository_is_an_error_with_a_hint() -> None:
-    with loopback_github.serve() as api:
-        gh = merge_info.client(api.base_url + "/nowhere", None)
+    with GitHubServer() as srv:
+        gh = merge_info.client(srv.url + "/nowhere", None)
         with pytest.raises(GitHubError, match=r"HTTP 404 \(token needs contents: read"):
             merge_info.find_merged_pr(gh, REPO, "a" * 40)
 
@@ -92,7 +96,7 @@ def push_event(merge: gitfixture.Merge) -> dict:
 def test_record_result_writes_a_record_from_the_trusted_facts(tmp_path: Path, api) -> None:
     o = gitfixture.origin(tmp_path)
     m = o.merge_pr("ada-int8", "2025-03-01T10:00:00+01:00")
-    api.merge(m.after, 1, "ada")
+    api.state.merge(REPO, m.after, 1, "ada")
     result = tmp_path / "result.json"
     result.write_text(json.dumps(sf.result("ada-int8", name="Claims To Be Bo")))
     subs = o.dev / "submissions"
@@ -113,7 +117,7 @@ def test_record_result_skips_a_folder_changed_after_the_graded_commit(tmp_path: 
                                 lookup(api))
     assert out.action == "skipped" and "changed after" in out.detail
     assert not (o.dev / "submissions" / "ada-int8" / "score.json").exists()
-    assert api.requests == []
+    assert api.state.requests == []
 
 
 def test_record_result_refuses_a_result_for_another_slug(tmp_path: Path, api) -> None:
