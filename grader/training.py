@@ -5,8 +5,13 @@ augmentation of epoch ``e`` come from ``numpy.random.default_rng([seed, e])``,
 so a run resumed from a checkpoint draws exactly what an uninterrupted run would.
 A checkpoint (parameters, Adam moments, epoch) is written atomically after every epoch.
 
-    python -m grader.training --data DIR --epochs 30 --checkpoint ckpt.npz \
-        --out grader/baseline/weights.npz
+    python -m grader.training --data DIR
+
+reproduces the committed ``grader/baseline/weights.npz`` (defaults: 30 epochs,
+batch 128, AdamW lr 2e-3 with a cosine schedule, seed 0; the checkpoint goes to
+``baseline-checkpoint.npz``; rerun the same command to resume). DIR holds the
+full CIFAR-10 python layout; build it from the shared JPEG archive with
+``python ../shared/data/cifar10_from_jpeg.py ../shared/data/cifar10-jpeg.tar.gz DIR``.
 
 The forward pass is the baseline's own ``model.py`` (one implementation of the
 layers); this module adds only what training needs: backward passes, Adam with a
@@ -33,9 +38,9 @@ from grader.baseline import model as net
 class TrainConfig:
     """Hyper-parameters; the defaults reproduce the committed weights."""
 
-    epochs: int = 25
+    epochs: int = 30
     batch_size: int = 128
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     weight_decay: float = 5e-4
     seed: int = 0
     crop_padding: int = 4
