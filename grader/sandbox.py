@@ -23,6 +23,7 @@ compared with :meth:`ModelWorker.predict` on the same images.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import pwd
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -268,16 +270,23 @@ class _Worker:
                 raise SandboxError(f"worker pid {pid} is not a child of the sandbox process")
         return pid
 
-    def receive(self, types: set[str], max_payload: int) -> tuple[dict, bytes]:
-        """Next message; records its denied events. Raises WorkerTimeout/WorkerGone/SandboxError."""
+    @contextlib.contextmanager
+    def _stopping_on_failure(self) -> Iterator[None]:
+        """Stop (kill and reap) the worker when talking to it times out or finds it gone."""
         try:
-            header, payload = self.channel.receive(self.deadline, max_payload)
+            yield
         except WorkerTimeout:
             self.stop(f"killed: wall-clock timeout after {self.limits.wall_seconds} s")
             raise
         except WorkerGone:
             self.stop(None)
             raise
+
+    def receive(self, types: set[str], max_payload: int) -> tuple[dict, bytes]:
+        """Next message; records its denied events. Raises WorkerTimeout/WorkerGone/SandboxError."""
+        try:
+            with self._stopping_on_failure():
+                header, payload = self.channel.receive(self.deadline, max_payload)
         except (SubmissionError, SandboxError):  # the stream is out of step: this worker is done
             self.stop("killed: protocol error")
             raise
@@ -292,14 +301,8 @@ class _Worker:
         return header, payload
 
     def send(self, header: dict, payload: bytes) -> None:
-        try:
+        with self._stopping_on_failure():
             self.channel.send(header, payload, self.deadline)
-        except WorkerTimeout:
-            self.stop(f"killed: wall-clock timeout after {self.limits.wall_seconds} s")
-            raise
-        except WorkerGone:
-            self.stop(None)
-            raise
 
     def cpu_seconds(self) -> float:
         """utime + stime of the worker (all its threads), read by the parent from /proc."""

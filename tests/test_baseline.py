@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from grader import data, training
+from grader import config, data, training
+from grader.validate import validate_folder
 from grader.baseline import model as net
 
 BASELINE_DIR = Path(net.__file__).parent
@@ -82,16 +82,23 @@ def test_resumed_training_equals_an_uninterrupted_run(tmp_path: Path) -> None:
         np.testing.assert_array_equal(straight[name], resumed[name], err_msg=name)
 
 
-def test_committed_weights_match_their_recorded_sha256() -> None:
-    meta = json.loads((BASELINE_DIR / "weights.json").read_text())
-    assert hashlib.sha256((BASELINE_DIR / "weights.npz").read_bytes()).hexdigest() == meta["sha256"]
+def baseline_metadata() -> dict:
+    """The baseline folder's submission.yaml: it is a submission folder like any entry's."""
+    result = validate_folder(BASELINE_DIR, config.load())
+    assert result.ok, [str(p) for p in result.problems]
+    return result.submission.to_json()
+
+
+def test_committed_weights_match_the_sha256_in_the_folders_metadata() -> None:
+    digest = hashlib.sha256((BASELINE_DIR / "weights.npz").read_bytes()).hexdigest()
+    assert f"sha256 {digest}" in baseline_metadata()["description"]
 
 
 def test_committed_weights_reach_75_percent_on_the_real_test_set(cifar_test: data.Split) -> None:
-    meta = json.loads((BASELINE_DIR / "weights.json").read_text())
+    claimed = baseline_metadata()["claimed"]["accuracy_pct"]
     model = net.load(BASELINE_DIR)
     predictions = np.concatenate([model.predict(cifar_test.images[i:i + 1000]).argmax(1)
                                   for i in range(0, 10000, 1000)])
     accuracy = 100.0 * float(np.mean(predictions == cifar_test.labels))
     assert accuracy >= 75.0
-    assert accuracy == pytest.approx(meta["test_accuracy_pct"], abs=0.01)
+    assert accuracy == pytest.approx(claimed, abs=0.005)
