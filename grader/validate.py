@@ -31,6 +31,7 @@ from grader.submission import Submission
 
 __all__ = ["Problem", "ValidationResult", "validate_folder", "SCORE_RECORD"]
 
+PYCACHE = "__pycache__"
 SCORE_RECORD = "score.json"
 MODEL, RECIPE = "model.py", "build.py"
 REQUIRED = {submission.FILENAME: "the entry's description", MODEL: "defines load(folder) -> model"}
@@ -86,7 +87,10 @@ def validate_folder(folder: Path, config: Competition, *, allow_score_record: bo
         add(None, f"folder name {_quote(folder.name)} is not a valid slug: use lowercase letters, digits and "
                   f"inner hyphens (pattern {limits.slug_pattern})", "slug")
     with os.scandir(folder) as listing:
-        entries = sorted(listing, key=lambda e: e.name)
+        # Python's own byte-code cache appears whenever model.py is imported locally; git ignores
+        # it (.gitignore) and the sandbox never copies it, so it is not part of the entry.
+        entries = sorted((e for e in listing if not (e.name == PYCACHE and e.is_dir(follow_symlinks=False))),
+                         key=lambda e: e.name)
     if not entries:
         add(None, "the folder is empty: add submission.yaml, model.py and build.py or .npz weights", "empty")
         return ValidationResult(folder, tuple(problems), None)

@@ -356,3 +356,15 @@ def test_validate_takes_well_under_a_second(tmp_path: Path) -> None:
     start = time.perf_counter()
     assert validate_folder(folder, CONFIG).ok
     assert time.perf_counter() - start < 1.0
+
+
+def test_pythons_bytecode_cache_is_not_part_of_the_entry(tmp_path: Path) -> None:
+    folder = tmp_path / "cached"
+    shutil.copytree(Path(__file__).parent.parent / "submissions" / "closed-int8-prune", folder)
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "model.cpython-311.pyc").write_bytes(b"\x00" * 16)
+    assert validate_folder(folder, config.load()).ok
+    (folder / "__pycache__" / "model.cpython-311.pyc").unlink()
+    (folder / "__pycache__").rmdir()
+    (folder / "__pycache__").write_text("a file, not the cache")
+    assert not validate_folder(folder, config.load()).ok
