@@ -86,7 +86,8 @@ def record_result(result_path: Path, slug: str, submissions: Path, event: dict[s
     provenance = record.Provenance(athlete_login=login, repository=repository, pr_number=number,
                                    merge_commit_sha=head_source, graded_at=graded_at)
     record.write(out, record.build(result, provenance, str(result_path)))
-    return Outcome("written", out, f"{slug}: PR #{number} by {login}, status {result['status']}")
+    merged_by = f"PR #{number}" if number else "organizer commit"
+    return Outcome("written", out, f"{slug}: {merged_by} by {login}, status {result['status']}")
 
 
 def chunks(slugs: list[str], size: int, max_chunks: int = 256) -> list[str]:
