@@ -94,7 +94,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.folder}: not a folder")
     request = grade.GradeRequest(
         folder=args.folder, data_dir=_resolve_data(args), config=competition,
-        baseline_dir=Path(baseline_model.__file__).parent, allow_score_record=args.merged,
+        baseline_dir=Path(baseline_model.__file__).parent,
         isolation=args.isolation, seed=args.seed, verify_repo=_repo_verifier(competition, args),
     )
     result = grade.grade(request, progress=_progress_printer())
@@ -137,8 +137,6 @@ def _register_grade(sub: argparse._SubParsersAction) -> None:
     p.add_argument("folder", type=Path, help="submissions/<slug>/")
     p.add_argument("--out", type=Path, default=Path("result.json"), help="result JSON (default: result.json)")
     p.add_argument("--report", type=Path, help="also write the Markdown report here")
-    p.add_argument("--merged", action="store_true",
-                   help="grading merged main: a bot-written score.json in the folder is expected, not an error")
     p.add_argument("--repo-verification", type=Path, help="result of `verify-repo --out` (else GITHUB_TOKEN is used)")
     p.add_argument("--pr-author", help="the PR author's login, for the config's require_owner_match")
     _add_common_grade_flags(p)
@@ -300,7 +298,7 @@ def _load_config(path: Path | None):
 def _submission_repo_url(folder: Path, config_path: Path | None) -> str | None:
     from grader.validate import validate_folder
 
-    submission = validate_folder(folder, _load_config(config_path), allow_score_record=True).submission
+    submission = validate_folder(folder, _load_config(config_path)).submission
     return submission.github_repo if submission else None
 
 
@@ -447,16 +445,13 @@ def _register_validate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("folder", type=Path, metavar="DIR", help="the submission folder, e.g. submissions/my-entry")
     p.add_argument("--json", action="store_true", help="print the result as JSON (schemas/validation.schema.json)")
     p.add_argument("--config", type=Path, help="competition.yaml to use instead of the packaged one")
-    p.add_argument("--allow-score-record", action="store_true",
-                   help="ignore the bot's score.json (for regrading merged entries)")
     p.set_defaults(func=_cmd_validate)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from grader import annotations, config, schema, validate
 
-    result = validate.validate_folder(args.folder, config.load(args.config),
-                                      allow_score_record=args.allow_score_record)
+    result = validate.validate_folder(args.folder, config.load(args.config))
     github = os.environ.get("GITHUB_ACTIONS") == "true"
     if args.json:
         sys.stdout.write(schema.dumps(result.to_json()))

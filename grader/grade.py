@@ -25,6 +25,7 @@ from grader import __version__, data, hardware, rules, sandbox, scoring, size, t
 from grader.config import Competition
 from grader.errors import GraderError, SandboxError, SubmissionError
 from grader.github import RepoVerification
+from grader.record import RECORD_NAME
 from grader.rules import Check
 from grader.validate import validate_folder
 
@@ -38,7 +39,6 @@ class GradeRequest:
     data_dir: Path  # a ``cifar-10-batches-py`` folder
     config: Competition
     baseline_dir: Path
-    allow_score_record: bool = False
     isolation: Literal["auto", "process"] = "auto"
     seed: int | None = None  # dither noise and timing order; drawn fresh per run when None
     verify_repo: Callable[[str], RepoVerification] | None = None
@@ -103,7 +103,7 @@ def rebuild(request: GradeRequest, submission, work: Path, calibration: np.ndarr
     nothing was shipped or there is no recipe) and a sentence saying so.
     """
     model_dir = work / "entry"
-    _copy_flat(request.folder, model_dir, skip={"score.json"})
+    _copy_flat(request.folder, model_dir, skip={RECORD_NAME})
     if not submission.has_recipe:
         return model_dir, None, "no recipe: the folder's weights are graded as shipped"
     outcome = sandbox.run_recipe(request.folder, request.baseline_dir, calibration, work / "built",
@@ -181,7 +181,7 @@ def _metadata_checks(submission, verification: RepoVerification) -> list[Check]:
 def grade(request: GradeRequest, progress: Progress = lambda message: None) -> dict:
     """Grade ``request.folder``; return a result dict valid against result.schema.json."""
     baseline_sha = file_sha256(request.baseline_dir / "weights.npz")
-    validation = validate_folder(request.folder, request.config, allow_score_record=request.allow_score_record)
+    validation = validate_folder(request.folder, request.config)
     submission = validation.submission
     result = empty_result(request, submission.to_json() if submission else None, baseline_sha)
     if not validation.ok or submission is None:

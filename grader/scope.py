@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from grader.record import RECORD_NAME
+
 Status = Literal["added", "modified", "removed", "renamed", "copied", "changed", "unchanged"]
 
 SUBMISSIONS = "submissions"
-# Written by the grader after merge; a PR that brings its own would forge a score.
-SCORE_RECORD = "score.json"
 _GIT_STATUS: dict[str, Status] = {"A": "added", "M": "modified", "D": "removed", "R": "renamed",
                                   "C": "copied", "T": "changed"}
 _PROTECTED = ("grader/", ".github/")
@@ -89,8 +89,9 @@ def check(files: Sequence[ChangedFile], *, slug_pattern: str, listed_total: int 
             continue
         if slug not in slugs:
             slugs.append(slug)
-        if f.path.rsplit("/", 1)[-1] == SCORE_RECORD:
-            problems.append(f"{f.path}: score records ({SCORE_RECORD}) are written by the grader after merge; "
+        # The bot writes the score record after merge; a PR's own would forge a score.
+        if f.path.rsplit("/", 1)[-1] == RECORD_NAME:
+            problems.append(f"{f.path}: score records ({RECORD_NAME}) are written by the grader after merge; "
                             "drop this file")
         if f.status == "removed":
             problems.append(f"{f.path}: deletes a file from a submission; a PR may add or change files only, "

@@ -24,15 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__, submission, weightfile
+from grader.record import RECORD_NAME
 from grader.config import Competition, SubmissionLimits
 from grader.errors import UsageError
 from grader.problem import Problem, display_path
 from grader.submission import Submission
 
-__all__ = ["Problem", "ValidationResult", "validate_folder", "SCORE_RECORD"]
+__all__ = ["Problem", "ValidationResult", "validate_folder"]
 
 PYCACHE = "__pycache__"
-SCORE_RECORD = "score.json"
 MODEL, RECIPE = "model.py", "build.py"
 REQUIRED = {submission.FILENAME: "the entry's description", MODEL: "defines load(folder) -> model"}
 # Top-level names each Python file of the contract must define.
@@ -64,11 +64,24 @@ class ValidationResult:
         }
 
 
-def validate_folder(folder: Path, config: Competition, *, allow_score_record: bool = False) -> ValidationResult:
+def _not_part_of_entry(entry: os.DirEntry) -> bool:
+    """Files that sit in a submission folder without being part of the entry.
+
+    Python's byte-code cache appears whenever model.py is imported locally; git
+    ignores it (.gitignore) and the sandbox never copies it. ``score.json`` is the
+    leaderboard bot's record of a merged entry, written on main after the merge:
+    a PR that adds, changes or deletes it is refused by the scope check
+    (grader/scope.py), so one found here is the bot's, and grading a merged
+    entry again must not trip over it.
+    """
+    if entry.name == PYCACHE:
+        return entry.is_dir(follow_symlinks=False)
+    return entry.name == RECORD_NAME and entry.is_file(follow_symlinks=False)
+
+
+def validate_folder(folder: Path, config: Competition) -> ValidationResult:
     """Check ``folder`` against the format and the limits in ``config``; never runs its code.
 
-    ``allow_score_record``: the leaderboard bot's ``score.json`` is ignored
-    instead of being a problem (for regrading merged entries).
     Raises UsageError only when ``folder`` is not a folder at all.
     """
     shown = display_path(folder)
@@ -87,17 +100,12 @@ def validate_folder(folder: Path, config: Competition, *, allow_score_record: bo
         add(None, f"folder name {_quote(folder.name)} is not a valid slug: use lowercase letters, digits and "
                   f"inner hyphens (pattern {limits.slug_pattern})", "slug")
     with os.scandir(folder) as listing:
-        # Python's own byte-code cache appears whenever model.py is imported locally; git ignores
-        # it (.gitignore) and the sandbox never copies it, so it is not part of the entry.
-        entries = sorted((e for e in listing if not (e.name == PYCACHE and e.is_dir(follow_symlinks=False))),
-                         key=lambda e: e.name)
+        entries = sorted((e for e in listing if not _not_part_of_entry(e)), key=lambda e: e.name)
     if not entries:
         add(None, "the folder is empty: add submission.yaml, model.py and build.py or .npz weights", "empty")
         return ValidationResult(folder, tuple(problems), None)
     files: dict[str, int] = {}
     for entry in entries:
-        if entry.name == SCORE_RECORD and allow_score_record:
-            continue
         found = _entry_problem(entry, limits.allowed_suffixes)
         if found is not None:
             message, code, named = found
@@ -146,8 +154,6 @@ def _entry_problem(entry: os.DirEntry, allowed_suffixes: tuple[str, ...]) -> tup
         return "subfolders are not allowed: keep every file directly in the submission folder", "subfolder", True
     if not stat.S_ISREG(mode):
         return "is not a regular file", "special-file", True
-    if name == SCORE_RECORD:
-        return f"{SCORE_RECORD} is written by the leaderboard bot; remove it from your PR", "score-record", True
     suffix = os.path.splitext(name)[1]
     if suffix not in allowed_suffixes:
         return (f"file type {suffix or '(none)'!s} is not allowed; allowed: {', '.join(allowed_suffixes)}",

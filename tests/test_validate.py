@@ -185,10 +185,22 @@ def test_limits_on_count_and_sizes(tmp_path: Path) -> None:
         "limit-files", "limit-total-bytes", "limit-code-bytes"]
 
 
-def test_score_record_is_ignored_when_allowed(tmp_path: Path) -> None:
+def test_the_bots_score_record_is_not_part_of_the_entry(tmp_path: Path) -> None:
+    # A merged entry carries the bot's score.json; grading it again must not trip over it
+    # (a PR that adds or changes one is refused by the scope check instead).
+    limits = dataclasses.replace(CONFIG.submission, max_files=len(os.listdir(EXAMPLES / "valid" / "closed-minimal")))
+    one_file_short = dataclasses.replace(CONFIG, submission=limits)
     folder = make(tmp_path, score__json=b"{}")
-    assert found(folder) == [("entry/score.json", None, None, "score-record")]
-    assert found(folder, allow_score_record=True) == []
+    assert found(folder, config=one_file_short) == []
+
+
+def test_a_score_record_that_is_not_a_plain_file_is_still_refused(tmp_path: Path) -> None:
+    folder = make(tmp_path)
+    (folder / "score.json").mkdir()
+    assert found(folder) == [("entry/score.json", None, None, "subfolder")]
+    os.rmdir(folder / "score.json")
+    (folder / "score.json").symlink_to("model.py")
+    assert found(folder) == [("entry", None, None, "symlink")]
 
 
 def test_non_utf8_python(tmp_path: Path) -> None:
