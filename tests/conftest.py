@@ -1,14 +1,17 @@
-"""Shared fixtures: the real CIFAR-10 test set when TINYMLPERF_DATA points at it."""
+"""Shared fixtures: the real CIFAR-10 test set when TINYMLPERF_DATA points at it, and loopback servers."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 import pickle
 from pathlib import Path
 
 import pytest
 
 from grader import data
+from tests import cifar_archive, pr_replay
+from tests.github_server import GitHubServer
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +44,23 @@ def small_data(tmp_path_factory: pytest.TempPathFactory, cifar_test: data.Split)
         batch = {b"data": cifar_test.images[part].reshape(-1, 3072), b"labels": cifar_test.labels[part].tolist()}
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
     return folder
+
+
+@pytest.fixture
+def cifar_server() -> Iterator[tuple[str, cifar_archive.Archive]]:
+    """A loopback HTTP server standing in for the CIFAR-10 download site."""
+    with cifar_archive.serve_archive() as served:
+        yield served
+
+
+@pytest.fixture
+def replay_origin(tmp_path: Path) -> Path:
+    """The competition repo a replayed PR is cut from (tests/pr_replay.py)."""
+    return pr_replay.make_origin(tmp_path)
+
+
+@pytest.fixture
+def replay_api() -> Iterator[GitHubServer]:
+    """The loopback GitHub API the replayed workflows talk to, with the competition repo."""
+    with GitHubServer() as server:
+        yield pr_replay.seed_api(server)

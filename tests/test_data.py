@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import pickle
 import tarfile
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -16,28 +12,7 @@ import pytest
 
 from grader import data
 from grader.errors import DataError
-
-
-def write_batch(path: Path, n: int, seed: int = 0) -> data.Split:
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
-    labels = [int(v) for v in rng.integers(0, 10, n)]
-    path.write_bytes(pickle.dumps({b"data": images, b"labels": labels, b"batch_label": b"x"}, protocol=2))
-    return data.Split(images.reshape(n, 3, 32, 32), np.array(labels))
-
-
-def make_archive(tmp: Path, extra: tarfile.TarInfo | None = None) -> bytes:
-    folder = tmp / data.FOLDER
-    folder.mkdir()
-    for i, name in enumerate((*data.TRAIN_BATCHES, data.TEST_BATCH)):
-        write_batch(folder / name, 4, seed=i)
-    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [b"airplane"] * 10}))
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        tar.add(folder, arcname=data.FOLDER)
-        if extra is not None:
-            tar.addfile(extra, io.BytesIO(b"x" * extra.size) if extra.isfile() else None)
-    return buffer.getvalue()
+from tests.cifar_archive import Archive, make_archive, write_batch
 
 
 # --- the real test set --------------------------------------------------------------------------
@@ -116,40 +91,8 @@ def test_environment_pointing_at_nothing_is_an_error_not_a_download(tmp_path: Pa
 
 # --- download over loopback ---------------------------------------------------------------------
 
-class Archive:
-    """What the loopback server serves: a body, and the Content-Length it claims."""
-
-    body: bytes = b""
-    claimed_length: int | None = None
-
-
-@pytest.fixture
-def server() -> Iterator[tuple[str, Archive]]:
-    served = Archive()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            self.send_response(200)
-            length = served.claimed_length if served.claimed_length is not None else len(served.body)
-            self.send_header("Content-Length", str(length))
-            self.end_headers()
-            self.wfile.write(served.body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/cifar-10-python.tar.gz", served
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-def test_download_verifies_extracts_and_caches(tmp_path: Path, server: tuple[str, Archive]) -> None:
-    url, served = server
+def test_download_verifies_extracts_and_caches(tmp_path: Path, cifar_server: tuple[str, Archive]) -> None:
+    url, served = cifar_server
     served.body = make_archive(tmp_path)
     cache = tmp_path / "cache"
     seen: list[tuple[int, int | None]] = []
@@ -164,8 +107,8 @@ def test_download_verifies_extracts_and_caches(tmp_path: Path, server: tuple[str
 
 
 def test_download_with_wrong_checksum_is_refused_and_leaves_nothing(tmp_path: Path,
-                                                                    server: tuple[str, Archive]) -> None:
-    url, served = server
+                                                                    cifar_server: tuple[str, Archive]) -> None:
+    url, served = cifar_server
     served.body = make_archive(tmp_path)
     cache = tmp_path / "cache"
     with pytest.raises(DataError, match="has MD5 .* expected 0{32}; refusing it") as info:
@@ -174,8 +117,8 @@ def test_download_with_wrong_checksum_is_refused_and_leaves_nothing(tmp_path: Pa
     assert list(cache.iterdir()) == []
 
 
-def test_truncated_download_is_refused_and_leaves_nothing(tmp_path: Path, server: tuple[str, Archive]) -> None:
-    url, served = server
+def test_truncated_download_is_refused_and_leaves_nothing(tmp_path: Path, cifar_server: tuple[str, Archive]) -> None:
+    url, served = cifar_server
     full = make_archive(tmp_path)
     served.body, served.claimed_length = full[: len(full) // 2], len(full)
     cache = tmp_path / "cache"
@@ -185,9 +128,9 @@ def test_truncated_download_is_refused_and_leaves_nothing(tmp_path: Path, server
 
 
 @pytest.mark.parametrize("member", ["../escape.txt", "/abs.txt", "cifar-10-batches-py/../../up.txt", "link"])
-def test_archive_member_escaping_the_folder_is_refused(tmp_path: Path, server: tuple[str, Archive],
+def test_archive_member_escaping_the_folder_is_refused(tmp_path: Path, cifar_server: tuple[str, Archive],
                                                        member: str) -> None:
-    url, served = server
+    url, served = cifar_server
     info = tarfile.TarInfo(member)
     if member == "link":
         info.name, info.type, info.linkname = f"{data.FOLDER}/link", tarfile.SYMTYPE, "/etc/passwd"

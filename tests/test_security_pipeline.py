@@ -22,9 +22,9 @@ from grader.comment import CommentView, render_comment
 from grader.errors import DataError
 from tests import scorefactory as sf
 from tests.github_server import GitHubServer
-from tests.test_data import Archive, make_archive, server as cifar_server  # noqa: F401 (fixture)
-from tests.test_workflows import (FORK, HEAD, PR, REPO, origin, pr_commit, run_comment, run_grade,  # noqa: F401
-                                  sample_result, seed_scoped_pr, server, workflow_run_event, write_artifact)
+from tests.cifar_archive import Archive, make_archive
+from tests.pr_replay import (HEAD, PR, REPO, pr_commit, run_comment, run_grade, sample_result, seed_scoped_pr,
+                             workflow_run_event, write_artifact)
 
 # The escaper itself puts U+200B after "@" to break mentions, so that one is checked by context.
 BIDI_AND_INVISIBLE = "\u202e\u202d\u2066\u2067\u2068\u2069\u200c\u200d\u2060\ufeff"
@@ -83,38 +83,38 @@ def test_every_student_field_is_inert_on_the_leaderboard(value: str) -> None:
 
 
 def test_crafted_folder_and_branch_names_run_nothing_in_the_grade_workflow(
-        tmp_path: Path, origin: Path, server: GitHubServer) -> None:  # noqa: F811
+        tmp_path: Path, replay_origin: Path, replay_api: GitHubServer) -> None:
     marker = tmp_path / "pwned"
     slug = f'x$(touch {marker})`touch {marker}`;touch {marker}'
-    base, head = pr_commit(origin, {f"submissions/{slug}/model.py": "x = 1\n"})
-    job, store = run_grade(tmp_path, origin, server, base, head)
+    base, head = pr_commit(replay_origin, {f"submissions/{slug}/model.py": "x = 1\n"})
+    job, store = run_grade(tmp_path, replay_origin, replay_api, base, head)
     assert job.step("scope").outcome == "failure" and job.step("grade").outcome == "skipped"
     assert not marker.exists()
     assert any("folder name" in a or "slug" in a.lower() for a in job.annotations), job.annotations
 
 
-def test_comment_job_rate_limited_fails_cleanly_then_a_rerun_posts(tmp_path: Path, server: GitHubServer) -> None:  # noqa: F811
-    seed_scoped_pr(server)
+def test_comment_job_rate_limited_fails_cleanly_then_a_rerun_posts(tmp_path: Path, replay_api: GitHubServer) -> None:
+    seed_scoped_pr(replay_api)
     write_artifact(tmp_path / "store", HEAD, sample_result())
     reset = str(int(__import__("time").time()) + 3600)
-    server.state.fail("GET", r"/pulls/\d+$", 403, {"message": "API rate limit exceeded"},
+    replay_api.state.fail("GET", r"/pulls/\d+$", 403, {"message": "API rate limit exceeded"},
                       {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}, times=1)
-    job = run_comment(tmp_path / "first", server, tmp_path / "store", workflow_run_event(HEAD, "success"))
+    job = run_comment(tmp_path / "first", replay_api, tmp_path / "store", workflow_run_event(HEAD, "success"))
     step = job.step("Post or update the score comment")
     assert step.outcome == "failure" and "rate limit" in step.stderr.lower() and "Traceback" not in step.stderr
-    assert server.state.issue_comments(REPO, PR) == []
+    assert replay_api.state.issue_comments(REPO, PR) == []
     assert (tmp_path / "store" / "grade-result" / "result.json").is_file()  # the result survives for a rerun
-    again = run_comment(tmp_path / "rerun", server, tmp_path / "store", workflow_run_event(HEAD, "success"))
-    assert not again.failed and len(server.state.issue_comments(REPO, PR)) == 1
+    again = run_comment(tmp_path / "rerun", replay_api, tmp_path / "store", workflow_run_event(HEAD, "success"))
+    assert not again.failed and len(replay_api.state.issue_comments(REPO, PR)) == 1
 
 
-def test_comment_job_survives_a_brief_outage_by_retrying(tmp_path: Path, server: GitHubServer) -> None:  # noqa: F811
-    seed_scoped_pr(server)
+def test_comment_job_survives_a_brief_outage_by_retrying(tmp_path: Path, replay_api: GitHubServer) -> None:
+    seed_scoped_pr(replay_api)
     write_artifact(tmp_path / "store", HEAD, sample_result())
-    server.state.fail("POST", r"/issues/\d+/comments$", 502, times=1)
-    job = run_comment(tmp_path, server, tmp_path / "store", workflow_run_event(HEAD, "success"))
+    replay_api.state.fail("POST", r"/issues/\d+/comments$", 502, times=1)
+    job = run_comment(tmp_path, replay_api, tmp_path / "store", workflow_run_event(HEAD, "success"))
     assert not job.failed, [(s.name, s.stderr) for s in job.steps]
-    assert len(server.state.issue_comments(REPO, PR)) == 1
+    assert len(replay_api.state.issue_comments(REPO, PR)) == 1
 
 
 def test_interrupted_leaderboard_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,7 +131,7 @@ def test_interrupted_leaderboard_write_keeps_the_old_file(tmp_path: Path, monkey
 
 
 def test_corrupted_cifar_download_is_refused_then_fetched_again(tmp_path: Path,
-                                                                cifar_server: tuple[str, Archive]) -> None:  # noqa: F811
+                                                                cifar_server: tuple[str, Archive]) -> None:
     url, served = cifar_server
     good = make_archive(tmp_path)
     md5 = hashlib.md5(good).hexdigest()

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,15 +23,9 @@ import yaml
 from grader import schema
 from grader.comment import MARKER
 from tests.github_server import GitHubServer
-from tests.workflow_replay import Context, JobRun, replay, tinymlperf_shim
+from tests.pr_replay import (BOT, COMMENT, FORK, GOLDEN, GRADE, HEAD, PR, REPO, ROOT, pr_commit, run_comment,
+                             run_grade, sample_result, seed_scoped_pr, workflow_run_event, write_artifact)
 
-ROOT = Path(__file__).resolve().parents[1]
-WORKFLOWS = ROOT / ".github" / "workflows"
-GRADE, COMMENT = WORKFLOWS / "grade.yml", WORKFLOWS / "comment.yml"
-EVENTS = Path(__file__).parent / "events"
-GOLDEN = Path(__file__).parent / "golden"
-REPO, FORK, PR = "tinyml-org/tinymlperf", "ada/tinymlperf", 42
-BOT, TOKEN = "github-actions[bot]", "ghs_replay_token"
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 
 
@@ -151,128 +144,11 @@ def test_comment_never_checks_out_or_runs_pr_code() -> None:
 
 # -- replays ---------------------------------------------------------------------
 
-def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@e"}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
-
-
-@pytest.fixture
-def origin(tmp_path: Path) -> Path:
-    """A competition repo: a base commit with one accepted entry."""
-    repo = tmp_path / "origin"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "submissions" / "bob").mkdir(parents=True)
-    (repo / "submissions" / "bob" / "model.py").write_text("bob = 1\n")
-    (repo / "grader").mkdir()
-    (repo / "grader" / "rules.py").write_text("STRICT = True\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "base")
-    return repo
-
-
-def pr_commit(origin: Path, files: dict[str, str | bytes]) -> tuple[str, str]:
-    base = git(origin, "rev-parse", "HEAD")
-    git(origin, "checkout", "-q", "-b", "entry")
-    for rel, content in files.items():
-        (origin / rel).parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            (origin / rel).write_bytes(content)
-        else:
-            (origin / rel).write_text(content)
-    git(origin, "add", "-A")
-    git(origin, "commit", "-q", "-m", "entry")
-    head = git(origin, "rev-parse", "HEAD")
-    git(origin, "checkout", "-q", "main")
-    return base, head
-
-
-def pull_request_event(base: str, head: str) -> dict[str, Any]:
-    event = json.loads((EVENTS / "pull_request_fork.json").read_text(encoding="utf-8"))
-    event["pull_request"]["base"]["sha"], event["pull_request"]["head"]["sha"] = base, head
-    return event
-
-
-def workflow_run_event(head: str, conclusion: str) -> dict[str, Any]:
-    event = json.loads((EVENTS / "workflow_run_fork.json").read_text(encoding="utf-8"))
-    event["workflow_run"].update(head_sha=head, conclusion=conclusion)
-    return event
-
-
-class Actions:
-    """Emulators for the `uses:` steps, sharing one artifact store across workflows."""
-
-    def __init__(self, origin: Path, store: Path) -> None:
-        self.origin, self.store = origin, store
-
-    def checkout(self, step: dict[str, Any], ctx: Context) -> None:
-        opts = step["with"]
-        dest = ctx.workspace / opts.get("path", ".")
-        ref = opts.get("ref") or "main"
-        if opts.get("path"):
-            git(ctx.workspace, "clone", "-q", "--no-checkout", str(self.origin), str(dest))
-            git(dest, "checkout", "-q", ref)
-        else:
-            archive = subprocess.run(["git", "archive", ref], cwd=self.origin, check=True, capture_output=True).stdout
-            subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-
-    def upload(self, step: dict[str, Any], ctx: Context) -> None:
-        src = ctx.workspace / step["with"]["path"]
-        if not src.is_dir() or not any(src.iterdir()):
-            raise FileNotFoundError(f"no files at {src}")
-        shutil.copytree(src, self.store / step["with"]["name"])
-
-    def download(self, step: dict[str, Any], ctx: Context) -> None:
-        src = self.store / step["with"]["name"]
-        if not src.is_dir():
-            raise FileNotFoundError(f"Artifact not found for name: {step['with']['name']}")
-        shutil.copytree(src, Path(step["with"]["path"]))
-
-    def emulators(self) -> dict[str, Any]:
-        noop = lambda step, ctx: None  # noqa: E731  (setup-python, cache: nothing to see)
-        return {"actions/checkout": self.checkout, "actions/setup-python": noop, "actions/cache": noop,
-                "actions/upload-artifact": self.upload, "actions/download-artifact": self.download}
-
-
-@pytest.fixture
-def server() -> Iterator[GitHubServer]:
-    with GitHubServer() as srv:
-        srv.state.add_token(TOKEN, BOT)
-        srv.state.add_repo(REPO, {"README.md": "TinyMLPerf"})
-        yield srv
-
-
-def base_env(tmp_path: Path, server: GitHubServer) -> dict[str, str]:
-    return {**tinymlperf_shim(tmp_path / "bin", sys.executable, ROOT), "HOME": str(tmp_path / "home"),
-            "GITHUB_REPOSITORY": REPO, "GITHUB_RUN_ID": "9123456789", "GITHUB_API_URL": server.url,
-            "GITHUB_SERVER_URL": "https://github.com", "LANG": "C.UTF-8"}
-
-
-def run_grade(tmp_path: Path, origin: Path, server: GitHubServer, base: str, head: str) -> tuple[JobRun, Path]:
-    store = tmp_path / "artifacts"
-    store.mkdir()
-    env = {**base_env(tmp_path, server)}
-    if os.environ.get("TINYMLPERF_DATA"):
-        env["TINYMLPERF_DATA"] = os.environ["TINYMLPERF_DATA"]
-    job = replay(GRADE, "grade", event=pull_request_event(base, head), workspace=tmp_path / "ws",
-                 temp=tmp_path / "tmp", base_env=env, emulators=Actions(origin, store).emulators(),
-                 skip_ids=frozenset({"install"}))
-    return job, store
-
-
-def run_comment(tmp_path: Path, server: GitHubServer, store: Path, event: dict[str, Any]) -> JobRun:
-    # The default branch's grader is this tree's, run through the `tinymlperf` shim: checkout has nothing to copy.
-    emulators = {**Actions(Path("/nonexistent"), store).emulators(), "actions/checkout": lambda step, ctx: None}
-    return replay(COMMENT, "comment", event=event, workspace=tmp_path / "cws", temp=tmp_path / "ctmp",
-                  base_env={**base_env(tmp_path, server)}, emulators=emulators,
-                  skip_ids=frozenset({"install"}), extra={"github.token": TOKEN})
-
-
 def test_replay_grade_refuses_a_pr_that_edits_the_grader_and_comment_says_so(
-        tmp_path: Path, origin: Path, server: GitHubServer) -> None:
-    base, head = pr_commit(origin, {"submissions/ada-quant/model.py": "x = 1\n", "grader/rules.py": "STRICT = False\n"})
-    job, store = run_grade(tmp_path, origin, server, base, head)
+        tmp_path: Path, replay_origin: Path, replay_api: GitHubServer) -> None:
+    base, head = pr_commit(replay_origin, {"submissions/ada-quant/model.py": "x = 1\n",
+                                           "grader/rules.py": "STRICT = False\n"})
+    job, store = run_grade(tmp_path, replay_origin, replay_api, base, head)
     assert job.failed and job.step("scope").outcome == "failure"
     assert job.step("grade").outcome == "skipped"
     assert job.annotations == ["::error title=Not one submission::grader/rules.py: changes the grader or its "
@@ -281,94 +157,70 @@ def test_replay_grade_refuses_a_pr_that_edits_the_grader_and_comment_says_so(
     metadata = json.loads((store / "grade-result" / "metadata.json").read_text())
     assert (metadata["pr_number"], metadata["head_sha"], metadata["base_sha"]) == (PR, head, base)
 
-    server.state.add_pull(REPO, PR, author="ada", head_sha=head, head_repo=FORK, files=[
+    replay_api.state.add_pull(REPO, PR, author="ada", head_sha=head, head_repo=FORK, files=[
         {"filename": "submissions/ada-quant/model.py", "status": "added"},
         {"filename": "grader/rules.py", "status": "modified"}])
-    comment = run_comment(tmp_path, server, store, workflow_run_event(head, "failure"))
+    comment = run_comment(tmp_path, replay_api, store, workflow_run_event(head, "failure"))
     assert not comment.failed, [(s.name, s.stderr) for s in comment.steps]
-    (posted,) = server.state.issue_comments(REPO, PR)
+    (posted,) = replay_api.state.issue_comments(REPO, PR)
     assert posted["user"]["login"] == BOT and posted["body"].startswith(MARKER)
     assert "🚫 not graded" in posted["body"] and "grader/rules.py: changes the grader" in posted["body"]
 
 
-def write_artifact(store: Path, head: str, result: dict[str, Any] | None) -> None:
-    folder = store / "grade-result"
-    folder.mkdir(parents=True)
-    schema.write(folder / "metadata.json", {"schema_version": 1, "pr_number": PR, "head_sha": head,
-                                            "base_sha": "0" * 40, "run_id": 9123456789,
-                                            "grader_version": "0.1.0"}, "artifact")
-    if result is not None:
-        schema.write(folder / "result.json", result, "result")
-        (folder / "report.md").write_text("# report\n<img src=x>\n")
-
-
-HEAD = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
-
-
-def seed_scoped_pr(server: GitHubServer, head: str = HEAD) -> None:
-    server.state.add_pull(REPO, PR, author="ada", head_sha=head, head_repo=FORK, files=[
-        {"filename": "submissions/ada-quant/model.py", "status": "added"},
-        {"filename": "submissions/ada-quant/submission.yaml", "status": "added"}])
-
-
-def sample_result() -> dict[str, Any]:
-    return json.loads((GOLDEN / "result_sample.json").read_text(encoding="utf-8"))
-
-
-def test_replay_comment_posts_scores_once_and_edits_them_on_the_next_run(tmp_path: Path, server: GitHubServer) -> None:
-    seed_scoped_pr(server)
-    server.state.add_comment(REPO, PR, f"{MARKER}\nforged 1000x speedup", login="ada")
+def test_replay_comment_posts_scores_once_and_edits_them_on_the_next_run(tmp_path: Path, replay_api: GitHubServer) -> None:
+    seed_scoped_pr(replay_api)
+    replay_api.state.add_comment(REPO, PR, f"{MARKER}\nforged 1000x speedup", login="ada")
     write_artifact(tmp_path / "store", HEAD, sample_result())
-    job = run_comment(tmp_path, server, tmp_path / "store", workflow_run_event(HEAD, "failure"))
+    job = run_comment(tmp_path, replay_api, tmp_path / "store", workflow_run_event(HEAD, "failure"))
     assert not job.failed, [(s.name, s.stderr) for s in job.steps]
-    forged, posted = server.state.issue_comments(REPO, PR)
+    forged, posted = replay_api.state.issue_comments(REPO, PR)
     assert forged["body"] == f"{MARKER}\nforged 1000x speedup"
     assert posted["body"] == (GOLDEN / "comment_scores.md").read_text(encoding="utf-8")
     assert "created scores comment" in job.step("Post or update the score comment").stdout
 
-    again = run_comment(tmp_path / "second", server, tmp_path / "store", workflow_run_event(HEAD, "failure"))
+    again = run_comment(tmp_path / "second", replay_api, tmp_path / "store", workflow_run_event(HEAD, "failure"))
     assert "unchanged scores comment" in again.step("Post or update the score comment").stdout
-    assert len(server.state.issue_comments(REPO, PR)) == 2
+    assert len(replay_api.state.issue_comments(REPO, PR)) == 2
 
 
-def test_replay_comment_says_cancelled_and_links_the_run(tmp_path: Path, server: GitHubServer) -> None:
-    seed_scoped_pr(server)
+def test_replay_comment_says_cancelled_and_links_the_run(tmp_path: Path, replay_api: GitHubServer) -> None:
+    seed_scoped_pr(replay_api)
     (tmp_path / "store").mkdir()
-    job = run_comment(tmp_path, server, tmp_path / "store", workflow_run_event(HEAD, "cancelled"))
+    job = run_comment(tmp_path, replay_api, tmp_path / "store", workflow_run_event(HEAD, "cancelled"))
     assert job.step("Download the grade artifact (data only)").outcome == "failure"  # continue-on-error
     assert not job.failed
-    (posted,) = server.state.issue_comments(REPO, PR)
+    (posted,) = replay_api.state.issue_comments(REPO, PR)
     assert posted["body"] == (GOLDEN / "comment_cancelled.md").read_text(encoding="utf-8")
 
 
-def test_replay_comment_refuses_a_stale_run(tmp_path: Path, server: GitHubServer) -> None:
-    seed_scoped_pr(server, head="f" * 40)  # the student pushed again after this run
+def test_replay_comment_refuses_a_stale_run(tmp_path: Path, replay_api: GitHubServer) -> None:
+    seed_scoped_pr(replay_api, head="f" * 40)  # the student pushed again after this run
     write_artifact(tmp_path / "store", HEAD, sample_result())
-    job = run_comment(tmp_path, server, tmp_path / "store", workflow_run_event(HEAD, "success"))
+    job = run_comment(tmp_path, replay_api, tmp_path / "store", workflow_run_event(HEAD, "success"))
     step = job.step("Post or update the score comment")
     assert step.outcome == "failure" and "refused" in step.stderr
-    assert server.state.issue_comments(REPO, PR) == []
+    assert replay_api.state.issue_comments(REPO, PR) == []
 
 
-def test_replay_comment_explains_a_forged_result(tmp_path: Path, server: GitHubServer) -> None:
-    seed_scoped_pr(server)
+def test_replay_comment_explains_a_forged_result(tmp_path: Path, replay_api: GitHubServer) -> None:
+    seed_scoped_pr(replay_api)
     write_artifact(tmp_path / "store", HEAD, None)
     (tmp_path / "store" / "grade-result" / "result.json").write_text('{"status": "valid", "efficiency": 1e9}')
-    run_comment(tmp_path, server, tmp_path / "store", workflow_run_event(HEAD, "success"))
-    (posted,) = server.state.issue_comments(REPO, PR)
+    run_comment(tmp_path, replay_api, tmp_path / "store", workflow_run_event(HEAD, "success"))
+    (posted,) = replay_api.state.issue_comments(REPO, PR)
     assert "⚠️ grading failed" in posted["body"] and "result.json: does not match result.schema.json" in posted["body"]
     assert "1e9" not in posted["body"]
 
 
-def test_replay_comment_skips_runs_not_from_a_pull_request(tmp_path: Path, server: GitHubServer) -> None:
+def test_replay_comment_skips_runs_not_from_a_pull_request(tmp_path: Path, replay_api: GitHubServer) -> None:
     event = workflow_run_event(HEAD, "success")
     event["workflow_run"]["event"] = "push"
-    job = run_comment(tmp_path, server, tmp_path / "store", event)
-    assert job.steps == [] and server.state.requests == []
+    job = run_comment(tmp_path, replay_api, tmp_path / "store", event)
+    assert job.steps == [] and replay_api.state.requests == []
 
 
-@pytest.mark.skipif(not (ROOT / "grader" / "grade.py").exists(), reason="grade command not present")
-def test_replay_grade_then_comment_end_to_end(tmp_path: Path, origin: Path, server: GitHubServer) -> None:
+def test_replay_grade_then_comment_end_to_end(tmp_path: Path, replay_origin: Path, replay_api: GitHubServer,
+                                              cifar_dir: Path) -> None:
     # An Open entry that is the baseline itself: the real model, the real weights, a full grade.
     baseline = ROOT / "grader" / "baseline"
     files: dict[str, str | bytes] = {"submissions/ada-quant/model.py": (baseline / "model.py").read_text(),
@@ -377,8 +229,8 @@ def test_replay_grade_then_comment_end_to_end(tmp_path: Path, origin: Path, serv
         "division": "open", "athlete_name": "Ada", "github_repo": "https://github.com/ada/tinytorch",
         "techniques_used": ["the baseline itself, as a smoke test"],
         "honor_code": "I certify that this submission follows the rules"})
-    base, head = pr_commit(origin, files)
-    job, store = run_grade(tmp_path, origin, server, base, head)
+    base, head = pr_commit(replay_origin, files)
+    job, store = run_grade(tmp_path, replay_origin, replay_api, base, head)
     assert (store / "grade-result" / "result.json").exists(), "\n".join(
         f"{s.name}: {s.outcome}: {s.stderr[-1500:]}" for s in job.steps)
     result = schema.read(store / "grade-result" / "result.json", "result")
@@ -390,8 +242,8 @@ def test_replay_grade_then_comment_end_to_end(tmp_path: Path, origin: Path, serv
         result["status"] == "error")
     assert job.failed == (result["status"] != "valid")
 
-    server.state.add_pull(REPO, PR, author="ada", head_sha=head, head_repo=FORK,
+    replay_api.state.add_pull(REPO, PR, author="ada", head_sha=head, head_repo=FORK,
                           files=[{"filename": f, "status": "added"} for f in files])
-    run_comment(tmp_path, server, store, workflow_run_event(head, "failure" if job.failed else "success"))
-    (posted,) = server.state.issue_comments(REPO, PR)
+    run_comment(tmp_path, replay_api, store, workflow_run_event(head, "failure" if job.failed else "success"))
+    (posted,) = replay_api.state.issue_comments(REPO, PR)
     assert posted["body"].startswith(MARKER) and "## TinyMLPerf grade:" in posted["body"]
