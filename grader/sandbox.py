@@ -5,7 +5,7 @@ interpreter (``grader/worker.py``, run by path, never imported) with an
 allowlisted environment, its own temp dir, resource limits, one CPU, an import
 allowlist and a PEP 578 audit hook. Where the machine allows it (root, or
 passwordless sudo) it also runs as ``nobody`` in its own network namespace; the
-level achieved is reported as an :class:`Isolation`.
+level achieved is decided and reported by ``grader.isolation``.
 
 Parent and worker talk over dedicated pipes with length-prefixed messages (a
 JSON header, then raw array bytes). The parent never unpickles anything and
@@ -24,9 +24,7 @@ compared with :meth:`ModelWorker.predict` on the same images.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-import pwd
 import re
 import shutil
 import signal
@@ -43,29 +41,16 @@ from typing import Literal
 import numpy as np
 
 from grader import config
+from grader.isolation import PROBE_SECONDS, Isolation, Level, plan_isolation, probe, user_prefix
 from grader.errors import SandboxError, SubmissionError, WorkerLimitError
 from grader.sandbox_io import Channel, OutputDrain, WorkerGone, WorkerTimeout, labels_from_reply, sanitize_output
 
-__all__ = ["Isolation", "WorkerLog", "ModelWorker", "RecipeOutcome", "run_recipe", "sanitize_output",
-           "plan_isolation"]
+__all__ = ["WorkerLog", "ModelWorker", "RecipeOutcome", "run_recipe", "sanitize_output"]
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
-SANDBOX_USER = "nobody"
 NPROC_LIMIT = 64  # threads count as processes; only set when the worker has a uid of its own
 NOFILE_LIMIT = 256
-PROBE_SECONDS = 30
 NPZ_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}\.npz$")
-
-Level = Literal["process", "user+netns"]
-
-
-@dataclass(frozen=True)
-class Isolation:
-    """The isolation a worker actually got, and why not more."""
-
-    level: Level
-    details: tuple[str, ...]
-
 
 @dataclass(frozen=True)
 class WorkerLog:
@@ -84,65 +69,6 @@ class RecipeOutcome:
     log: WorkerLog
     isolation: Isolation
     ignored: tuple[str, ...] = ()  # entries of the recipe's out dir that were not copied, with why
-
-
-# --------------------------------------------------------------------------- isolation level
-
-
-def plan_isolation(requested: Literal["auto", "process"], *, euid: int, sudo: bool,
-                   missing_tools: tuple[str, ...], probe_error: str | None) -> tuple[Level, tuple[str, ...]]:
-    """Decide the isolation level from the facts found on this machine (pure, for tests)."""
-    if requested == "process":
-        return "process", ("process isolation requested by the caller",)
-    if euid != 0 and not sudo:
-        return "process", ("no user+netns: not root and no passwordless sudo",)
-    if missing_tools:
-        return "process", (f"no user+netns: missing {', '.join(missing_tools)}",)
-    if probe_error is not None:
-        return "process", (f"no user+netns: {probe_error}",)
-    how = "as root" if euid == 0 else "via passwordless sudo"
-    return "user+netns", (f"runs as user {SANDBOX_USER!r} in a new network namespace ({how})",)
-
-
-def _user_prefix(sudo: bool) -> list[str]:
-    entry = pwd.getpwnam(SANDBOX_USER)
-    prefix = ["sudo", "-n", "--"] if sudo else []
-    return prefix + ["unshare", "--net", "--", "setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}",
-                     "--clear-groups", "--no-new-privs", "--", "env", "-i"]
-
-
-@functools.cache
-def _probe(python: str) -> tuple[Level, tuple[str, ...], bool]:
-    """Find what this machine allows; cached per interpreter. Returns (level, details, sudo)."""
-    euid = os.geteuid()
-    sudo = False
-    if euid != 0 and shutil.which("sudo"):
-        sudo = subprocess.run(["sudo", "-n", "true"], capture_output=True, timeout=PROBE_SECONDS).returncode == 0
-    missing = tuple(t for t in ("unshare", "setpriv", "env") if shutil.which(t) is None)
-    try:
-        pwd.getpwnam(SANDBOX_USER)
-    except KeyError:
-        missing += (f"user {SANDBOX_USER!r}",)
-    probe_error = None
-    if (euid == 0 or sudo) and not missing:
-        probe_error = _probe_interpreter(python, sudo)
-    level, details = plan_isolation("auto", euid=euid, sudo=sudo, missing_tools=missing, probe_error=probe_error)
-    return level, details, sudo
-
-
-def _probe_interpreter(python: str, sudo: bool) -> str | None:
-    """Run the interpreter as the sandbox user; None when it sees the same Python and numpy."""
-    code = "import sys, numpy; print(sys.prefix, sys.version, numpy.__version__, numpy.__file__)"
-    argv = [python, "-s", "-P", "-B", "-c", code]
-    try:
-        mine = subprocess.run(argv, capture_output=True, timeout=PROBE_SECONDS, cwd="/")
-        theirs = subprocess.run(_user_prefix(sudo) + argv, capture_output=True, timeout=PROBE_SECONDS, cwd="/")
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"probe failed: {e}"
-    if theirs.returncode != 0 or theirs.stdout != mine.stdout:
-        return (f"user {SANDBOX_USER!r} cannot run {python} with the same numpy "
-                f"(interpreter or site-packages not readable by it)")
-    return None
 
 
 # --------------------------------------------------------------------------- worker process
@@ -196,7 +122,7 @@ class _Worker:
                  baseline_dir: Path | None = None, payload: bytes = b"", extra: dict | None = None) -> None:
         self.limits = limits
         self.python = python or sys.executable
-        level, details, sudo = _probe(self.python) if isolation == "auto" else (
+        level, details, sudo = probe(self.python) if isolation == "auto" else (
             *plan_isolation("process", euid=0, sudo=False, missing_tools=(), probe_error=None), False)
         self.level: Level = level
         self.sudo = sudo and level == "user+netns"
@@ -236,7 +162,7 @@ class _Worker:
         env = _environment(self.root / "scratch")
         argv = [self.python, "-s", "-P", "-B", str(self.root / "worker.py")]  # not -I: it would ignore PYTHONHASHSEED
         if shared:
-            argv = _user_prefix(self.sudo) + [f"{k}={v}" for k, v in env.items()] + argv
+            argv = user_prefix(self.sudo) + [f"{k}={v}" for k, v in env.items()] + argv
         request_r, request_w = os.pipe()
         reply_r, reply_w = os.pipe()
         output_r, output_w = os.pipe()

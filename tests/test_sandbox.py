@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import sandbox
 from grader.errors import SubmissionError
-from grader.sandbox import ModelWorker, plan_isolation, run_recipe, sanitize_output
+from grader.isolation import plan_isolation, probe
+from grader.sandbox import ModelWorker, run_recipe, sanitize_output
 from grader.sandbox_io import labels_from_reply
 from tests.sandbox_helpers import ZEROS_MODEL, baseline_folder, images, random_weights, small_limits, write_model, \
     write_recipe
@@ -220,7 +220,7 @@ def test_forced_process_isolation_says_so(tmp_path: Path) -> None:
 
 def _user_netns_python() -> str | None:
     for python in (os.path.realpath(os.sys.executable), shutil.which("python3.11"), "/usr/bin/python3"):
-        if python and os.path.exists(python) and sandbox._probe(python)[0] == "user+netns":
+        if python and os.path.exists(python) and probe(python)[0] == "user+netns":
             return python
     return None
 
@@ -229,7 +229,7 @@ def test_user_netns_worker_runs_as_nobody_without_network(tmp_path: Path) -> Non
     python = _user_netns_python()
     if python is None:
         pytest.skip("user+netns not available here (needs root or passwordless sudo, and an interpreter "
-                    "with numpy readable by 'nobody'): " + "; ".join(sandbox._probe(os.sys.executable)[1]))
+                    "with numpy readable by 'nobody'): " + "; ".join(probe(os.sys.executable)[1]))
     folder = write_model(tmp_path / "m", """
         import pathlib
         import numpy as np
