@@ -94,9 +94,9 @@ def test_committed_weights_match_the_sha256_in_the_folders_metadata() -> None:
     assert f"sha256 {digest}" in baseline_metadata()["description"]
 
 
-# The target is 75%; the committed 30-epoch run measured 74.92% on the shared test
-# set. This floor pins what the committed weights do, so a regression fails; it is not the target.
-ACCURACY_FLOOR_PCT = 74.9
+# The target: the committed weights (40 epochs, 76.51% measured) must reach 75% on the
+# shared test set; the exact recorded value is pinned below as well.
+ACCURACY_FLOOR_PCT = 75.0
 
 
 def test_committed_weights_reach_their_recorded_accuracy_on_the_real_test_set(cifar_test: data.Split) -> None:
