@@ -23,7 +23,7 @@ import numpy as np
 
 from grader import __version__, data, hardware, rules, sandbox, scoring, size, timing
 from grader.config import Competition
-from grader.errors import GraderError, SandboxError, SubmissionError
+from grader.errors import DataError, GraderError, SandboxError, SubmissionError
 from grader.github import RepoVerification
 from grader.record import RECORD_NAME
 from grader.rules import Check
@@ -93,6 +93,16 @@ def _same_arrays(a: Path, b: Path) -> str | None:
             if u.dtype != v.dtype or u.shape != v.shape or u.tobytes() != v.tobytes():
                 return f"array {name!r} differs"
     return None
+
+
+def _calibration_images(data_dir: Path, count: int) -> np.ndarray:
+    """The first ``count`` training images, handed to a build recipe (never test images)."""
+    try:
+        return data.load_batch(data_dir / data.TRAIN_BATCHES[0]).images[:count]
+    except DataError as e:
+        raise DataError(f"{e}. An entry with a build.py recipe gets its {count} calibration images from "
+                        f"{data.TRAIN_BATCHES[0]}, so grading it needs the training batches as well as "
+                        "test_batch (README: Getting the data)") from e
 
 
 def rebuild(request: GradeRequest, submission, work: Path, calibration: np.ndarray,
@@ -221,7 +231,7 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -
         work = Path(tmp)
         calibration = np.empty((0, 3, 32, 32), np.uint8)
         if submission.has_recipe:
-            calibration = data.load_batch(request.data_dir / data.TRAIN_BATCHES[0]).images[:config.calibration_images]
+            calibration = _calibration_images(request.data_dir, config.calibration_images)
             progress("running the build recipe in the sandbox")
         model_dir, weights_match, weights_detail = rebuild(request, submission, work, calibration, denied)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from grader import cli, config, data, grade, report, schema
+from tests.cifar_archive import write_batch
 from tests.grading import BASELINE_DIR, checks_of, entry, request
 
 EXAMPLES = Path(__file__).parent.parent / "submissions"
@@ -159,3 +161,12 @@ def test_baseline_command_writes_its_measured_metrics_with_hardware(tmp_path: Pa
     assert len(measured["latency_samples_seconds"]) == grade.BASELINE_SAMPLES
     assert measured["hardware"]["cores"] >= 1
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_a_recipe_entry_without_the_training_batches_says_why_they_are_needed(tmp_path: Path) -> None:
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    write_batch(folder / data.TEST_BATCH, 8)
+    result = grade.grade(request(EXAMPLES / "closed-int8-prune", folder))
+    assert result["status"] == "error"
+    assert re.search(r"data_batch_1: missing .*calibration images from data_batch_1.*test_batch", result["error"])
