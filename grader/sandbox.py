@@ -41,8 +41,8 @@ from typing import Literal
 import numpy as np
 
 from grader import config
-from grader.isolation import PROBE_SECONDS, Isolation, Level, plan_isolation, probe, user_prefix
 from grader.errors import SandboxError, SubmissionError, WorkerLimitError
+from grader.isolation import PROBE_SECONDS, Isolation, Level, plan_isolation, probe, user_prefix
 from grader.sandbox_io import Channel, OutputDrain, WorkerGone, WorkerTimeout, labels_from_reply, sanitize_output
 
 __all__ = ["WorkerLog", "ModelWorker", "RecipeOutcome", "run_recipe", "sanitize_output"]
@@ -51,6 +51,7 @@ WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 NPROC_LIMIT = 64  # threads count as processes; only set when the worker has a uid of its own
 NOFILE_LIMIT = 256
 NPZ_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}\.npz$")
+
 
 @dataclass(frozen=True)
 class WorkerLog:

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__, submission, weightfile
-from grader.record import RECORD_NAME
 from grader.config import Competition, SubmissionLimits
 from grader.errors import UsageError
 from grader.problem import Problem, display_path
+from grader.record import RECORD_NAME
 from grader.submission import Submission
 
 __all__ = ["Problem", "ValidationResult", "validate_folder"]
@@ -65,7 +65,7 @@ class ValidationResult:
 
 
 def _not_part_of_entry(entry: os.DirEntry) -> bool:
-    """Files that sit in a submission folder without being part of the entry.
+    """Whether ``entry`` sits in a submission folder without being part of the entry.
 
     Python's byte-code cache appears whenever model.py is imported locally; git
     ignores it (.gitignore) and the sandbox never copies it. ``score.json`` is the
