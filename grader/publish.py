@@ -62,11 +62,9 @@ def record_result(result_path: Path, slug: str, submissions: Path, event: dict[s
     if not SHA.match(graded_commit):
         raise GraderError(f"graded commit {graded_commit!r} is not a 40-hex sha")
     result = schema.read(result_path, "result")
-    if result["submission"] is None:
-        raise GraderError(f"{result_path}: {slug}'s submission.yaml could not be read, so there is no entry to "
-                          "record; its checks say why (fix the folder on main and regrade)")
-    if result["submission"]["slug"] != slug:
-        raise GraderError(f"{result_path}: graded slug {result['submission']['slug']!r} is not {slug!r}")
+    graded_slug = record.submission_of(result, str(result_path))["slug"]
+    if graded_slug != slug:
+        raise GraderError(f"{result_path}: graded slug {graded_slug!r} is not {slug!r}")
     out = submissions / slug / record.RECORD_NAME
     graded_source = source_commit(submissions, graded_commit, slug)
     head_source = source_commit(submissions, "HEAD", slug)

@@ -95,6 +95,15 @@ def utc_timestamp(value: str, source: str) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def submission_of(result: dict[str, Any], source: str) -> dict[str, Any]:
+    """The graded entry's metadata; a result whose submission.yaml was unreadable has no entry to record."""
+    sub = result["submission"]
+    if sub is None:
+        raise GraderError(f"{source}: the submission.yaml could not be read, so there is no entry to record; "
+                          "the result's checks say why (fix the folder on main and regrade)")
+    return sub
+
+
 def build(result: dict[str, Any], provenance: Provenance, source: str = "result.json") -> dict[str, Any]:
     """The score record (as JSON data) for a ``result.json`` and the trusted facts about its merge.
 
@@ -103,9 +112,7 @@ def build(result: dict[str, Any], provenance: Provenance, source: str = "result.
     """
     schema.check(result, "result", source)
     _require_finite(result, source, ())
-    sub = result["submission"]
-    if sub is None:
-        raise GraderError(f"{source}: the submission's metadata could not be read; there is no entry to record")
+    sub = submission_of(result, source)
     scores = result["normalized_scores"]
     optimized = result["optimized_metrics"]
     baseline = result["baseline_metrics"]

@@ -129,6 +129,18 @@ def test_record_result_refuses_a_result_for_another_slug(tmp_path: Path, api) ->
         publish.record_result(result, "ada-int8", o.dev / "submissions", push_event(m), "push", m.after, lookup(api))
 
 
+def test_record_result_refuses_a_result_without_a_readable_submission(tmp_path: Path, api) -> None:
+    o = gitfixture.origin(tmp_path)
+    m = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
+    unreadable = sf.result("ada-int8", status="failed", checks=[{"id": "format", "status": "fail", "message": "x"}])
+    unreadable["submission"] = None
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps(unreadable))
+    with pytest.raises(GraderError, match="the submission.yaml could not be read, so there is no entry to record"):
+        publish.record_result(result, "ada-int8", o.dev / "submissions", push_event(m), "push", m.after, lookup(api))
+    assert not (o.dev / "submissions" / "ada-int8" / "score.json").exists()
+
+
 def test_chunks_respect_the_matrix_limit() -> None:
     assert publish.chunks([], 4) == []
     assert publish.chunks(["a", "b", "c"], 2) == ["a b", "c"]

@@ -49,6 +49,13 @@ def test_a_valid_result_without_scores_is_refused() -> None:
         record.build(bad, PROV, "results/a/result.json")
 
 
+def test_a_result_without_a_readable_submission_has_no_entry_to_record() -> None:
+    bad = sf.result("a", status="failed", checks=[{"id": "format", "status": "fail", "message": "bad yaml"}])
+    bad["submission"] = None
+    with pytest.raises(GraderError, match=r"results/a/result.json: the submission.yaml could not be read"):
+        record.build(bad, PROV, "results/a/result.json")
+
+
 def test_a_result_that_breaks_its_schema_is_refused_naming_the_source() -> None:
     bad = sf.result("a")
     del bad["checks"]
