@@ -17,14 +17,15 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from grader import __version__, data, hardware, rules, sandbox, scoring, size, timing
 from grader.config import Competition
+from grader.config import Sandbox as SandboxLimits
 from grader.errors import DataError, GraderError, SandboxError, SubmissionError
 from grader.github import RepoVerification
+from grader.isolation import Requested
 from grader.record import RECORD_NAME
 from grader.rules import Check
 from grader.validate import validate_folder
@@ -39,7 +40,7 @@ class GradeRequest:
     data_dir: Path  # a ``cifar-10-batches-py`` folder
     config: Competition
     baseline_dir: Path
-    isolation: Literal["auto", "process"] = "auto"
+    isolation: Requested = "auto"
     seed: int | None = None  # dither noise and timing order; drawn fresh per run when None
     verify_repo: Callable[[str], RepoVerification] | None = None
 
@@ -66,10 +67,15 @@ def predict_all(worker: sandbox.ModelWorker, images: np.ndarray) -> np.ndarray:
     return np.concatenate([worker.predict(images[i:i + PREDICT_BATCH]) for i in range(0, len(images), PREDICT_BATCH)])
 
 
-def accuracy_pass(folder: Path, request: GradeRequest, images: np.ndarray, dithered: np.ndarray,
-                  denied: list[str]) -> ModelRun:
+def _seed_or_fresh(seed: int | None) -> int:
+    """The caller's seed (reproducible runs), else a fresh one so no entry can predict the dither noise."""
+    return seed if seed is not None else int.from_bytes(os.urandom(8), "little")
+
+
+def accuracy_pass(folder: Path, limits: SandboxLimits, isolation: Requested, images: np.ndarray,
+                  dithered: np.ndarray, denied: list[str]) -> ModelRun:
     """Predict the test set twice (clean, dithered) in one worker; labels never enter it."""
-    worker = sandbox.ModelWorker(folder, request.config.sandbox, isolation=request.isolation)
+    worker = sandbox.ModelWorker(folder, limits, isolation=isolation)
     with worker:
         run = ModelRun(predict_all(worker, images), predict_all(worker, dithered))
     denied.extend(worker.log.denied if worker.log else ())
@@ -203,7 +209,7 @@ def grade(request: GradeRequest, progress: Progress = lambda message: None) -> d
                     else RepoVerification("not_checked", "repository not checked (no GitHub token or network)"))
     result["repo_verification"] = {"status": verification.status, "reason": verification.reason}
     checks = _metadata_checks(submission, verification)
-    seed = request.seed if request.seed is not None else int.from_bytes(os.urandom(8), "little")
+    seed = _seed_or_fresh(request.seed)
     try:
         measured = _measure(request, submission, seed, progress)
     except SubmissionError as e:
@@ -251,9 +257,10 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -
         denied.extend(entry_worker.log.denied if entry_worker.log else ())
 
         progress("accuracy: baseline, 10,000 test images clean and dithered")
-        baseline_run = accuracy_pass(request.baseline_dir, request, test.images, dithered, denied=[])
+        baseline_run = accuracy_pass(request.baseline_dir, config.sandbox, request.isolation, test.images, dithered,
+                                     denied=[])
         progress("accuracy: entry, 10,000 test images clean and dithered")
-        entry_run = accuracy_pass(model_dir, request, test.images, dithered, denied)
+        entry_run = accuracy_pass(model_dir, config.sandbox, request.isolation, test.images, dithered, denied)
         isolation = entry_worker.isolation
         entry_footprint = size.measure(model_dir)
     baseline_footprint = size.measure(request.baseline_dir)
@@ -304,7 +311,7 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -
             "idle_cpu_seconds": {"baseline": run.idle_cpu_baseline, "entry": run.idle_cpu_entry},
             "warnings": warnings,
         },
-        "isolation": {"level": isolation.level, "details": list(isolation.details)},
+        "isolation": isolation.to_json(),
     }
     return evidence, parts
 
@@ -329,13 +336,13 @@ BASELINE_SAMPLES = 30
 
 
 def measure_baseline(data_dir: Path, config: Competition, baseline_dir: Path, *,
-                     isolation: Literal["auto", "process"] = "auto", seed: int | None = None,
+                     isolation: Requested = "auto", seed: int | None = None,
                      progress: Progress = lambda message: None) -> dict:
     """The baseline's own metrics on this machine (baseline.schema.json): accuracy, latency, size."""
-    seed = seed if seed is not None else int.from_bytes(os.urandom(8), "little")
+    seed = _seed_or_fresh(seed)
     test = data.load_split(data_dir, "test")
     progress("accuracy: baseline, 10,000 test images clean and dithered")
-    run = accuracy_pass(baseline_dir, _baseline_request(data_dir, config, baseline_dir, isolation), test.images,
+    run = accuracy_pass(baseline_dir, config.sandbox, isolation, test.images,
                         dither(test.images, np.random.default_rng(seed)), denied=[])
     per_sample = config.timing.queries_per_sample * config.timing.batch_size
     order = np.random.default_rng(seed).permutation(len(test.images))
@@ -356,13 +363,7 @@ def measure_baseline(data_dir: Path, config: Competition, baseline_dir: Path, *,
         "latency_samples_seconds": seconds,
         "queries_per_sample": config.timing.queries_per_sample,
         "batch_size": config.timing.batch_size,
-        "isolation": {"level": worker.isolation.level, "details": list(worker.isolation.details)},
+        "isolation": worker.isolation.to_json(),
         "hardware": hardware.describe(),
         "timestamp": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
     }
-
-
-def _baseline_request(data_dir: Path, config: Competition, baseline_dir: Path,
-                      isolation: Literal["auto", "process"]) -> GradeRequest:
-    return GradeRequest(folder=baseline_dir, data_dir=data_dir, config=config, baseline_dir=baseline_dir,
-                        isolation=isolation)

@@ -18,12 +18,13 @@ import subprocess
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Level", "Isolation", "plan_isolation", "probe", "user_prefix", "SANDBOX_USER", "PROBE_SECONDS"]
+__all__ = ["Level", "Requested", "Isolation", "plan_isolation", "probe", "user_prefix", "SANDBOX_USER", "PROBE_SECONDS"]
 
 SANDBOX_USER = "nobody"
 PROBE_SECONDS = 30
 
 Level = Literal["process", "user+netns"]
+Requested = Literal["auto", "process"]  # what a caller may ask for
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,12 @@ class Isolation:
     level: Level
     details: tuple[str, ...]
 
+    def to_json(self) -> dict:
+        """As result.json and baseline.json record it."""
+        return {"level": self.level, "details": list(self.details)}
 
-def plan_isolation(requested: Literal["auto", "process"], *, euid: int, sudo: bool,
+
+def plan_isolation(requested: Requested, *, euid: int, sudo: bool,
                    missing_tools: tuple[str, ...], probe_error: str | None) -> tuple[Level, tuple[str, ...]]:
     """Decide the isolation level from the facts found on this machine (pure, for tests)."""
     if requested == "process":

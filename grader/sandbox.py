@@ -42,7 +42,7 @@ import numpy as np
 
 from grader import config
 from grader.errors import SandboxError, SubmissionError, WorkerLimitError
-from grader.isolation import PROBE_SECONDS, Isolation, Level, plan_isolation, probe, user_prefix
+from grader.isolation import PROBE_SECONDS, Isolation, Level, Requested, plan_isolation, probe, user_prefix
 from grader.sandbox_io import Channel, OutputDrain, WorkerGone, WorkerTimeout, labels_from_reply, sanitize_output
 
 __all__ = ["WorkerLog", "ModelWorker", "RecipeOutcome", "run_recipe", "sanitize_output"]
@@ -119,7 +119,7 @@ class _Worker:
     """One worker process: its temp dir, pipes, output drain, deadline, kill and reap."""
 
     def __init__(self, mode: Literal["model", "recipe"], folder: Path, limits: config.Sandbox, *,
-                 cpu: int | None, isolation: Literal["auto", "process"], python: str | None,
+                 cpu: int | None, isolation: Requested, python: str | None,
                  baseline_dir: Path | None = None, payload: bytes = b"", extra: dict | None = None) -> None:
         self.limits = limits
         self.python = python or sys.executable
@@ -296,7 +296,7 @@ class ModelWorker:
     """A running ``model.py``: load it once, then ask it for predictions and timings."""
 
     def __init__(self, folder: Path, limits: config.Sandbox, *, cpu: int | None = None,
-                 isolation: Literal["auto", "process"] = "auto", python: str | None = None) -> None:
+                 isolation: Requested = "auto", python: str | None = None) -> None:
         self.folder, self.limits, self._cpu, self._requested, self._python = folder, limits, cpu, isolation, python
         self._worker: _Worker | None = None
         self._log: WorkerLog | None = None
@@ -412,7 +412,7 @@ class ModelWorker:
 
 
 def run_recipe(folder: Path, baseline_dir: Path, calibration_images: np.ndarray, out_dir: Path,
-               limits: config.Sandbox, *, isolation: Literal["auto", "process"] = "auto",
+               limits: config.Sandbox, *, isolation: Requested = "auto",
                python: str | None = None, max_npz_bytes: int | None = None) -> RecipeOutcome:
     """Run ``build.py``'s ``build()`` in a worker; copy out only its checked ``.npz`` files."""
     images = calibration_images
