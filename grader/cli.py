@@ -260,18 +260,18 @@ def _register_annotate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_verify_repo(args: argparse.Namespace) -> int:
+    from grader import config, schema
     from grader import github as gh
-    from grader import schema
 
     if (args.url is None) == (args.submission is None):
         raise UsageError("verify-repo: give either URL or --submission DIR")
-    url = args.url if args.url is not None else _submission_repo_url(args.submission, args.config)
+    competition = config.load(args.config)
+    url = args.url if args.url is not None else _submission_repo_url(args.submission, competition)
     if url is None:
         verification = gh.RepoVerification("not_checked", f"{args.submission} has no readable github_repo "
                                                           "(tinymlperf validate says why)")
         url = ""
     else:
-        competition = _load_config(args.config)
         owner = args.expected_owner or (args.pr_author if competition.require_owner_match else None)
         verification = gh.verify_repo(url, client=_github_client(), expected_owner=owner)
     if args.out:
@@ -289,16 +289,10 @@ def _github_client():
     return gh.make_client(token, os.environ.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL)) if token else None
 
 
-def _load_config(path: Path | None):
-    from grader import config
-
-    return config.load(path)
-
-
-def _submission_repo_url(folder: Path, config_path: Path | None) -> str | None:
+def _submission_repo_url(folder: Path, competition) -> str | None:
     from grader.validate import validate_folder
 
-    submission = validate_folder(folder, _load_config(config_path)).submission
+    submission = validate_folder(folder, competition).submission
     return submission.github_repo if submission else None
 
 

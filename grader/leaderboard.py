@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from grader.errors import GraderError
 from grader import markdown
+from grader.errors import GraderError
 from grader.markdown import repo_link, text
 from grader.record import BaselineMetrics, ScoreRecord
 

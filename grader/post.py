@@ -8,9 +8,9 @@ re-read from the API, and only schema-valid data is rendered.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
