@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from github import Github
 
+from grader import cli, config, schema
 from grader import github as gh
 from grader.errors import GitHubError
 from grader.scope import ChangedFile
@@ -240,3 +243,50 @@ def test_upsert_retried_after_a_failed_post_does_not_duplicate(server: GitHubSer
 def test_upsert_refuses_a_body_without_its_marker(client: Github) -> None:
     with pytest.raises(ValueError, match="marker"):
         gh.upsert_comment(client, REPO, PR, "no marker", MARKER, BOT)
+
+
+# -- the verify-repo command and grade's --repo-verification file ----------------
+
+EXAMPLE = Path(__file__).parent / "examples" / "valid" / "closed-minimal"  # links https://github.com/ada/tinytorch
+
+
+def verify_repo_cli(monkeypatch: pytest.MonkeyPatch, server: GitHubServer, *argv: str) -> int:
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_API_URL", server.url)
+    return cli.main(["verify-repo", *argv])
+
+
+def test_verify_repo_reads_the_url_from_the_submission_and_writes_the_file_grade_reads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: GitHubServer) -> None:
+    server.state.add_repo("ada/tinytorch", {"tinytorch/core/tensor.py": "class Tensor: ..."})
+    out = tmp_path / "repo.json"
+    assert verify_repo_cli(monkeypatch, server, "--submission", str(EXAMPLE), "--out", str(out)) == 0
+    saved = schema.read(out, "repo_verification")
+    assert (saved["url"], saved["status"]) == ("https://github.com/ada/tinytorch", "verified")
+
+    args = cli.build_parser().parse_args(["grade", str(EXAMPLE), "--repo-verification", str(out)])
+    verify = cli._repo_verifier(config.load(), args)
+    assert verify("https://github.com/ada/tinytorch").status == "verified"
+    # The file speaks only for the URL it verified: a folder that links elsewhere is not vouched for.
+    assert verify("https://github.com/eve/other") == gh.RepoVerification(
+        "not_checked", "the verification file is about another URL")
+
+
+def test_verify_repo_needs_exactly_one_of_url_and_submission(monkeypatch: pytest.MonkeyPatch, server: GitHubServer,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert verify_repo_cli(monkeypatch, server) == 2
+    assert verify_repo_cli(monkeypatch, server, "https://github.com/ada/tinytorch", "--submission", str(EXAMPLE)) == 2
+    assert capsys.readouterr().err.count("give either URL or --submission DIR") == 2
+
+
+def test_verify_repo_on_an_unreadable_submission_is_not_checked_and_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: GitHubServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "broken"
+    shutil.copytree(EXAMPLE, folder)
+    (folder / "submission.yaml").write_text("division: [unclosed\n")
+    out = tmp_path / "repo.json"
+    assert verify_repo_cli(monkeypatch, server, "--submission", str(folder), "--out", str(out)) == 2
+    assert "has no readable github_repo" in capsys.readouterr().out
+    assert schema.read(out, "repo_verification")["status"] == "not_checked"
+    assert server.state.requests == []
