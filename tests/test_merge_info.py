@@ -11,7 +11,7 @@ import pytest
 from tests import gitfixture
 from tests.github_server import GitHubServer
 from tests import scorefactory as sf
-from grader import merge_info, publish, record
+from grader import cli, merge_info, publish, record
 from grader.errors import GitHubError, GraderError
 
 REPO = "tinyml/tinymlperf"
@@ -138,6 +138,32 @@ def test_record_result_refuses_a_result_without_a_readable_submission(tmp_path: 
     result.write_text(json.dumps(unreadable))
     with pytest.raises(GraderError, match="the submission.yaml could not be read, so there is no entry to record"):
         publish.record_result(result, "ada-int8", o.dev / "submissions", push_event(m), "push", m.after, lookup(api))
+    assert not (o.dev / "submissions" / "ada-int8" / "score.json").exists()
+
+
+def record_as_organizer(tmp_path: Path, o: gitfixture.Origin, m: gitfixture.Merge, login: str) -> int:
+    (tmp_path / "result.json").write_text(json.dumps(sf.result("ada-int8")))
+    (tmp_path / "event.json").write_text(json.dumps({"repository": {"full_name": REPO}}))
+    return cli.main(["record", "--result", str(tmp_path / "result.json"), "--slug", "ada-int8",
+                     "--event", str(tmp_path / "event.json"), "--event-name", "workflow_dispatch",
+                     "--graded-commit", m.after, "--submissions", str(o.dev / "submissions"), "--organizer", login])
+
+
+def test_record_organizer_attributes_an_entry_committed_without_a_pr(tmp_path: Path, api) -> None:
+    o = gitfixture.origin(tmp_path)
+    m = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
+    assert record_as_organizer(tmp_path, o, m, "tinymlperf-staff") == 0
+    rec = record.read(o.dev / "submissions" / "ada-int8" / "score.json")
+    assert (rec.athlete_login, rec.pr_number, rec.merge_commit_sha) == ("tinymlperf-staff", None, m.after)
+    assert api.state.requests == []  # no pull request is looked up
+
+
+def test_record_organizer_refuses_a_login_github_would_not_allow(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    o = gitfixture.origin(tmp_path)
+    m = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
+    assert record_as_organizer(tmp_path, o, m, "bad login;rm") == 2
+    assert "--organizer 'bad login;rm' is not a GitHub login" in capsys.readouterr().err
     assert not (o.dev / "submissions" / "ada-int8" / "score.json").exists()
 
 
