@@ -36,8 +36,10 @@ class Accuracy:
 @dataclass(frozen=True)
 class Timing:
     batch_size: int
-    queries_per_sample: int
-    warmup_samples: int
+    min_sample_seconds: float
+    min_queries_per_sample: int
+    warmup_queries: int
+    calibration_samples: int
     min_pairs: int
     max_pairs: int
     target_ci_half_width: float

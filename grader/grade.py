@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import os
 import random
 import shutil
@@ -21,16 +22,19 @@ from pathlib import Path
 import numpy as np
 
 from grader import __version__, data, hardware, rules, sandbox, scoring, size, timing
-from grader.config import Competition
+from grader.config import Competition, Timing
 from grader.config import Sandbox as SandboxLimits
 from grader.errors import DataError, GraderError, SandboxError, SubmissionError
 from grader.github import RepoVerification
-from grader.isolation import Requested
+from grader.isolation import Isolation, Requested
 from grader.record import RECORD_NAME
 from grader.rules import Check
 from grader.validate import validate_folder
 
 PREDICT_BATCH = 500
+NULL_MODEL_DIR = Path(__file__).with_name("null_model")
+INTERVAL_COVERS = ("sampling noise within this run, on this machine; not run-to-run drift or another CPU model "
+                   "(standings re-time entries side by side for that)")
 Progress = Callable[[str], None]
 
 
@@ -227,6 +231,61 @@ def grade(request: GradeRequest, progress: Progress = lambda message: None) -> d
     return result
 
 
+@dataclass(frozen=True)
+class TimedEntry:
+    """A timing run and what the entry's worker left behind."""
+
+    run: timing.PairedRun
+    denied: tuple[str, ...]
+    isolation: Isolation
+
+
+def time_entry(model_dir: Path, baseline_dir: Path, images: np.ndarray, config: Competition,
+               isolation: Requested, seed: int, progress: Progress = lambda message: None) -> TimedEntry:
+    """Time ``model_dir`` against the baseline, with the null model measuring the harness, on one CPU."""
+    cpu = max(os.sched_getaffinity(0))
+    base_worker, entry_worker, null_worker = (
+        sandbox.ModelWorker(folder, config.sandbox, cpu=cpu, isolation=isolation)
+        for folder in (baseline_dir, model_dir, NULL_MODEL_DIR))
+    with base_worker, entry_worker, null_worker, timing.parent_off_cpu(cpu):
+        run = timing.run_pairs(
+            base_worker, entry_worker, null_worker, images, config.timing, rng=random.Random(seed),
+            progress=lambda n, est: progress(f"timing: {n} pairs" + (
+                f", speedup {est.speedup:.3f}x ±{est.half_width:.1%}" if est and est.half_width is not None else "")))
+    return TimedEntry(run, entry_worker.log.denied if entry_worker.log else (), entry_worker.isolation)
+
+
+def timing_json(run: timing.PairedRun, speed: timing.SpeedupEstimate, params: Timing, warnings: list[str]) -> dict:
+    """The ``timing`` object of result.json: the plan, every pair's raw times, the estimate."""
+    cal = run.calibration
+    return {
+        "pairs": speed.pairs,
+        "pairs_discarded": len(run.pairs) - speed.pairs,
+        "batch_size": params.batch_size,
+        "queries_per_sample": cal.queries_per_sample,
+        "warmup_queries": params.warmup_queries,
+        "calibration": {"overhead_query_s": cal.overhead_query_s, "baseline_query_s": cal.baseline_query_s,
+                        "entry_query_s": cal.entry_query_s, "shortened_by_supply": cal.shortened_by_supply},
+        "baseline_seconds": run.baseline_s,
+        "entry_seconds": run.entry_s,
+        "overhead_seconds": run.overhead_s,
+        "samples": [{"overhead": p.overhead.to_json(), "baseline": p.baseline.to_json(),
+                     "entry": p.entry.to_json(), "discarded": p.invalid} for p in run.pairs],
+        "log_ratio_mean": speed.log_mean,
+        "log_ratio_sd": speed.log_sd,
+        "ci_half_width": speed.half_width,
+        "confidence": speed.confidence,
+        "interval_covers": INTERVAL_COVERS,
+        "wall_speedup": run.wall_estimate(params.confidence).speedup,
+        "wait_fraction": run.wait_fraction,
+        "cv_baseline": timing.cv(run.baseline_s),
+        "cv_entry": timing.cv(run.entry_s),
+        "stop_reason": run.stop,
+        "idle_cpu_seconds": {"baseline": run.idle_cpu_baseline, "entry": run.idle_cpu_entry},
+        "warnings": warnings,
+    }
+
+
 def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -> tuple[rules.Evidence, dict]:
     config = request.config
     test = data.load_split(request.data_dir, "test")
@@ -246,28 +305,25 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -
         # shipped in the folder or a cache left behind by an earlier worker. The accuracy pass
         # afterwards predicts the same dithered images, and the two must agree (the determinism check).
         progress("timing: paired samples, baseline vs entry on one CPU, freshly dithered test images")
-        cpu = max(os.sched_getaffinity(0))
-        base_worker = sandbox.ModelWorker(request.baseline_dir, config.sandbox, cpu=cpu, isolation=request.isolation)
-        entry_worker = sandbox.ModelWorker(model_dir, config.sandbox, cpu=cpu, isolation=request.isolation)
-        with base_worker, entry_worker:
-            run = timing.run_pairs(base_worker, entry_worker, dithered, config.timing, rng=random.Random(seed),
-                                   progress=lambda n, est: progress(
-                                       f"timing: {n} pairs" + (f", speedup {est.speedup:.3f}x ±{est.half_width:.1%}"
-                                                               if est and est.half_width is not None else "")))
-        denied.extend(entry_worker.log.denied if entry_worker.log else ())
+        timed = time_entry(model_dir, request.baseline_dir, dithered, config, request.isolation, seed, progress)
+        run = timed.run
+        denied.extend(timed.denied)
 
         progress("accuracy: baseline, 10,000 test images clean and dithered")
         baseline_run = accuracy_pass(request.baseline_dir, config.sandbox, request.isolation, test.images, dithered,
                                      denied=[])
         progress("accuracy: entry, 10,000 test images clean and dithered")
         entry_run = accuracy_pass(model_dir, config.sandbox, request.isolation, test.images, dithered, denied)
-        isolation = entry_worker.isolation
+        isolation = timed.isolation
         entry_footprint = size.measure(model_dir)
     baseline_footprint = size.measure(request.baseline_dir)
 
-    speed = timing.estimate(run.baseline_s, run.entry_s, config.timing.confidence)
-    warnings = timing.warnings(run.baseline_s, run.entry_s, speed, config.timing, run.stop)
-    per_sample = config.timing.queries_per_sample * config.timing.batch_size
+    speed = run.estimate(config.timing.confidence)
+    if speed is None or speed.pairs < 2:
+        raise SubmissionError("timing_integrity: no usable timing pairs: "
+                              + "; ".join(dict.fromkeys(p.invalid or "" for p in run.pairs[:50])))
+    warnings = timing.warnings(run, speed, config.timing)
+    per_sample = run.calibration.queries_per_sample * config.timing.batch_size
     baseline_metrics = _metrics(baseline_run, test.labels, run.baseline_s, per_sample, baseline_footprint)
     entry_metrics = _metrics(entry_run, test.labels, run.entry_s, per_sample, entry_footprint)
     scores = scoring.score(speed, baseline_footprint.size_bytes, entry_footprint.size_bytes,
@@ -286,7 +342,11 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -
         baseline_dithered_accuracy_pct=baseline_metrics["dithered_accuracy_pct"],
         inconsistent_images=mismatches, timed_images=sum(len(i) for i in run.indices),
         idle_cpu_entry_s=run.idle_cpu_entry, idle_cpu_baseline_s=run.idle_cpu_baseline,
-        baseline_timed_s=sum(run.baseline_s), entry_timed_s=sum(run.entry_s),
+        baseline_timed_s=math.fsum(p.baseline.wall_s for p in run.pairs),
+        entry_timed_s=math.fsum(p.entry.wall_s for p in run.pairs),
+        timing_pairs=len(run.pairs), timing_pairs_discarded=len(run.pairs) - speed.pairs,
+        multi_core_samples=sum(p.multi_core for p in run.pairs),
+        discard_reasons=tuple(dict.fromkeys(p.invalid for p in run.pairs if p.invalid)),
         timing_warnings=tuple(warnings), denied=tuple(dict.fromkeys(denied)),
         weights_match=weights_match, weights_detail=weights_detail, claimed=submission.claimed,
     )
@@ -294,23 +354,7 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -
         "baseline_metrics": baseline_metrics,
         "optimized_metrics": entry_metrics,
         "normalized_scores": scores.to_json(),
-        "timing": {
-            "pairs": speed.pairs,
-            "batch_size": config.timing.batch_size,
-            "queries_per_sample": config.timing.queries_per_sample,
-            "warmup_samples": config.timing.warmup_samples,
-            "baseline_seconds": run.baseline_s,
-            "entry_seconds": run.entry_s,
-            "log_ratio_mean": speed.log_mean,
-            "log_ratio_sd": speed.log_sd,
-            "ci_half_width": speed.half_width,
-            "confidence": speed.confidence,
-            "cv_baseline": timing.cv(run.baseline_s),
-            "cv_entry": timing.cv(run.entry_s),
-            "stop_reason": run.stop,
-            "idle_cpu_seconds": {"baseline": run.idle_cpu_baseline, "entry": run.idle_cpu_entry},
-            "warnings": warnings,
-        },
+        "timing": timing_json(run, speed, config.timing, warnings),
         "isolation": isolation.to_json(),
     }
     return evidence, parts
@@ -332,38 +376,32 @@ def summary_line(result: dict) -> str:
             f"efficiency {s['efficiency']:.3f}")
 
 
-BASELINE_SAMPLES = 30
-
-
 def measure_baseline(data_dir: Path, config: Competition, baseline_dir: Path, *,
                      isolation: Requested = "auto", seed: int | None = None,
                      progress: Progress = lambda message: None) -> dict:
-    """The baseline's own metrics on this machine (baseline.schema.json): accuracy, latency, size."""
+    """The baseline's own metrics on this machine (baseline.schema.json): accuracy, latency, size.
+
+    The latency comes from an A/A timing run (the baseline against itself, the null model
+    measuring the harness), so it is the baseline's own per-image time, as in a grade.
+    """
     seed = _seed_or_fresh(seed)
     test = data.load_split(data_dir, "test")
+    dithered = dither(test.images, np.random.default_rng(seed))
     progress("accuracy: baseline, 10,000 test images clean and dithered")
-    run = accuracy_pass(baseline_dir, config.sandbox, isolation, test.images,
-                        dither(test.images, np.random.default_rng(seed)), denied=[])
-    per_sample = config.timing.queries_per_sample * config.timing.batch_size
-    order = np.random.default_rng(seed).permutation(len(test.images))
-    seconds = []
-    progress(f"latency: {BASELINE_SAMPLES} samples of {config.timing.queries_per_sample} queries")
-    worker = sandbox.ModelWorker(baseline_dir, config.sandbox, cpu=max(os.sched_getaffinity(0)), isolation=isolation)
-    with worker:
-        for i in range(config.timing.warmup_samples + BASELINE_SAMPLES):
-            elapsed, _ = worker.time_queries(test.images[order[i * per_sample:(i + 1) * per_sample]],
-                                             config.timing.batch_size)
-            if i >= config.timing.warmup_samples:
-                seconds.append(elapsed)
+    run = accuracy_pass(baseline_dir, config.sandbox, isolation, test.images, dithered, denied=[])
+    progress("latency: the baseline timed against itself")
+    timed = time_entry(baseline_dir, baseline_dir, dithered, config, isolation, seed, progress)
+    seconds = timed.run.baseline_s
+    per_sample = timed.run.calibration.queries_per_sample * config.timing.batch_size
     return {
         "schema_version": 1,
         "grader_version": __version__,
         "baseline_sha256": file_sha256(baseline_dir / "weights.npz"),
         "metrics": _metrics(run, test.labels, seconds, per_sample, size.measure(baseline_dir)),
         "latency_samples_seconds": seconds,
-        "queries_per_sample": config.timing.queries_per_sample,
+        "queries_per_sample": timed.run.calibration.queries_per_sample,
         "batch_size": config.timing.batch_size,
-        "isolation": worker.isolation.to_json(),
+        "isolation": timed.isolation.to_json(),
         "hardware": hardware.describe(),
         "timestamp": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
     }

@@ -63,13 +63,18 @@ def _checks_table(checks: list[dict], docs_url: str) -> str:
 
 def _timing_section(result: dict) -> list[str]:
     t = result["timing"]
+    interval = (f"±{t['ci_half_width']:.1%}" if t["ci_half_width"] is not None else "inconclusive")
+    discarded = f" ({t['pairs_discarded']} more discarded)" if t["pairs_discarded"] else ""
     lines = [
-        f"{t['pairs']} interleaved pairs of {t['queries_per_sample']} queries × {t['batch_size']} image(s) "
-        f"after {t['warmup_samples']} warm-up samples per model; stopped by "
-        f"{t['stop_reason'].replace('_', ' ')}. "
-        f"CV baseline {t['cv_baseline']:.1%}, entry {t['cv_entry']:.1%}. "
-        + ("Interval: " + (f"±{t['ci_half_width']:.1%}" if t["ci_half_width"] is not None else "inconclusive")
-           + f" at {t['confidence']:.0%} confidence (t-interval on paired log ratios)."),
+        f"{t['pairs']} interleaved pairs of {t['queries_per_sample']} queries × {t['batch_size']} "
+        f"image(s){discarded}, each sample after {t['warmup_queries']} warm-up queries; stopped by "
+        f"{t['stop_reason'].replace('_', ' ')}. Times are each worker's CPU time read from the kernel, minus the "
+        f"harness's (a null model timed in the same pairs). Wall-clock speedup "
+        f"{t['wall_speedup']:.3f}x; the timed CPU was held by other processes {t['wait_fraction']:.0%} of the time. "
+        f"CV baseline {t['cv_baseline']:.1%}, entry {t['cv_entry']:.1%}.",
+        "",
+        f"Interval: {interval} at {t['confidence']:.0%} confidence (t-interval on paired log ratios). "
+        f"It covers {markdown.text(t['interval_covers'], 300)}.",
     ]
     lines += [f"- ⚠️ {markdown.text(w, 300)}" for w in t["warnings"]]
     return lines

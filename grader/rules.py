@@ -27,6 +27,12 @@ IDLE_CPU_FRACTION = 0.05
 # timed differs on far more.
 MISMATCH_FRACTION = 0.005
 
+# A timing run is not trusted when more than this fraction of its pairs was discarded
+# (a worker not running during its own turn, or running on more than one core).
+MAX_DISCARDED_FRACTION = 0.2
+# Entry samples that used more CPU than wall time: one may be a counter glitch, two are not.
+MAX_MULTI_CORE_SAMPLES = 1
+
 
 @dataclass(frozen=True)
 class Check:
@@ -54,6 +60,10 @@ class Evidence:
     idle_cpu_baseline_s: float
     baseline_timed_s: float
     entry_timed_s: float
+    timing_pairs: int  # pairs timed, used or discarded
+    timing_pairs_discarded: int
+    multi_core_samples: int  # entry samples whose CPU time exceeded their wall time
+    discard_reasons: tuple[str, ...]
     timing_warnings: tuple[str, ...]
     denied: tuple[str, ...]  # sandbox denials during recipe, accuracy and timing
     weights_match: bool | None  # Closed: shipped weights equal the rebuild (None: none shipped)
@@ -85,6 +95,23 @@ def _claims(claimed: dict | None, ev: Evidence) -> Check:
     if off:
         return Check("claimed_metrics", "warn", "; ".join(off) + " (runners differ; the measured value counts)")
     return Check("claimed_metrics", "pass", "claimed metrics agree with the measurements")
+
+
+def _timing_checks(ev: Evidence) -> list[Check]:
+    multi = ev.multi_core_samples
+    one_core = Check("one_core", "fail" if multi > MAX_MULTI_CORE_SAMPLES else "pass",
+                     f"the entry used more CPU time than wall time in {multi} of {ev.timing_pairs} timed samples"
+                     + (": it ran on more than one core, which the timing does not allow" if multi > MAX_MULTI_CORE_SAMPLES
+                        else " (it ran on the one core it was given)"))
+    discarded, total = ev.timing_pairs_discarded, ev.timing_pairs
+    trusted = discarded <= MAX_DISCARDED_FRACTION * total
+    why = "; ".join(ev.discard_reasons[:3])
+    integrity = Check("timing_integrity", "pass" if trusted else "fail",
+                      f"{discarded} of {total} timed pairs discarded (limit {MAX_DISCARDED_FRACTION:.0%})"
+                      + (f": {why}" if why else "")
+                      + ("" if trusted else ". A worker was stopped, throttled or preempted during its turns, or used "
+                         "more than one core: the speedup cannot be trusted; grade again on a quiet machine"))
+    return [one_core, integrity]
 
 
 def evaluate(ev: Evidence, config: Competition) -> list[Check]:
@@ -137,13 +164,15 @@ def evaluate(ev: Evidence, config: Competition) -> list[Check]:
                             f"{who} worker used {idle:.3f} s CPU while the other model was timed "
                             f"for {other:.2f} s (limit {limit:.3f} s)"
                             + ("" if idle <= limit else ": background work while idle is not allowed")))
+    checks += _timing_checks(ev)
     checks.append(Check("sandbox", "fail" if ev.denied else "pass",
                         "the sandbox denied: " + ", ".join(ev.denied[:10]) if ev.denied
                         else "no action was denied by the sandbox"))
     if ev.timing_warnings:
         checks.append(Check("timing_quality", "warn", "; ".join(ev.timing_warnings)))
     else:
-        checks.append(Check("timing_quality", "pass", "timing samples were stable"))
+        checks.append(Check("timing_quality", "pass", "the speedup's interval reached its target from enough "
+                                                      "usable pairs"))
     checks.append(_claims(ev.claimed, ev))
     return checks
 

@@ -232,9 +232,23 @@ class _Worker:
             self.channel.send(header, payload, self.deadline)
 
     def cpu_seconds(self) -> float:
-        """utime + stime of the worker (all its threads), read by the parent from /proc."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU time of the worker, all its threads, read by the parent from the kernel's process CPU clock.
+
+        ``clock_gettime`` on another process's CPU clock (``(~pid << 3) | CPUCLOCK_SCHED``) is exact
+        to the nanosecond, also while it runs, where /proc's counters lag by up to a scheduler tick.
+        """
+        return time.clock_gettime_ns(((~self.pid) << 3) | 2) / 1e9
+
+    def wait_seconds(self) -> float:
+        """Time the worker's threads were runnable but another process held the CPU (schedstat run_delay)."""
+        total = 0
+        for task in os.scandir(f"/proc/{self.pid}/task"):
+            try:
+                with open(f"{task.path}/schedstat", "rb") as handle:
+                    total += int(handle.read().split()[1])
+            except (OSError, ValueError, IndexError):
+                continue  # a thread that ended between the listing and the read
+        return total / 1e9
 
     def stop(self, status: str | None, *, keep_files: bool = False) -> None:
         """Kill the whole process group, reap, close pipes, remove the temp dir. Idempotent."""
@@ -394,8 +408,12 @@ class ModelWorker:
         return elapsed, self._labels(header, payload, len(images))
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system, all threads) the worker has used so far."""
+        """CPU time (all threads, nanosecond precision) the worker has used so far."""
         return self._alive().cpu_seconds()
+
+    def wait_seconds(self) -> float:
+        """Time the worker has spent runnable but waiting for its CPU (preempted)."""
+        return self._alive().wait_seconds()
 
     def close(self) -> WorkerLog:
         """Stop the worker (always killed and reaped) and return its log. Idempotent."""

@@ -25,7 +25,8 @@ def fast_config() -> config.Competition:
     """The real rules with a timing budget small enough for a test."""
     base = config.load()
     return dataclasses.replace(base, calibration_images=50, timing=dataclasses.replace(
-        base.timing, queries_per_sample=5, warmup_samples=1, min_pairs=4, max_pairs=8, budget_seconds=5))
+        base.timing, min_sample_seconds=0.005, calibration_samples=1, min_pairs=4, max_pairs=8,
+        budget_seconds=5))
 
 
 def request(folder: Path, small_data: Path, **changes: object) -> grade.GradeRequest:

@@ -158,7 +158,9 @@ def test_baseline_command_writes_its_measured_metrics_with_hardware(tmp_path: Pa
     measured = json.loads((tmp_path / "b.json").read_text())
     assert schema.validate(measured, "baseline") == []
     assert measured["metrics"]["parameters"] == 545_098
-    assert len(measured["latency_samples_seconds"]) == grade.BASELINE_SAMPLES
+    # one latency sample per usable pair of an A/A timing run, each the baseline's own (net) time
+    assert len(measured["latency_samples_seconds"]) >= 2
+    assert all(s > 0 for s in measured["latency_samples_seconds"])
     assert measured["hardware"]["cores"] >= 1
     assert "accuracy" in capsys.readouterr().out
 

@@ -18,6 +18,7 @@ def sample_result() -> dict:
     metrics = {"accuracy_pct": 78.12, "dithered_accuracy_pct": 78.05, "latency_ms_median": 1.234,
                "latency_ms_p90": 1.301, "size_bytes": 2010000, "parameters": 545098, "nonzeros": 545098,
                "dtypes": {"float32": 545098}}
+    turn = {"wall_s": 0.0505, "cpu_s": 0.0504, "wait_s": 0.0, "idle_cpu_s": 0.0}
     entry = dict(metrics, accuracy_pct=77.9, dithered_accuracy_pct=77.85, latency_ms_median=0.91,
                  latency_ms_p90=0.97, size_bytes=402000, nonzeros=283000, dtypes={"float32": 298, "int8": 544800})
     return {
@@ -30,11 +31,16 @@ def sample_result() -> dict:
         "baseline_metrics": metrics, "optimized_metrics": entry,
         "normalized_scores": {"speedup": 1.356, "speedup_ci_low": 1.331, "speedup_ci_high": 1.382,
                               "compression": 5.0, "accuracy_delta_pp": -0.22, "efficiency": 5.557},
-        "timing": {"pairs": 24, "batch_size": 1, "queries_per_sample": 20, "warmup_samples": 3,
-                   "baseline_seconds": [0.025] * 24, "entry_seconds": [0.018] * 24, "log_ratio_mean": 0.3045,
-                   "log_ratio_sd": 0.045, "ci_half_width": 0.019, "confidence": 0.95, "cv_baseline": 0.03,
-                   "cv_entry": 0.04, "stop_reason": "target", "idle_cpu_seconds": {"baseline": 0.0, "entry": 0.001},
-                   "warnings": []},
+        "timing": {"pairs": 24, "pairs_discarded": 1, "batch_size": 1, "queries_per_sample": 40,
+                   "warmup_queries": 3,
+                   "calibration": {"overhead_query_s": 0.00001, "baseline_query_s": 0.00125,
+                                   "entry_query_s": 0.0009, "shortened_by_supply": False},
+                   "baseline_seconds": [0.05] * 24, "entry_seconds": [0.036] * 24, "overhead_seconds": [0.0004] * 24,
+                   "samples": [{"overhead": turn, "baseline": turn, "entry": turn, "discarded": None}],
+                   "log_ratio_mean": 0.3045, "log_ratio_sd": 0.045, "ci_half_width": 0.019, "confidence": 0.95,
+                   "interval_covers": "sampling noise within this run", "wall_speedup": 1.349, "wait_fraction": 0.02,
+                   "cv_baseline": 0.03, "cv_entry": 0.04, "stop_reason": "target",
+                   "idle_cpu_seconds": {"baseline": 0.0, "entry": 0.001}, "warnings": []},
         "checks": [{"id": "speedup_range", "status": "pass", "message": "speedup 1.36x is within 0.5-100x"},
                    {"id": "repo_link", "status": "not_checked", "message": "repository not checked"},
                    {"id": "timing_quality", "status": "warn", "message": "entry samples vary a lot (CV 12%)"}],

@@ -17,8 +17,9 @@ def evidence(speedup: float = 2.0, compression: float = 4.0, entry_acc: float = 
     scores = scoring.score(est, 1000, int(1000 / compression), base_acc, entry_acc, 1.0)
     ev = rules.Evidence(
         division="closed", scores=scores, entry_accuracy_pct=entry_acc, entry_dithered_accuracy_pct=entry_acc,
-        baseline_accuracy_pct=base_acc, baseline_dithered_accuracy_pct=base_acc, inconsistent_images=0, timed_images=1000, idle_cpu_entry_s=0.0, idle_cpu_baseline_s=0.0, baseline_timed_s=10.0,
-        entry_timed_s=5.0, timing_warnings=(), denied=(), weights_match=True, weights_detail="equal", claimed=None)
+        baseline_accuracy_pct=base_acc, baseline_dithered_accuracy_pct=base_acc, inconsistent_images=0,
+        timed_images=1000, idle_cpu_entry_s=0.0, idle_cpu_baseline_s=0.0, timing_pairs=20, timing_pairs_discarded=0,
+        multi_core_samples=0, discard_reasons=(), baseline_timed_s=10.0, entry_timed_s=5.0, timing_warnings=(), denied=(), weights_match=True, weights_detail="equal", claimed=None)
     return replace(ev, **changes)
 
 
@@ -93,3 +94,16 @@ def test_timing_warnings_warn_but_do_not_fail() -> None:
 def test_efficiency_penalizes_losses_but_not_gains() -> None:
     assert scoring.efficiency(2.0, 3.0, -2.0, 1.0) == pytest.approx(2.0)
     assert scoring.efficiency(2.0, 3.0, +2.0, 1.0) == pytest.approx(6.0)
+
+
+def test_an_entry_that_ran_on_more_than_one_core_fails_one_core() -> None:
+    assert statuses(evidence(multi_core_samples=1))["one_core"] == "pass"  # one counter glitch is forgiven
+    assert statuses(evidence(multi_core_samples=2))["one_core"] == "fail"
+
+
+def test_a_run_with_too_many_discarded_pairs_fails_timing_integrity() -> None:
+    assert statuses(evidence(timing_pairs=20, timing_pairs_discarded=4))["timing_integrity"] == "pass"
+    failed = rules.evaluate(evidence(timing_pairs=20, timing_pairs_discarded=5,
+                                     discard_reasons=("the baseline was stopped or blocked for 40.0 ms",)), CONFIG)
+    check = next(c for c in failed if c.id == "timing_integrity")
+    assert check.status == "fail" and "stopped or blocked" in check.message
