@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import config, data, grade, hardware, sandbox
+from grader import config, data, grade, hardware, sandbox, timing
 from grader.baseline import model as baseline_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,6 +158,7 @@ def main() -> int:
                             None, 0.03),
                  "open": ("Open example (open-slim-int8)", lambda: OPEN, None, 0.03)}
         failures = 0
+        quality = {"readings": 0, "warned": 0}
         for key in wanted:
             label, make, known, tolerance = cases[key]
             folder = make()
@@ -174,17 +175,22 @@ def main() -> int:
                 est, wall = run.estimate(cfg.timing.confidence), run.wall_estimate(cfg.timing.confidence)
                 off = est.speedup / target - 1
                 readings.append(est.speedup)
+                warned = timing.warnings(run, est, cfg.timing)
+                quality["readings"] += 1
+                quality["warned"] += bool(warned)
                 ok = abs(off) <= tolerance
                 failures += not ok
                 print(f"  min_sample {knob * 1000:5.1f} ms ({run.calibration.queries_per_sample:4d} queries): "
                       f"{est.speedup:.4f}x (95% CI {est.ci_low:.4f}-{est.ci_high:.4f}), wall {wall.speedup:.4f}x; "
                       f"{est.pairs}/{len(run.pairs)} pairs, stop {run.stop}, waited {run.wait_fraction:.0%}, "
-                      f"{seconds:.0f} s; vs target {off:+.2%} (limit ±{tolerance:.1%}) {'ok' if ok else 'OFF'}")
+                      f"{seconds:.0f} s; vs target {off:+.2%} (limit ±{tolerance:.1%}) {'ok' if ok else 'OFF'}"
+                      + "".join(f"\n      timing_quality would warn: {w}" for w in warned))
             spread = max(readings) / min(readings) - 1
             failures += spread > 0.02
             print(f"  sample-length sensitivity: max/min - 1 = {spread:.2%} (limit 2%) "
                   f"{'ok' if spread <= 0.02 else 'OFF'}")
-    print(f"\n{failures} reading(s) off target")
+    print(f"\n{failures} reading(s) off target; timing_quality would have warned on {quality['warned']} of "
+          f"{quality['readings']} readings; load average now {os.getloadavg()[0]:.2f}")
     return 1 if failures else 0
 
 

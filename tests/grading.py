@@ -30,8 +30,8 @@ def fast_config() -> config.Competition:
 
 
 def request(folder: Path, small_data: Path, **changes: object) -> grade.GradeRequest:
-    return grade.GradeRequest(folder=folder, data_dir=small_data, config=fast_config(), baseline_dir=BASELINE_DIR,
-                              isolation="process", seed=1, **changes)
+    fields = {"isolation": "process", "seed": 1, "config": fast_config(), **changes}
+    return grade.GradeRequest(folder=folder, data_dir=small_data, baseline_dir=BASELINE_DIR, **fields)
 
 
 def entry(tmp_path: Path, division: str, model_source: str | None = None, technique: str = "a technique") -> Path:
