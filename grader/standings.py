@@ -149,14 +149,23 @@ def _interval_json(i: standings_stats.Interval) -> dict[str, float | None]:
 
 
 def combine(groups: Sequence[dict[str, Any]], records: Sequence[ScoreRecord], competition: Competition,
-            source: str = "group results") -> dict[str, Any]:
-    """``standings.json`` from the group results of one run and the score records they timed."""
+            expected: Plan, source: str = "group results") -> dict[str, Any]:
+    """``standings.json`` from the group results of one run and the score records they timed.
+
+    Each group must have timed exactly the entries ``expected`` (the plan, recomputed from
+    the same records) gave it: a group result cannot add or drop an entry.
+    """
     if not groups:
         raise GraderError(f"{source}: no group results to combine")
     groups = sorted(groups, key=lambda g: g["group"])
-    if [g["group"] for g in groups] != list(range(len(groups))):
-        raise GraderError(f"{source}: group results must be numbered 0..{len(groups) - 1}, "
-                          f"got {[g['group'] for g in groups]}")
+    if [g["group"] for g in groups] != list(range(len(expected.groups))):
+        raise GraderError(f"{source}: the plan has groups 0..{len(expected.groups) - 1}, "
+                          f"the results have {[g['group'] for g in groups]}")
+    for g in groups:
+        got = sorted([e["slug"] for e in g["entries"]] + [e["slug"] for e in g["excluded"]])
+        if got != sorted(expected.groups[g["group"]]):
+            raise GraderError(f"{source}: group {g['group']} timed {got}, the plan gave it "
+                              f"{sorted(expected.groups[g['group']])}")
     for key in ("run_id", "grader_version", "baseline_sha256", "rounds", "pairs_per_round", "confidence"):
         if len({str(g[key]) for g in groups}) != 1:
             raise GraderError(f"{source}: the groups disagree on {key}: they are not from one standings run")

@@ -174,3 +174,16 @@ def time_group(slugs: Sequence[str], records: dict[str, ScoreRecord], submission
                     for s in slugs if s in workers and len(logs[s]) == rounds],
         "excluded": [{"slug": s, "reason": excluded[s][:1000]} for s in slugs if s in excluded],
     }
+
+
+def run_all(p: standings.Plan, records: dict[str, ScoreRecord], submissions: Path, data_dir: Path,
+            competition: Competition, baseline_dir: Path, *, run_id: str, isolation: Requested = "auto",
+            seed: int | None = None, progress: Progress = lambda message: None) -> list[dict[str, Any]]:
+    """Every group of ``p`` in turn on this machine (a local standings run); their results, in order."""
+    out = []
+    for i, slugs in enumerate(p.groups):
+        progress(f"group {i}: {len(slugs)} entries")
+        out.append(time_group(slugs, records, submissions, data_dir, competition, baseline_dir, group=i,
+                              run_id=run_id, isolation=isolation, seed=None if seed is None else seed + i,
+                              progress=progress))
+    return out
