@@ -531,7 +531,8 @@ def _cmd_standings(args: argparse.Namespace) -> int:
     if args.group is not None:
         if not 0 <= args.group < len(plan.groups):
             raise UsageError(f"standings: --group {args.group}: the plan has groups 0..{len(plan.groups) - 1}")
-        result = standings_run.time_group(plan.groups[args.group], by_slug, args.submissions, _resolve_data(args),
+        accuracy = {s: by_slug[s].accuracy_pct or 0.0 for s in plan.groups[args.group]}
+        result = standings_run.time_group(plan.groups[args.group], accuracy, args.submissions, _resolve_data(args),
                                           competition, Path(baseline_model.__file__).parent, group=args.group,
                                           run_id=run_id, **common)
         schema.write(args.group_out, result, standings.GROUP_SCHEMA)

@@ -16,7 +16,7 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -84,12 +84,16 @@ def _alive(worker: sandbox.ModelWorker) -> bool:
         return False
 
 
-def time_group(slugs: Sequence[str], records: dict[str, ScoreRecord], submissions: Path, data_dir: Path,
+def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissions: Path, data_dir: Path,
                competition: Competition, baseline_dir: Path, *, group: int, run_id: str,
                isolation: Requested = "auto", seed: int | None = None,
                progress: Progress = lambda message: None,
                clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
-    """Time one group; the result is valid against standings_group.schema.json."""
+    """Time one group; the result is valid against standings_group.schema.json.
+
+    ``accuracy_pct`` is each entry's recorded accuracy: an entry whose answers while timed
+    fall well below it is excluded (it may have found a faster, wrong path).
+    """
     started_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     t0 = clock()
     seed = seed if seed is not None else int.from_bytes(os.urandom(8), "little")
@@ -152,7 +156,7 @@ def time_group(slugs: Sequence[str], records: dict[str, ScoreRecord], submission
                 f"{s} {math.exp(logs[s][-1]):.3f}x" for s in workers if s not in excluded))
     for slug in workers:
         if slug not in excluded:
-            problem = accuracy_problem(correct[slug], total[slug], records[slug].accuracy_pct or 0.0,
+            problem = accuracy_problem(correct[slug], total[slug], accuracy_pct[slug],
                                        competition.accuracy.dither_max_diff_pp)
             if problem:
                 excluded[slug] = problem
@@ -183,7 +187,8 @@ def run_all(p: standings.Plan, records: dict[str, ScoreRecord], submissions: Pat
     out = []
     for i, slugs in enumerate(p.groups):
         progress(f"group {i}: {len(slugs)} entries")
-        out.append(time_group(slugs, records, submissions, data_dir, competition, baseline_dir, group=i,
+        accuracy = {s: records[s].accuracy_pct or 0.0 for s in slugs}
+        out.append(time_group(slugs, accuracy, submissions, data_dir, competition, baseline_dir, group=i,
                               run_id=run_id, isolation=isolation, seed=None if seed is None else seed + i,
                               progress=progress))
     return out
