@@ -512,6 +512,8 @@ def _cmd_standings(args: argparse.Namespace) -> int:
                           competition)
     print(standings.describe_plan(plan, competition), flush=True)
     if args.combine:
+        if args.expect_groups is not None:
+            plan = standings.Plan((), standings.parse_groups(args.expect_groups, "--expect-groups"), ())
         groups = [schema.read(path, standings.GROUP_SCHEMA) for path in args.combine]
         result = standings.combine(groups, records, competition, plan, ", ".join(map(str, args.combine)))
         schema.write(args.out, result, standings.SCHEMA)
@@ -519,7 +521,8 @@ def _cmd_standings(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.plan_only:
         if args.github_output:
-            actions.write_output(Path(args.github_output), "groups", json.dumps(list(range(len(plan.groups)))))
+            actions.write_output(Path(args.github_output), "indices", json.dumps(list(range(len(plan.groups)))))
+            actions.write_output(Path(args.github_output), "groups", json.dumps([list(g) for g in plan.groups]))
         return EXIT_OK
     if not plan.groups:
         print("standings: no valid entries to time")
@@ -566,7 +569,10 @@ def _register_standings(sub: argparse._SubParsersAction) -> None:
     mode.add_argument("--combine", type=Path, nargs="+", metavar="FILE",
                       help="combine the groups' results (--group-out files) into --out; runs no submission code")
     p.add_argument("--group-out", type=Path, default=Path("standings-group.json"), help="with --group")
-    p.add_argument("--github-output", metavar="FILE", help="with --plan-only: append groups=[0, 1, ...]")
+    p.add_argument("--github-output", metavar="FILE",
+                   help="with --plan-only: append indices=[0, 1, ...] and groups=[[slug, ...], ...]")
+    p.add_argument("--expect-groups", metavar="JSON",
+                   help="with --combine: the plan's groups (the plan job's output), instead of planning again")
     p.add_argument("--run-id", help="identifies one run across its groups (default: random)")
     _add_common_grade_flags(p)
     p.set_defaults(func=_cmd_standings)

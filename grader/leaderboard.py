@@ -67,6 +67,7 @@ class RecordRow:
     efficiency: float
     next_record: ScoreRecord | None
     next_resolved: bool
+    next_compared: bool  # False when the row between them in the run has left the ranking of record
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,7 @@ def _of_record(standings: dict[str, Any] | None, division: str,
         out.append(RecordRow(row["rank"], row["tied"], by_slug[row["slug"]], row["speedup"]["estimate"],
                              row["speedup"]["low"], row["speedup"]["high"], row["efficiency"],
                              by_slug[following["slug"]] if following else None,
-                             adjacent and bool(nxt and nxt["resolved"])))
+                             adjacent and bool(nxt and nxt["resolved"]), adjacent))
     return tuple(out)
 
 
@@ -340,6 +341,8 @@ def _record_row(row: RecordRow, confidence: float) -> tuple[str, ...]:
     assert r.scores is not None
     if row.next_record is None:
         versus = "—"
+    elif not row.next_compared:
+        versus = f"not compared with {_athlete(row.next_record)} in this run"
     elif row.next_resolved:
         versus = f"ahead of {_athlete(row.next_record)}, {confidence:.0%}"
     else:

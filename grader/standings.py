@@ -11,6 +11,7 @@ module is pure: score records in, a plan out; group results in,
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -121,6 +122,18 @@ def plan(candidates: Sequence[Candidate], competition: Competition) -> Plan:
     groups = split([c.slug for c in candidates], seconds, competition.standings.max_job_minutes * 60,
                    competition.standings.anchors) if candidates else ()
     return Plan(tuple(candidates), groups, tuple(math.fsum(seconds[s] for s in g) / 60 for g in groups))
+
+
+def parse_groups(text: str, source: str) -> tuple[tuple[str, ...], ...]:
+    """A plan's groups as the plan job wrote them: a JSON list of lists of slugs."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise GraderError(f"{source}: not JSON: {e}") from e
+    if not isinstance(raw, list) or not all(isinstance(g, list) and g and all(isinstance(x, str) for x in g)
+                                            for g in raw):
+        raise GraderError(f"{source}: expected a list of non-empty lists of slugs")
+    return tuple(tuple(g) for g in raw)
 
 
 def describe_plan(p: Plan, competition: Competition) -> str:
