@@ -176,7 +176,8 @@ def combine(groups: Sequence[dict[str, Any]], records: Sequence[ScoreRecord], co
         raise GraderError(f"{source}: the plan has groups 0..{len(expected.groups) - 1}, "
                           f"the results have {[g['group'] for g in groups]}")
     for g in groups:
-        got = sorted([e["slug"] for e in g["entries"]] + [e["slug"] for e in g["excluded"]])
+        # An entry excluded after its rounds (its answers while timed) keeps its raw rounds in "entries".
+        got = sorted({e["slug"] for e in g["entries"]} | {e["slug"] for e in g["excluded"]})
         if got != sorted(expected.groups[g["group"]]):
             raise GraderError(f"{source}: group {g['group']} timed {got}, the plan gave it "
                               f"{sorted(expected.groups[g['group']])}")
