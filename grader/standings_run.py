@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import __version__, data, grade, hardware, sandbox, standings, timing
+from grader import __version__, data, grade, hardware, rules, sandbox, standings, timing
 from grader.config import Competition, Timing
 from grader.errors import SandboxError, SubmissionError
 from grader.isolation import Requested
@@ -42,6 +42,8 @@ class RoundTiming:
     indices: np.ndarray  # into the images the round was given, in timed order
     labels: np.ndarray  # the entry's labels for those images
     seconds: float  # wall time of the round, both models, warm-up included
+    baseline_seconds: float  # the baseline's timed samples
+    idle_cpu_entry: float  # CPU the entry's worker used while the baseline was timed
 
 
 def round_params(competition: Competition) -> Timing:
@@ -57,7 +59,8 @@ def time_round(baseline: timing.Timed, entry: timing.Timed, images: np.ndarray, 
     start = clock()
     run = timing.run_pairs(baseline, entry, images, params, rng=rng)
     est = timing.estimate(run.baseline_s, run.entry_s, params.confidence)
-    return RoundTiming(est.log_mean, np.concatenate(run.indices), np.concatenate(run.entry_labels), clock() - start)
+    return RoundTiming(est.log_mean, np.concatenate(run.indices), np.concatenate(run.entry_labels), clock() - start,
+                       sum(run.baseline_s), run.idle_cpu_entry)
 
 
 def accuracy_problem(correct: int, total: int, recorded_pct: float, tolerance_pp: float) -> str | None:
@@ -76,12 +79,20 @@ def accuracy_problem(correct: int, total: int, recorded_pct: float, tolerance_pp
     return None
 
 
-def _alive(worker: sandbox.ModelWorker) -> bool:
+def idle_problem(idle_cpu: float, window: float) -> str | None:
+    """Why an entry's worker worked while it was not being timed (it slows what is), or None."""
+    if idle_cpu > rules.IDLE_CPU_FRACTION * window:
+        return (f"its worker used {idle_cpu:.3f} s CPU while other models were timed ({window:.3f} s): "
+                "background work while idle is not allowed")
+    return None
+
+
+def _cpu(worker: sandbox.ModelWorker) -> float | None:
+    """The worker's CPU seconds, or None when it is gone."""
     try:
-        worker.cpu_seconds()
-        return True
-    except SandboxError:
-        return False
+        return worker.cpu_seconds()
+    except (SandboxError, OSError):
+        return None
 
 
 def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissions: Path, data_dir: Path,
@@ -137,18 +148,33 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
         logs: dict[str, list[float]] = {slug: [] for slug in workers}
         correct = dict.fromkeys(workers, 0)
         total = dict.fromkeys(workers, 0)
+        # CPU an entry's worker used while something else was timed, and how long that was:
+        # the baseline within its own rounds, every other entry's round in full.
+        idle_cpu = dict.fromkeys(workers, 0.0)
+        idle_window = dict.fromkeys(workers, 0.0)
         for r in range(rounds):
             alive = [s for s in workers if s not in excluded]
             for slug in rng.sample(alive, len(alive)):
                 chosen = orders[slug][r * per_round:(r + 1) * per_round]
+                others = [o for o in workers if o != slug and o not in excluded]
+                before = {o: _cpu(workers[o]) for o in others}
                 try:
                     rt = time_round(base, workers[slug], dithered[chosen], params, rng)
                 except (SubmissionError, SandboxError) as e:
-                    if not _alive(base):
+                    if _cpu(base) is None:
                         raise
                     excluded[slug] = f"failed in round {r + 1}: {e}"
                     workers[slug].close()
                     continue
+                for o in others:
+                    after, earlier = _cpu(workers[o]), before[o]
+                    if after is None or earlier is None:
+                        excluded.setdefault(o, f"its worker was gone in round {r + 1}")
+                        continue
+                    idle_cpu[o] += after - earlier
+                    idle_window[o] += rt.seconds
+                idle_cpu[slug] += rt.idle_cpu_entry
+                idle_window[slug] += rt.baseline_seconds
                 logs[slug].append(rt.log_speedup)
                 correct[slug] += int(np.sum(rt.labels == test.labels[chosen][rt.indices]))
                 total[slug] += len(rt.indices)
@@ -156,8 +182,9 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
                 f"{s} {math.exp(logs[s][-1]):.3f}x" for s in workers if s not in excluded))
     for slug in workers:
         if slug not in excluded:
-            problem = accuracy_problem(correct[slug], total[slug], accuracy_pct[slug],
-                                       competition.accuracy.dither_max_diff_pp)
+            problem = (idle_problem(idle_cpu[slug], idle_window[slug])
+                       or accuracy_problem(correct[slug], total[slug], accuracy_pct[slug],
+                                           competition.accuracy.dither_max_diff_pp))
             if problem:
                 excluded[slug] = problem
     return {

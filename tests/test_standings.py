@@ -119,6 +119,32 @@ def test_one_round_is_the_log_speedup_of_its_pairs() -> None:
     assert np.array_equal(rt.labels, images[rt.indices][:, 0, 0, 0].astype(np.int64) % 10)
 
 
+class BurningWorker(FakeWorker):
+    """Burns ``burn`` CPU seconds per second of the baseline's timing (background work while idle)."""
+
+    def __init__(self, per_image: float, machine: list[float], baseline: FakeWorker, burn: float) -> None:
+        super().__init__(per_image, machine)
+        self.baseline, self.burn, self.cpu = baseline, burn, 0.0
+
+    def cpu_seconds(self) -> float:
+        return self.cpu + self.burn * sum(self.per_image_of(b) for b in self.baseline.seen)
+
+    def per_image_of(self, images: np.ndarray) -> float:
+        return self.baseline.per_image * len(images) * self.machine[0]
+
+
+def test_a_round_reports_the_cpu_an_entry_used_while_the_baseline_was_timed() -> None:
+    comp = competition(pairs_per_round=4)
+    params = standings_run.round_params(comp)
+    images = np.random.default_rng(0).integers(0, 256, (standings.images_per_round(comp), 3, 32, 32), np.uint8)
+    base = FakeWorker(2e-3, [1.0])
+    entry = BurningWorker(1e-3, [1.0], base, burn=0.5)
+    rt = standings_run.time_round(base, entry, images, params, random.Random(1))
+    assert rt.idle_cpu_entry == pytest.approx(0.5 * rt.baseline_seconds)
+    assert standings_run.idle_problem(rt.idle_cpu_entry, rt.baseline_seconds) is not None
+    assert standings_run.idle_problem(0.01 * rt.baseline_seconds, rt.baseline_seconds) is None
+
+
 def test_answers_far_below_the_record_while_timed_exclude_an_entry() -> None:
     assert standings_run.accuracy_problem(700, 1000, 70.0, 1.0) is None
     assert standings_run.accuracy_problem(640, 1000, 70.0, 1.0) is None  # within dither + 4 standard errors
