@@ -547,12 +547,7 @@ def _cmd_standings(args: argparse.Namespace) -> int:
     schema.write(args.out, result, standings.SCHEMA)
     print(f"{args.out}: written; measured {(time.monotonic() - started) / 60:.1f} minutes "
           f"(estimated {plan.minutes:.1f})")
-    for division, rows in result["divisions"].items():
-        for row in rows:
-            s = row["speedup"]
-            ci = "inconclusive" if s["low"] is None else f"{s['low']:.3f}-{s['high']:.3f}"
-            print(f"  {division} {row['rank']}{'=' if row['tied'] else ''} {row['slug']}: speedup "
-                  f"{s['estimate']:.3f}x ({ci}), efficiency {row['efficiency']:.3f}")
+    print(standings.summary(result))
     return EXIT_OK
 
 

@@ -251,6 +251,19 @@ def _standing_json(s: standings_stats.Standing, r: ScoreRecord, timed: dict[str,
     }
 
 
+def summary(result: dict[str, Any]) -> str:
+    """One line per ranked entry and per entry left out, for the terminal."""
+    lines = []
+    for division, rows in sorted(result["divisions"].items()):
+        for row in rows:
+            s = row["speedup"]
+            ci = "inconclusive" if s["low"] is None else f"{s['low']:.3f}-{s['high']:.3f}"
+            lines.append(f"  {division} {row['rank']}{'=' if row['tied'] else ''} {row['slug']}: speedup "
+                         f"{s['estimate']:.3f}x ({ci}), efficiency {row['efficiency']:.3f}")
+    lines += [f"  left out {e['slug']}: {e['reason']}" for e in result["excluded"]]
+    return "\n".join(lines)
+
+
 def read(path: Path) -> dict[str, Any]:
     """Read and check ``standings.json``."""
     return schema.read(path, SCHEMA)

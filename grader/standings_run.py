@@ -95,6 +95,36 @@ def _cpu(worker: sandbox.ModelWorker) -> float | None:
         return None
 
 
+def _start_entries(slugs: Sequence[str], submissions: Path, data_dir: Path, competition: Competition,
+                   baseline_dir: Path, work: Path, stack: ExitStack, *, cpu: int, isolation: Requested,
+                   excluded: dict[str, str], setup: dict[str, float], progress: Progress,
+                   clock: Callable[[], float]) -> dict[str, sandbox.ModelWorker]:
+    """Validate, rebuild (recipe entries) and load each entry once; what fails is excluded with its reason."""
+    workers: dict[str, sandbox.ModelWorker] = {}
+    calibration = np.empty((0, 3, 32, 32), np.uint8)
+    for slug in slugs:
+        began = clock()
+        progress(f"loading {slug}")
+        folder = submissions / slug
+        validation = validate_folder(folder, competition)
+        if not validation.ok or validation.submission is None:
+            excluded[slug] = "no longer passes validation: " + "; ".join(map(str, validation.problems[:3]))
+            continue
+        sub = validation.submission
+        if sub.has_recipe and not len(calibration):
+            calibration = grade._calibration_images(data_dir, competition.calibration_images)
+        request = grade.GradeRequest(folder=folder, data_dir=data_dir, config=competition,
+                                     baseline_dir=baseline_dir, isolation=isolation)
+        try:
+            model_dir, _, _ = grade.rebuild(request, sub, work / slug, calibration, [])
+            workers[slug] = stack.enter_context(sandbox.ModelWorker(model_dir, competition.sandbox, cpu=cpu,
+                                                                    isolation=isolation))
+        except SubmissionError as e:
+            excluded[slug] = f"could not be loaded: {e}"
+        setup[slug] = clock() - began
+    return workers
+
+
 def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissions: Path, data_dir: Path,
                competition: Competition, baseline_dir: Path, *, group: int, run_id: str,
                isolation: Requested = "auto", seed: int | None = None,
@@ -120,30 +150,9 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
     with tempfile.TemporaryDirectory(prefix="tinymlperf-standings-") as tmp, ExitStack() as stack:
         base = stack.enter_context(sandbox.ModelWorker(baseline_dir, competition.sandbox, cpu=cpu,
                                                        isolation=isolation))
-        workers: dict[str, sandbox.ModelWorker] = {}
-        calibration: np.ndarray | None = None
-        for slug in slugs:
-            began = clock()
-            progress(f"loading {slug}")
-            folder = submissions / slug
-            validation = validate_folder(folder, competition)
-            if not validation.ok or validation.submission is None:
-                excluded[slug] = "no longer passes validation: " + "; ".join(map(str, validation.problems[:3]))
-                continue
-            sub = validation.submission
-            if sub.has_recipe and calibration is None:
-                calibration = grade._calibration_images(data_dir, competition.calibration_images)
-            request = grade.GradeRequest(folder=folder, data_dir=data_dir, config=competition,
-                                         baseline_dir=baseline_dir, isolation=isolation)
-            try:
-                model_dir, _, _ = grade.rebuild(request, sub, Path(tmp) / slug,
-                                                calibration if calibration is not None
-                                                else np.empty((0, 3, 32, 32), np.uint8), [])
-                workers[slug] = stack.enter_context(sandbox.ModelWorker(model_dir, competition.sandbox, cpu=cpu,
-                                                                        isolation=isolation))
-            except SubmissionError as e:
-                excluded[slug] = f"could not be loaded: {e}"
-            setup[slug] = clock() - began
+        workers = _start_entries(slugs, submissions, data_dir, competition, baseline_dir, Path(tmp), stack,
+                                 cpu=cpu, isolation=isolation, excluded=excluded, setup=setup,
+                                 progress=progress, clock=clock)
         orders = {slug: np.array(rng.sample(range(len(dithered)), len(dithered))) for slug in workers}
         logs: dict[str, list[float]] = {slug: [] for slug in workers}
         correct = dict.fromkeys(workers, 0)
