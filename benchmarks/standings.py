@@ -76,7 +76,8 @@ class Model:
     def __init__(self, p):
         self.w1 = np.ascontiguousarray(p["conv1.weight"].transpose(2, 3, 1, 0).reshape(27, 32))
         self.w2 = np.ascontiguousarray(p["conv2.weight"].transpose(2, 3, 1, 0).reshape(288, 64))
-        self.fc1 = np.ascontiguousarray(p["fc1.weight"].reshape(64, 8, 8, 128).transpose(1, 2, 0, 3).reshape(4096, 128))
+        fc1 = p["fc1.weight"].reshape(64, 8, 8, 128).transpose(1, 2, 0, 3)  # rows in NHWC flatten order
+        self.fc1 = np.ascontiguousarray(fc1.reshape(4096, 128))
         self.b1, self.b2, self.bf1 = p["conv1.bias"], p["conv2.bias"], p["fc1.bias"]
         self.fc2, self.bf2 = p["fc2.weight"], p["fc2.bias"]
 

@@ -414,9 +414,11 @@ def _standings_intro(run: StandingsRun | None) -> list[str]:
     if run is None:
         return ["No standings run yet: every rank below is provisional, from each entry's own grading "
                 "(its own runner, its own time).", ""]
+    machines = "; ".join(dict.fromkeys(run.machines))
     jobs = ("one job on " + run.machines[0] if len(run.machines) == 1 else
-            f"{len(run.machines)} jobs linked through shared anchor entries, on " + "; ".join(dict.fromkeys(run.machines)))
-    lines = [f"**Ranking of record**: the standings run of {run.started_at[:10]}, grader {text(run.grader_version, 64)}: "
+            f"{len(run.machines)} jobs linked through shared anchor entries, on {machines}")
+    lines = [f"**Ranking of record**: the standings run of {run.started_at[:10]}, "
+             f"grader {text(run.grader_version, 64)}: "
              f"{run.entries} entries timed together in {text(jobs, 600)}; {run.rounds} rounds, each timing every "
              f"entry paired with the baseline ({run.pairs_per_round} pairs) in random order. Speedup intervals "
              f"({run.confidence:.0%}) include the round-to-round variation; an ordering is resolved when the "

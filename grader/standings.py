@@ -90,7 +90,8 @@ def entry_seconds(c: Candidate, competition: Competition) -> float:
 
 def split(slugs: Sequence[str], seconds: dict[str, float], max_seconds: float,
           anchors: int) -> tuple[tuple[str, ...], ...]:
-    """Consecutive groups within ``max_seconds``; each after the first starts with the last ``anchors`` of the one before."""
+    """Consecutive groups within ``max_seconds``; each group after the first starts with the
+    last ``anchors`` entries of the group before."""
     if math.fsum(seconds[s] for s in slugs) <= max_seconds or len(slugs) <= 1:
         return (tuple(slugs),)
     groups: list[tuple[str, ...]] = []
