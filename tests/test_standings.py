@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from dataclasses import replace
@@ -13,7 +14,7 @@ import pytest
 
 from tests import scorefactory as sf
 from tests.test_leaderboard import golden
-from grader import config, leaderboard, schema, standings, standings_run, timing
+from grader import cli, config, leaderboard, schema, standings, standings_run, timing
 from grader.errors import GraderError
 from grader.leaderboard import CurrentGrader
 
@@ -292,3 +293,20 @@ def test_an_unknown_schema_version_is_refused(tmp_path: Path, path: Path) -> Non
     (tmp_path / path).write_text(schema.dumps(bad))
     with pytest.raises(GraderError, match="schema_version"):
         standings.read(tmp_path / path)
+
+
+def test_a_damaged_standings_file_stops_the_board_naming_it(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    weights = tmp_path / "weights.npz"
+    weights.write_bytes(b"w")
+    sha = hashlib.sha256(b"w").hexdigest()
+    sf.write(tmp_path / "submissions", sf.score("ada-int8", login="ada", baseline_sha256=sha))
+    bad = {**one_group_run(), "divisions": {"closed": [{"slug": "ada-int8"}], "open": []}}
+    (tmp_path / "standings.json").write_text(schema.dumps(bad))
+    code = cli.main(["leaderboard", "--submissions", str(tmp_path / "submissions"), "--out",
+                     str(tmp_path / "leaderboard.md"), "--standings", str(tmp_path / "standings.json"),
+                     "--baseline-weights", str(weights)])
+    assert code == 2
+    assert f"{tmp_path / 'standings.json'}: does not match standings.schema.json: divisions.closed.0" in (
+        capsys.readouterr().err)
+    assert not (tmp_path / "leaderboard.md").exists()
