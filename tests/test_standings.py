@@ -14,7 +14,7 @@ import pytest
 
 from tests import scorefactory as sf
 from tests.test_leaderboard import golden
-from grader import cli, config, leaderboard, schema, standings, standings_run, timing
+from grader import cli, config, leaderboard, schema, standings, standings_run
 from grader.errors import GraderError
 from grader.leaderboard import CurrentGrader
 
@@ -281,13 +281,6 @@ def test_standings_from_another_grader_are_flagged() -> None:
     assert "This standings run used grader 0.0.9 (current 0.1.0)" in text
 
 
-def test_timing_module_is_what_a_round_calls() -> None:
-    # time_round is the one adapter to grader.timing: if run_pairs/estimate change, this is where it shows.
-    assert standings_run.time_round.__module__ == "grader.standings_run"
-    assert timing.run_pairs and timing.estimate
-
-
-@pytest.mark.parametrize("path", [Path("standings.json")])
 def test_an_unknown_schema_version_is_refused(tmp_path: Path, path: Path) -> None:
     bad = {**one_group_run(), "schema_version": 2}
     (tmp_path / path).write_text(schema.dumps(bad))
