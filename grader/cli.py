@@ -342,12 +342,15 @@ _BASELINE_WEIGHTS = Path(__file__).parent / "baseline" / "weights.npz"
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from grader import config, leaderboard, record
 
+    from grader import standings
+
     competition = config.load(args.config)
     records = record.load_all(args.submissions)
     # With no records nothing can be stale, so the weights are only needed once records exist.
     sha = leaderboard.baseline_sha256(args.baseline_weights) if records else None
+    latest = standings.read(args.standings) if args.standings.exists() else None
     board = leaderboard.build(records, leaderboard.CurrentGrader(__version__, sha), competition.per_athlete,
-                              competition.chart_entries, competition.name)
+                              competition.chart_entries, competition.name, standings=latest)
     content = leaderboard.render(board)
     if args.check:
         try:
@@ -368,6 +371,8 @@ def _register_leaderboard(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", action="store_true", help="exit 1 if --out is not what would be written")
     p.add_argument("--config", type=Path, default=None, help="competition.yaml (default: packaged)")
     p.add_argument("--baseline-weights", type=Path, default=_BASELINE_WEIGHTS)
+    p.add_argument("--standings", type=Path, default=Path("standings.json"),
+                   help="the latest standings run, the ranking of record (default: standings.json, if present)")
     p.set_defaults(func=_cmd_leaderboard)
 
 
@@ -490,3 +495,82 @@ def _cmd_new(args: argparse.Namespace) -> int:
 
 
 _REGISTRY += [_register_validate, _register_new]
+# --- standings (issue #12): the leaders re-timed together ------------------------------------------
+
+
+def _cmd_standings(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from grader import actions, config, leaderboard, record, schema, standings, standings_run
+    from grader.baseline import model as baseline_model
+
+    competition = config.load(args.config)
+    records = record.load_all(args.submissions)
+    sha = leaderboard.baseline_sha256(_BASELINE_WEIGHTS)
+    plan = standings.plan(standings.choose(records, leaderboard.CurrentGrader(__version__, sha), competition),
+                          competition)
+    print(standings.describe_plan(plan, competition), flush=True)
+    if args.combine:
+        if args.expect_groups is not None:
+            plan = standings.Plan((), standings.parse_groups(args.expect_groups, "--expect-groups"), ())
+        groups = [schema.read(path, standings.GROUP_SCHEMA) for path in args.combine]
+        result = standings.combine(groups, records, competition, plan, ", ".join(map(str, args.combine)))
+        schema.write(args.out, result, standings.SCHEMA)
+        print(f"{args.out}: written from {len(groups)} group result(s)")
+        return EXIT_OK
+    if args.plan_only:
+        if args.github_output:
+            actions.write_output(Path(args.github_output), "indices", json.dumps(list(range(len(plan.groups)))))
+            actions.write_output(Path(args.github_output), "groups", json.dumps([list(g) for g in plan.groups]))
+        return EXIT_OK
+    if not plan.groups:
+        print("standings: no valid entries to time")
+        return EXIT_OK
+    by_slug = {r.slug: r for r in records}
+    run_id = args.run_id or os.urandom(6).hex()
+    common = dict(isolation=args.isolation, seed=args.seed, progress=_progress_printer())
+    started = time.monotonic()
+    if args.group is not None:
+        if not 0 <= args.group < len(plan.groups):
+            raise UsageError(f"standings: --group {args.group}: the plan has groups 0..{len(plan.groups) - 1}")
+        accuracy = {s: by_slug[s].accuracy_pct or 0.0 for s in plan.groups[args.group]}
+        result = standings_run.time_group(plan.groups[args.group], accuracy, args.submissions, _resolve_data(args),
+                                          competition, Path(baseline_model.__file__).parent, group=args.group,
+                                          run_id=run_id, **common)
+        schema.write(args.group_out, result, standings.GROUP_SCHEMA)
+        print(f"{args.group_out}: group {args.group} timed in {result['minutes']:.1f} minutes")
+        return EXIT_OK
+    groups = standings_run.run_all(plan, by_slug, args.submissions, _resolve_data(args), competition,
+                                   Path(baseline_model.__file__).parent, run_id=run_id, **common)
+    result = standings.combine(groups, records, competition, plan)
+    schema.write(args.out, result, standings.SCHEMA)
+    print(f"{args.out}: written; measured {(time.monotonic() - started) / 60:.1f} minutes "
+          f"(estimated {plan.minutes:.1f})")
+    print(standings.summary(result))
+    return EXIT_OK
+
+
+def _register_standings(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("standings", help="re-time the top entries of each division together: the ranking of record",
+                       description="Plan (prints estimated runner minutes), time every group of entries in rounds, "
+                                   "write standings.json. In the workflow: --plan-only, then --group K per job, "
+                                   "then --combine.")
+    p.add_argument("--submissions", type=Path, default=Path("submissions"))
+    p.add_argument("--out", type=Path, default=Path("standings.json"), help="default: standings.json")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--plan-only", action="store_true", help="print the plan and its cost, time nothing")
+    mode.add_argument("--group", type=int, metavar="K", help="time only group K of the plan (one job)")
+    mode.add_argument("--combine", type=Path, nargs="+", metavar="FILE",
+                      help="combine the groups' results (--group-out files) into --out; runs no submission code")
+    p.add_argument("--group-out", type=Path, default=Path("standings-group.json"), help="with --group")
+    p.add_argument("--github-output", metavar="FILE",
+                   help="with --plan-only: append indices=[0, 1, ...] and groups=[[slug, ...], ...]")
+    p.add_argument("--expect-groups", metavar="JSON",
+                   help="with --combine: the plan's groups (the plan job's output), instead of planning again")
+    p.add_argument("--run-id", help="identifies one run across its groups (default: random)")
+    _add_common_grade_flags(p)
+    p.set_defaults(func=_cmd_standings)
+
+
+_REGISTRY.append(_register_standings)

@@ -69,6 +69,19 @@ class SubmissionLimits:
 
 
 @dataclass(frozen=True)
+class Standings:
+    """Re-timing the leaders together (``tinymlperf standings``, ``standings.yml``)."""
+
+    top_n: int  # valid entries per division
+    rounds: int
+    pairs_per_round: int
+    confidence: float
+    max_job_minutes: float  # split into groups sharing anchor entries beyond this
+    anchors: int
+    schedule: str | None  # cron of standings.yml's schedule, None for manual runs only
+
+
+@dataclass(frozen=True)
 class Competition:
     name: str
     speedup_range: Range
@@ -82,6 +95,7 @@ class Competition:
     require_owner_match: bool
     per_athlete: Literal["best", "latest"]
     chart_entries: int
+    standings: Standings
 
 
 def parse(raw: dict, source: str) -> Competition:
@@ -101,6 +115,7 @@ def parse(raw: dict, source: str) -> Competition:
         require_owner_match=raw["github"]["require_owner_match"],
         per_athlete=raw["leaderboard"]["per_athlete"],
         chart_entries=raw["leaderboard"]["chart_entries"],
+        standings=Standings(**raw["standings"]),
     )
 
 

@@ -1,7 +1,10 @@
 """``leaderboard.md``: score records in, one deterministic Markdown page out.
 
-``build`` turns records into ranked rows (pure); ``render`` turns those rows into
-Markdown (pure); ``write_atomic`` is the only side effect. The same records always
+``build`` turns records (and the latest ``standings.json``, when there is one)
+into ranked rows (pure); ``render`` turns those rows into Markdown (pure);
+``write_atomic`` is the only side effect. A standings run's ranking is the
+ranking of record; entries it did not time (or that changed since) are listed
+as provisional, ranked by their own per-PR grading. The same records always
 give the same bytes: no clock, total sort orders, fixed number formats, and
 ``grader.markdown.table`` (padding that does not depend on the machine).
 """
@@ -15,7 +18,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from grader import markdown
 from grader.errors import GraderError
@@ -28,6 +31,9 @@ _PR_REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,10
 HEADERS = ("Rank", "Athlete", "Speedup (95% CI)", "Compression", "Accuracy", "Δ accuracy", "Efficiency",
            "Techniques", "Repo", "PR", "Graded")
 RIGHT_ALIGNED = (0, 2, 3, 4, 5, 6)  # rank and the numbers
+RECORD_HEADERS = ("Rank", "Athlete", "Speedup (95% CI)", "Compression", "Accuracy", "Δ accuracy", "Efficiency",
+                  "Versus next", "Per-PR grading", "Repo", "PR")
+RECORD_RIGHT = (0, 2, 3, 4, 5, 6)
 
 
 @dataclass(frozen=True)
@@ -49,11 +55,43 @@ class LeaderboardRow:
 
 
 @dataclass(frozen=True)
+class RecordRow:
+    """A row of the ranking of record: the entry's standings figures, and how it compares with the next row."""
+
+    rank: int
+    tied: bool
+    record: ScoreRecord
+    speedup: float
+    speedup_low: float | None
+    speedup_high: float | None
+    efficiency: float
+    next_record: ScoreRecord | None
+    next_resolved: bool
+    next_compared: bool  # False when the row between them in the run has left the ranking of record
+
+
+@dataclass(frozen=True)
+class StandingsRun:
+    """What the ranking of record came from."""
+
+    started_at: str
+    machines: tuple[str, ...]  # one per group (job), "CPU model, N cores"
+    grader_version: str
+    entries: int
+    rounds: int
+    pairs_per_round: int
+    confidence: float
+    stale: str | None  # why its grader or baseline differs from the current one
+    excluded: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class DivisionTable:
     key: str
     title: str
-    rows: tuple[LeaderboardRow, ...]
+    rows: tuple[LeaderboardRow, ...]  # provisional: ranked by per-PR gradings
     superseded: int
+    of_record: tuple[RecordRow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +118,7 @@ class Board:
     not_ranked: tuple[NotRanked, ...]
     stale: tuple[tuple[ScoreRecord, str], ...]
     reference: Reference | None
+    standings: StandingsRun | None = None
 
 
 def baseline_sha256(weights: Path) -> str:
@@ -124,26 +163,70 @@ def _choose(entries: list[ScoreRecord], per_athlete: PerAthlete) -> ScoreRecord:
     return max(entries, key=_earlier)
 
 
+def _of_record(standings: dict[str, Any] | None, division: str,
+               by_slug: dict[str, ScoreRecord]) -> tuple[RecordRow, ...]:
+    """The standings rows whose score record is still the one that was timed (same merge commit, valid)."""
+    if standings is None:
+        return ()
+    kept = [row for row in standings["divisions"][division]
+            if (r := by_slug.get(row["slug"])) is not None and r.status == "valid" and r.scores is not None
+            and r.merge_commit_sha == row["merge_commit_sha"]]
+    out = []
+    for i, row in enumerate(kept):
+        # A row that dropped out breaks the comparison chain: the rows around it were not compared.
+        following = kept[i + 1] if i + 1 < len(kept) else None
+        nxt = row["next"]
+        adjacent = following is not None and nxt is not None and nxt["slug"] == following["slug"]
+        out.append(RecordRow(row["rank"], row["tied"], by_slug[row["slug"]], row["speedup"]["estimate"],
+                             row["speedup"]["low"], row["speedup"]["high"], row["efficiency"],
+                             by_slug[following["slug"]] if following else None,
+                             adjacent and bool(nxt and nxt["resolved"]), adjacent))
+    return tuple(out)
+
+
+def _standings_run(standings: dict[str, Any], current: CurrentGrader) -> StandingsRun:
+    reasons = []
+    if standings["grader_version"] != current.version:
+        reasons.append(f"grader {standings['grader_version']} (current {current.version})")
+    if standings["baseline_sha256"] != current.baseline_sha256:
+        reasons.append(f"baseline weights {standings['baseline_sha256'][:12]} "
+                       f"(current {str(current.baseline_sha256)[:12]})")
+    return StandingsRun(
+        started_at=standings["started_at"],
+        machines=tuple(f"{g['hardware']['cpu_model']}, {g['hardware']['cores']} cores" for g in standings["groups"]),
+        grader_version=standings["grader_version"],
+        entries=len({s for g in standings["groups"] for s in g["entries"]}),
+        rounds=standings["rounds"], pairs_per_round=standings["pairs_per_round"],
+        confidence=standings["confidence"], stale="; ".join(reasons) or None,
+        excluded=tuple((e["slug"], e["reason"]) for e in standings["excluded"]))
+
+
 def build(records: Sequence[ScoreRecord], current: CurrentGrader, per_athlete: PerAthlete,
-          chart_entries: int, title: str = "TinyMLPerf") -> Board:
+          chart_entries: int, title: str = "TinyMLPerf", standings: dict[str, Any] | None = None) -> Board:
     """Rank ``records``: one entry per athlete and division, ties to the earlier entry.
 
     Only ``valid`` records are ranked; ``per_athlete`` picks the best (highest
     efficiency) or the latest of an athlete's valid entries in a division. Every
-    other record is listed as not ranked, with its reason.
+    other record is listed as not ranked, with its reason. With ``standings``
+    (a schema-checked ``standings.json``), the entries it timed whose records
+    are unchanged form the ranking of record; the other ranked entries are provisional.
     """
     if records and current.baseline_sha256 is None:
         raise GraderError("the current baseline sha256 is needed to judge records")
     stale = {r.source: stale_reason(r, current) for r in records}
+    by_slug = {r.slug: r for r in records}
     tables = []
     for key, heading in DIVISIONS:
         valid = [r for r in records if r.division == key and r.status == "valid" and r.scores is not None]
         by_athlete: dict[str, list[ScoreRecord]] = {}
         for r in valid:
             by_athlete.setdefault(r.athlete_login.lower(), []).append(r)
+        of_record = _of_record(standings, key, by_slug)
+        timed = {row.record.slug for row in of_record}
         chosen = sorted((_choose(entries, per_athlete) for entries in by_athlete.values()), key=_rank_key)
-        rows = tuple(LeaderboardRow(i + 1, r, stale[r.source] is not None) for i, r in enumerate(chosen))
-        tables.append(DivisionTable(key, heading, rows, len(valid) - len(chosen)))
+        provisional = [r for r in chosen if r.slug not in timed]
+        rows = tuple(LeaderboardRow(i + 1, r, stale[r.source] is not None) for i, r in enumerate(provisional))
+        tables.append(DivisionTable(key, heading, rows, len(valid) - len(chosen), of_record))
     not_ranked = tuple(NotRanked(r, _not_ranked_reason(r))
                        for r in sorted(records, key=lambda r: (r.division, *_earlier(r)))
                        if not (r.status == "valid" and r.scores is not None))
@@ -156,6 +239,7 @@ def build(records: Sequence[ScoreRecord], current: CurrentGrader, per_athlete: P
         stale=tuple((r, reason) for r in sorted(records, key=lambda r: r.slug)
                     if (reason := stale[r.source]) is not None),
         reference=reference,
+        standings=None if standings is None else _standings_run(standings, current),
     )
 
 
@@ -232,29 +316,78 @@ def mermaid_label(value: str, max_length: int = 24) -> str:
     return kept[:max_length].rstrip()
 
 
-def _chart(table: DivisionTable, limit: int) -> list[str]:
-    top = table.rows[:limit]
+def _chart(title: str, bars: Sequence[tuple[str, float]], limit: int) -> list[str]:
+    top = bars[:limit]
     if not top:
         return []
-    labels = ", ".join(f'"{row.rank}. {mermaid_label(row.record.athlete_name) or row.record.athlete_login}"'
-                       for row in top)
-    values = ", ".join(_num(row.record.scores.efficiency) for row in top if row.record.scores)
-    return ["```mermaid", "xychart-beta", f'    title "{table.title}: top {len(top)} by efficiency"',
+    labels = ", ".join(f'"{label}"' for label, _ in top)
+    values = ", ".join(_num(value) for _, value in top)
+    return ["```mermaid", "xychart-beta", f'    title "{title}: top {len(top)} by efficiency"',
             f"    x-axis [{labels}]", '    y-axis "Efficiency"', f"    bar [{values}]", "```", ""]
 
 
+def _label(rank: str, r: ScoreRecord) -> str:
+    return f"{rank}. {mermaid_label(r.athlete_name) or r.athlete_login}"
+
+
+def _interval(value: float, low: float | None, high: float | None) -> str:
+    if low is None or high is None:
+        return f"{_num(value)}× (CI inconclusive)"
+    return f"{_num(value)}× ({_num(low)}–{_num(high)})"
+
+
+def _record_row(row: RecordRow, confidence: float) -> tuple[str, ...]:
+    r = row.record
+    assert r.scores is not None
+    if row.next_record is None:
+        versus = "—"
+    elif not row.next_compared:
+        versus = f"not compared with {_athlete(row.next_record)} in this run"
+    elif row.next_resolved:
+        versus = f"ahead of {_athlete(row.next_record)}, {confidence:.0%}"
+    else:
+        versus = f"tied with {_athlete(row.next_record)} (not resolved)"
+    accuracy = "—" if r.accuracy_pct is None else f"{_num(r.accuracy_pct)}%"
+    return (f"{row.rank}=" if row.tied else str(row.rank), _athlete(r),
+            _interval(row.speedup, row.speedup_low, row.speedup_high), f"{_num(r.scores.compression)}×", accuracy,
+            _signed_pp(r.scores.accuracy_delta_pp), _num(row.efficiency), versus,
+            f"{_num(r.scores.speedup)}× on {r.graded_date}", _repo(r), _pr_link(r))
+
+
+def _of_record_lines(table: DivisionTable, board: Board) -> list[str]:
+    run = board.standings
+    if run is None or not table.of_record:
+        return []
+    reference = []
+    if board.reference:
+        ref = _reference_row(board.reference)
+        reference = [(*ref[:7], "—", "—", "—", ref[9])]
+    lines = ["### Ranking of record", "",
+             markdown.table(RECORD_HEADERS, [*reference, *(_record_row(row, run.confidence)
+                                                           for row in table.of_record)], right=RECORD_RIGHT), ""]
+    bars = [(_label(f"{row.rank}{'=' if row.tied else ''}", row.record), row.efficiency) for row in table.of_record]
+    lines += _chart(table.title, bars, board.chart_entries)
+    return lines
 def _division(table: DivisionTable, board: Board) -> list[str]:
     lines = [f"## {table.title}", ""]
-    if not table.rows:
+    if not table.rows and not table.of_record:
         lines += ["_No ranked entries yet._", ""]
         return lines
-    reference = [_reference_row(board.reference)] if board.reference else []
-    lines += [markdown.table(HEADERS, [*reference, *(_row(row) for row in table.rows)], right=RIGHT_ALIGNED), ""]
+    lines += _of_record_lines(table, board)
+    if table.of_record and table.rows:
+        lines += ["### Provisional", "", "Graded per PR, each on its own runner and at its own time; "
+                  "not yet timed in a standings run.", ""]
+    if table.rows:
+        reference = [_reference_row(board.reference)] if board.reference else []
+        lines += [markdown.table(HEADERS, [*reference, *(_row(row) for row in table.rows)], right=RIGHT_ALIGNED), ""]
     if table.superseded:
         kept = "best" if board.per_athlete == "best" else "latest"
         lines += [f"{table.superseded} further valid entr{'y is' if table.superseded == 1 else 'ies are'} "
                   f"not shown: only each athlete's {kept} entry is ranked.", ""]
-    lines += _chart(table, board.chart_entries)
+    if not table.of_record:
+        bars = [(_label(str(row.rank), row.record), row.record.scores.efficiency)
+                for row in table.rows if row.record.scores]
+        lines += _chart(table.title, bars, board.chart_entries)
     return lines
 
 
@@ -277,6 +410,30 @@ def _stale(board: Board) -> list[str]:
     return lines + [""]
 
 
+def _standings_intro(run: StandingsRun | None) -> list[str]:
+    if run is None:
+        return ["No standings run yet: every rank below is provisional, from each entry's own grading "
+                "(its own runner, its own time).", ""]
+    machines = "; ".join(dict.fromkeys(run.machines))
+    jobs = ("one job on " + run.machines[0] if len(run.machines) == 1 else
+            f"{len(run.machines)} jobs linked through shared anchor entries, on {machines}")
+    lines = [f"**Ranking of record**: the standings run of {run.started_at[:10]}, "
+             f"grader {text(run.grader_version, 64)}: "
+             f"{run.entries} entries timed together in {text(jobs, 600)}; {run.rounds} rounds, each timing every "
+             f"entry paired with the baseline ({run.pairs_per_round} pairs) in random order. Speedup intervals "
+             f"({run.confidence:.0%}) include the round-to-round variation; an ordering is resolved when the "
+             f"{run.confidence:.0%} interval of the two entries' per-round differences excludes zero, and "
+             "unresolved neighbours share a rank (=). Compression and accuracy come from each entry's grading. "
+             "Entries graded since the run are provisional until the next one.", ""]
+    if run.stale:
+        lines += [f"This standings run used {text(run.stale, 300)}: the next run refreshes it.", ""]
+    if run.excluded:
+        lines += ["Left out of the standings run:", ""]
+        lines += [f"- {text(slug, 64)}: {text(reason, 400)}" for slug, reason in run.excluded]
+        lines += [""]
+    return lines
+
+
 def render(board: Board) -> str:
     """The whole ``leaderboard.md`` for ``board``."""
     lines = [f"# {text(board.title, 80)} leaderboard", "",
@@ -287,6 +444,7 @@ def render(board: Board) -> str:
     rule = "best" if board.per_athlete == "best" else "latest"
     lines += [f"Ranked by efficiency score (speedup × compression, penalized for accuracy loss). "
               f"One entry per athlete and division (their {rule} valid entry); ties go to the earlier entry.", ""]
+    lines += _standings_intro(board.standings)
     if board.reference:
         ref = board.reference
         lines += [f"Reference row: the baseline CNN as measured in the grading run of {_pr_link(ref.measured_in)} "
