@@ -76,10 +76,14 @@ def choose(records: Sequence[ScoreRecord], current: leaderboard.CurrentGrader,
     return tuple(out)
 
 
-def images_per_round(competition: Competition) -> int:
-    """Test images one entry uses in one round: warm-up plus timed samples (never reused for that entry)."""
-    t = competition.timing
-    return (t.warmup_samples + competition.standings.pairs_per_round) * t.queries_per_sample * t.batch_size
+def images_per_round(competition: Competition, test_images: int = TEST_IMAGES) -> int:
+    """Test images one entry may use in one round: an equal share of the test set (never reused for that entry).
+
+    Within it the timing engine calibrates its samples (warm-up images, calibration rounds, then
+    ``pairs_per_round`` samples of as many queries as the share allows, at most enough for
+    ``min_sample_seconds``), so this is also an upper bound on the images it times.
+    """
+    return test_images // competition.standings.rounds
 
 
 def entry_seconds(c: Candidate, competition: Competition) -> float:
@@ -114,11 +118,14 @@ def split(slugs: Sequence[str], seconds: dict[str, float], max_seconds: float,
 
 def plan(candidates: Sequence[Candidate], competition: Competition) -> Plan:
     """Groups and estimated runner minutes for ``candidates``."""
-    needed = competition.standings.rounds * images_per_round(competition)
-    if needed > TEST_IMAGES:
-        raise GraderError(f"standings: {competition.standings.rounds} rounds of {images_per_round(competition)} "
-                          f"images is {needed} images per entry, more than the {TEST_IMAGES} test images "
-                          "(an entry never sees an image twice): lower rounds or pairs_per_round")
+    t, share = competition.timing, images_per_round(competition)
+    needed = (t.warmup_queries + (t.calibration_samples + competition.standings.pairs_per_round)
+              * t.min_queries_per_sample) * t.batch_size
+    if needed > share:
+        raise GraderError(f"standings: a round needs at least {needed} images per entry (warm-up, calibration and "
+                          f"{competition.standings.pairs_per_round} samples of {t.min_queries_per_sample} queries), "
+                          f"more than its share of the {TEST_IMAGES} test images over {competition.standings.rounds} "
+                          "rounds (an entry never sees an image twice): lower rounds or pairs_per_round")
     seconds = {c.slug: entry_seconds(c, competition) for c in candidates}
     groups = split([c.slug for c in candidates], seconds, competition.standings.max_job_minutes * 60,
                    competition.standings.anchors) if candidates else ()

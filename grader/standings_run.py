@@ -42,7 +42,7 @@ class RoundTiming:
     indices: np.ndarray  # into the images the round was given, in timed order
     labels: np.ndarray  # the entry's labels for those images
     seconds: float  # wall time of the round, both models, warm-up included
-    baseline_seconds: float  # the baseline's timed samples
+    baseline_seconds: float  # wall time of the baseline's and the null model's timed samples
     idle_cpu_entry: float  # CPU the entry's worker used while the baseline was timed
 
 
@@ -53,14 +53,22 @@ def round_params(competition: Competition) -> Timing:
                    confidence=competition.standings.confidence)
 
 
-def time_round(baseline: timing.Timed, entry: timing.Timed, images: np.ndarray, params: Timing,
-               rng: random.Random, clock: Callable[[], float] = time.perf_counter) -> RoundTiming:
-    """Time ``entry`` paired with ``baseline`` on ``images`` (warm-up, then the pairs) -> one round."""
+def time_round(baseline: timing.Timed, entry: timing.Timed, overhead: timing.Timed, images: np.ndarray,
+               params: Timing, rng: random.Random, clock: Callable[[], float] = time.perf_counter) -> RoundTiming:
+    """Time ``entry`` paired with ``baseline`` (and the null model, ``overhead``) on ``images`` -> one round.
+
+    The grade's timing engine as is: calibration, warm-ups, harness subtraction, CPU time and the
+    classification of every turn; a round whose pairs were all discarded is the entry's failure.
+    """
     start = clock()
-    run = timing.run_pairs(baseline, entry, images, params, rng=rng)
-    est = timing.estimate(run.baseline_s, run.entry_s, params.confidence)
+    run = timing.run_pairs(baseline, entry, overhead, images, params, rng=rng)
+    est = run.estimate(params.confidence)
+    if est is None:
+        raise SubmissionError("timing_integrity: no usable timing pairs in the round: "
+                              + "; ".join(dict.fromkeys(p.invalid or "" for p in run.pairs[:20])))
+    others_timed = math.fsum(p.baseline.wall_s + p.overhead.wall_s for p in run.pairs)
     return RoundTiming(est.log_mean, np.concatenate(run.indices), np.concatenate(run.entry_labels), clock() - start,
-                       sum(run.baseline_s), run.idle_cpu_entry)
+                       others_timed, run.idle_cpu_entry)
 
 
 def accuracy_problem(correct: int, total: int, recorded_pct: float, tolerance_pp: float) -> str | None:
@@ -142,7 +150,7 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
     test = data.load_split(data_dir, "test")
     dithered = grade.dither(test.images, np.random.default_rng(seed))
     params = round_params(competition)
-    per_round = standings.images_per_round(competition)
+    per_round = standings.images_per_round(competition, len(dithered))
     rounds = competition.standings.rounds
     cpu = max(os.sched_getaffinity(0))
     excluded: dict[str, str] = {}
@@ -150,6 +158,9 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
     with tempfile.TemporaryDirectory(prefix="tinymlperf-standings-") as tmp, ExitStack() as stack:
         base = stack.enter_context(sandbox.ModelWorker(baseline_dir, competition.sandbox, cpu=cpu,
                                                        isolation=isolation))
+        null = stack.enter_context(sandbox.ModelWorker(grade.NULL_MODEL_DIR, competition.sandbox, cpu=cpu,
+                                                       isolation=isolation))
+        stack.enter_context(timing.parent_off_cpu(cpu))
         workers = _start_entries(slugs, submissions, data_dir, competition, baseline_dir, Path(tmp), stack,
                                  cpu=cpu, isolation=isolation, excluded=excluded, setup=setup,
                                  progress=progress, clock=clock)
@@ -168,7 +179,7 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
                 others = [o for o in workers if o != slug and o not in excluded]
                 before = {o: _cpu(workers[o]) for o in others}
                 try:
-                    rt = time_round(base, workers[slug], dithered[chosen], params, rng)
+                    rt = time_round(base, workers[slug], null, dithered[chosen], params, rng)
                 except (SubmissionError, SandboxError) as e:
                     if _cpu(base) is None:
                         raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,7 +78,9 @@ def test_a_standings_run_ranks_the_examples_and_leaves_out_an_entry_wrong_while_
     assert [r["slug"] for r in out["divisions"]["closed"]] == ["closed-int8-prune"]
     assert [r["slug"] for r in out["divisions"]["open"]] == ["open-slim-int8"]
     (excluded,) = out["excluded"]
-    assert excluded["slug"] == "open-cheat" and "correct on 180 dithered test images" in excluded["reason"]
+    assert excluded["slug"] == "open-cheat" and re.search(
+        # wrong answers while timed, or so little work that the null model's harness alone took as long
+        r"correct on \d+ dithered test images|took no longer than the harness alone", excluded["reason"])
     for rows in out["divisions"].values():
         (row,) = rows
         assert len(row["log_speedups"]) == 3 and row["speedup"]["low"] < row["speedup"]["estimate"]
@@ -85,7 +88,7 @@ def test_a_standings_run_ranks_the_examples_and_leaves_out_an_entry_wrong_while_
     board = run("leaderboard", "--config", "tiny.yaml", "--out", "leaderboard.md", cwd=repo)
     assert board.returncode == 0, board.stderr
     text = (repo / "leaderboard.md").read_text()
-    assert text.count("### Ranking of record") == 2 and "- open-cheat: its answers while timed" in text
+    assert text.count("### Ranking of record") == 2 and "- open-cheat: " in text
     assert "### Provisional" in text  # open-cheat is still ranked by its own (per-PR) record
 
 
