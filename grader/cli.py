@@ -161,6 +161,19 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_data(args: argparse.Namespace) -> int:
+    print(_resolve_data(args))
+    return EXIT_OK
+
+
+def _register_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="find CIFAR-10 (downloading and verifying it if needed); print its folder")
+    p.add_argument("--data", type=Path, help="folder holding cifar-10-batches-py/ (default: $TINYMLPERF_DATA, "
+                                             "then the user cache, then download)")
+    p.add_argument("--no-download", action="store_true", help="never download CIFAR-10")
+    p.set_defaults(func=_cmd_data)
+
+
 def _register_baseline(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("baseline", help="measure the baseline alone on this machine (with hardware specs)")
     p.add_argument("--out", type=Path, default=Path("baseline.json"), help="output JSON (default: baseline.json)")
@@ -168,7 +181,7 @@ def _register_baseline(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_baseline)
 
 
-_REGISTRY.append(_register_baseline)
+_REGISTRY += [_register_baseline, _register_data]
 # --- GitHub pipeline commands (the workflows' only steps; see docs/organizers.md) ---------------
 
 def _cmd_scope(args: argparse.Namespace) -> int:
@@ -273,12 +286,34 @@ def _cmd_verify_repo(args: argparse.Namespace) -> int:
         url = ""
     else:
         owner = args.expected_owner or (args.pr_author if competition.require_owner_match else None)
-        verification = gh.verify_repo(url, client=_github_client(), expected_owner=owner)
+        verification = None
+        if owner is None and args.merged_pr_author and competition.require_owner_match:
+            try:
+                owner = _merged_pr_author(args.submission)
+            except GraderError as e:
+                verification = gh.RepoVerification("not_checked", f"the merged PR's author is unknown: {e}")
+        if verification is None:
+            verification = gh.verify_repo(url, client=_github_client(), expected_owner=owner)
     if args.out:
         schema.write(args.out, {"schema_version": 1, "url": url, "status": verification.status,
                                 "reason": verification.reason}, "repo_verification")
     print(f"{verification.status}: {verification.reason}")
     return {"verified": EXIT_OK, "failed": EXIT_INVALID}.get(verification.status, EXIT_ERROR)
+
+
+def _merged_pr_author(folder: Path | None) -> str:
+    """The author of the merged PR that last changed ``folder`` on HEAD (the leaderboard's athlete)."""
+    from grader import merge_info
+
+    if folder is None:
+        raise UsageError("verify-repo: --merged-pr-author needs --submission")
+    source = merge_info.source_commit(folder.parent, "HEAD", folder.name)
+    repo = os.environ.get("GITHUB_REPOSITORY", "")
+    if source is None:
+        raise GraderError(f"{folder} is not in HEAD's history")
+    client = merge_info.client(os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+                               os.environ.get("GITHUB_TOKEN"))
+    return merge_info.find_merged_pr(client, repo, source).athlete_login
 
 
 def _github_client():
@@ -304,6 +339,9 @@ def _register_verify_repo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--expected-owner", default=None, help="fail unless the repo belongs to this login")
     p.add_argument("--pr-author", default=None,
                    help="the PR author's login: required as owner when the config's require_owner_match is on")
+    p.add_argument("--merged-pr-author", action="store_true",
+                   help="with --submission on main: require as owner the author of the merged PR that last changed "
+                        "the folder (GITHUB_TOKEN with pull-requests: read, $GITHUB_REPOSITORY)")
     p.add_argument("--config", type=Path, help="competition config (default: the packaged competition.yaml)")
     p.add_argument("--out", type=Path, help="also write the verification as JSON (for grade --repo-verification)")
     p.set_defaults(func=_cmd_verify_repo)
@@ -348,7 +386,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     sha = leaderboard.baseline_sha256(args.baseline_weights) if records else None
     board = leaderboard.build(records, leaderboard.CurrentGrader(__version__, sha), competition.per_athlete,
                               competition.chart_entries, competition.name)
-    content = leaderboard.render(board)
+    content = leaderboard.render(board) + _unpublished_section(args.submissions)
     if args.check:
         try:
             same = args.out.read_text(encoding="utf-8") == content
@@ -359,6 +397,14 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     leaderboard.write_atomic(args.out, content)
     print(f"{args.out}: written from {len(records)} score record(s)")
     return EXIT_OK
+
+
+def _unpublished_section(submissions: Path) -> str:
+    """The board's "Not on the board" section from leaderboard-failures.json beside submissions/."""
+    from grader import publish_state
+
+    section = publish_state.render_section(publish_state.read(submissions.parent / publish_state.STATE_NAME))
+    return f"\n{section}" if section else ""
 
 
 def _register_leaderboard(sub: argparse._SubParsersAction) -> None:
@@ -412,9 +458,11 @@ def _register_record(sub: argparse._SubParsersAction) -> None:
 def _cmd_to_grade(args: argparse.Namespace) -> int:
     import json
 
-    from grader import merge_info, publish
+    from grader import merge_info, publish, publish_state
 
-    slugs = merge_info.to_grade(args.submissions, args.after, args.before, args.all)
+    state = publish_state.read(args.state)
+    slugs = merge_info.to_grade(args.submissions, args.after, args.before, args.all,
+                                lambda slug, source: publish_state.gave_up(state, slug, source))
     print(json.dumps(publish.chunks(slugs, args.chunk_size)))
     return EXIT_OK
 
@@ -426,10 +474,90 @@ def _register_to_grade(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--before", default=None, help="the commit main pointed to before the push")
     p.add_argument("--all", action="store_true", help="every submission (regrade-all)")
     p.add_argument("--chunk-size", type=int, default=4)
+    p.add_argument("--state", type=Path, default=Path("leaderboard-failures.json"),
+                   help="entries that failed to publish (retried a bounded number of times)")
     p.set_defaults(func=_cmd_to_grade)
 
 
-_REGISTRY += [_register_leaderboard, _register_record, _register_to_grade]
+def _cmd_publish(args: argparse.Namespace) -> int:
+    import json
+
+    from grader import actions, annotations, merge_info, publish, publish_state
+
+    try:
+        slugs = " ".join(json.loads(args.chunks)).split()
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"publish: --chunks is not the planner's JSON list: {e}") from e
+    gh = merge_info.client(args.api_url, os.environ.get("GITHUB_TOKEN"))
+    done, state = publish.publish_all(
+        slugs, args.results, args.submissions, publish.read_event(args.event), args.event_name,
+        args.graded_commit, lambda repo, sha: merge_info.find_merged_pr(gh, repo, sha),
+        publish_state.read(args.state), str(args.event))
+    publish_state.write(args.state, state)
+    lines = []
+    for item in done:
+        if item.action == "failed":
+            tries = f"attempt {item.attempts} of {state.max_attempts}"
+            print(annotations.command(f"{item.detail} ({tries})", title=f"Not published: {item.slug}",
+                                      file=f"submissions/{item.slug}"))
+            lines.append(f"- ❌ `{item.slug}` not published ({tries}): {item.detail}")
+        else:
+            print(f"{item.slug}: {item.action}: {item.detail}")
+            lines.append(f"- `{item.slug}` {item.action}: {item.detail}")
+    if args.summary:
+        actions.append_summary(Path(args.summary), "\n".join(["### Leaderboard records", "", *lines, ""]))
+    if args.github_output:
+        actions.write_output(Path(args.github_output), "unpublished",
+                             " ".join(i.slug for i in done if i.action == "failed"))
+    return EXIT_OK
+
+
+def _register_publish(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("publish", help="write every graded entry's score.json; one failure never stops the others",
+                       description="Exit 0 even when entries failed: they are listed as ::error annotations, in "
+                                   "the job summary, in the step output `unpublished` and in leaderboard-failures.json.")
+    p.add_argument("--chunks", required=True, help="the planner's JSON list of space-joined slugs")
+    p.add_argument("--results", type=Path, default=Path("results"), help="folder of <slug>/result.json")
+    p.add_argument("--event", type=Path, required=True, help="the event payload ($GITHUB_EVENT_PATH)")
+    p.add_argument("--event-name", required=True, choices=["push", "workflow_dispatch"])
+    p.add_argument("--graded-commit", required=True, help="the commit the re-grade ran on ($GITHUB_SHA)")
+    p.add_argument("--submissions", type=Path, default=Path("submissions"))
+    p.add_argument("--state", type=Path, default=Path("leaderboard-failures.json"))
+    p.add_argument("--api-url", default="https://api.github.com", help="GitHub API base ($GITHUB_API_URL)")
+    p.add_argument("--summary", metavar="FILE", help="the $GITHUB_STEP_SUMMARY file")
+    p.add_argument("--github-output", metavar="FILE", help="the $GITHUB_OUTPUT file")
+    p.set_defaults(func=_cmd_publish)
+
+
+def _cmd_board_pr(args: argparse.Namespace) -> int:
+    from grader import github as gh
+
+    repo = args.repo or os.environ.get("GITHUB_REPOSITORY")
+    if not repo:
+        raise UsageError("board-pr needs --repo or $GITHUB_REPOSITORY")
+    token = gh.token_from_env()
+    if token is None:
+        raise UsageError("board-pr needs GITHUB_TOKEN")
+    client = gh.make_client(token, os.environ.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL))
+    pull = gh.open_board_pr(client, repo, args.branch, base=args.base, title=args.title,
+                            body="Score records and leaderboard.md written by the leaderboard workflow, which "
+                                 "could not push to the protected branch directly (no bypass for its token). "
+                                 "It touches only `submissions/*/score.json`, `leaderboard.md` and "
+                                 "`leaderboard-failures.json`. See docs/organizers.md.")
+    print(f"::notice title=Leaderboard PR::{pull.action} {pull.url}; {pull.note}")
+    return EXIT_OK
+
+
+def _register_board_pr(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("board-pr", help="open (or find) the PR carrying the bot's records; enable auto-merge")
+    p.add_argument("--branch", required=True, help="the branch the records were pushed to")
+    p.add_argument("--base", default="main")
+    p.add_argument("--repo", default=None, help="owner/name (default: $GITHUB_REPOSITORY)")
+    p.add_argument("--title", default="leaderboard: record re-graded entries")
+    p.set_defaults(func=_cmd_board_pr)
+
+
+_REGISTRY += [_register_leaderboard, _register_record, _register_to_grade, _register_publish, _register_board_pr]
 # --- validate / new (issue #2 [format]) -------------------------------------------------------------
 
 

@@ -259,3 +259,39 @@ def upsert_comment(client: Github, repo_full_name: str, pr_number: int, body: st
         created = pull.create_issue_comment(body)
         return CommentOutcome("created", created.id, created.html_url)
     return _call(upsert, f"comment on {repo_full_name}#{pr_number}", policy)
+
+
+@dataclass(frozen=True)
+class BoardPull:
+    """The pull request carrying the bot's records when main does not take its push."""
+
+    number: int
+    url: str
+    action: Literal["created", "updated"]
+    auto_merge: bool
+    note: str
+
+
+def open_board_pr(client: Github, repo: str, branch: str, *, base: str = "main", title: str, body: str,
+                  policy: RetryPolicy = RetryPolicy()) -> BoardPull:
+    """Open (or find) the PR from ``branch`` into ``base`` and ask GitHub to merge it once its rules pass.
+
+    Auto-merge is GraphQL-only and off unless the repository allows it; when it
+    cannot be enabled the PR stays open for an organizer and ``note`` says why.
+    """
+    owner = repo.split("/")[0]
+
+    def find_or_create() -> tuple[object, Literal["created", "updated"]]:
+        gh_repo = client.get_repo(repo)
+        for pull in gh_repo.get_pulls(state="open", head=f"{owner}:{branch}", base=base):
+            return pull, "updated"
+        return gh_repo.create_pull(base=base, head=branch, title=title, body=body, maintainer_can_modify=False), \
+            "created"
+    pull, action = _call(find_or_create, f"leaderboard PR from {branch} in {repo}", policy)
+    auto, note = True, "auto-merge is on: GitHub merges it once the branch rules are met"
+    try:
+        _call(lambda: pull.enable_automerge(merge_method="MERGE"), f"auto-merge of {repo}#{pull.number}",  # type: ignore[attr-defined]
+              RetryPolicy(max_attempts=1))
+    except GitHubError as e:
+        auto, note = False, f"auto-merge could not be enabled ({e}); an organizer merges it"
+    return BoardPull(pull.number, pull.html_url, action, auto, note)  # type: ignore[attr-defined]
