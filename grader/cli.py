@@ -199,6 +199,13 @@ def _cmd_scope(args: argparse.Namespace) -> int:
             raise UsageError("scope --pr needs --repo or $GITHUB_REPOSITORY")
         client = gh.make_client(gh.token_from_env(), os.environ.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL))
         files, listed = gh.changed_files(client, repo, args.pr)
+    if args.allow_no_submission and files and not scope.touches_submissions(files) and (
+            listed is None or listed <= len(files)):
+        print(annotations.command("this PR changes no file under submissions/, so there is nothing to grade; "
+                                  "its review decides", title="No submission", level="notice"))
+        if args.github_output:
+            actions.write_output(Path(args.github_output), "slug", "")
+        return EXIT_OK
     result = scope.check(files, slug_pattern=config.load().submission.slug_pattern, listed_total=listed)
     for problem in result.problems:
         print(annotations.command(problem, title="Not one submission") if args.annotate else problem)
@@ -218,6 +225,8 @@ def _register_scope(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repo", default=None, help="owner/name for --pr (default: $GITHUB_REPOSITORY)")
     p.add_argument("--github-output", metavar="FILE", help="append slug=<slug> to this $GITHUB_OUTPUT file")
     p.add_argument("--annotate", action="store_true", help="print problems as ::error annotations")
+    p.add_argument("--allow-no-submission", action="store_true",
+                   help="exit 0 with an empty slug when no file under submissions/ changes (an organizer's PR)")
     p.set_defaults(func=_cmd_scope)
 
 
@@ -355,6 +364,10 @@ def _cmd_comment(args: argparse.Namespace) -> int:
         outcome = post.post(run, Path(args.artifact), client=post.client_from_env(os.environ),
                             server_url=os.environ.get("GITHUB_SERVER_URL", "https://github.com"),
                             bot_login=args.bot_login)
+    except gh.StaleRun as e:
+        from grader import annotations
+        print(annotations.command(f"{e}", title="Stale grade run", level="notice"))
+        return EXIT_OK
     except gh.PullMismatch as e:
         print(f"tinymlperf comment: refused: {e}", file=sys.stderr)
         return EXIT_INVALID

@@ -37,6 +37,10 @@ class PullMismatch(GitHubError):
     """The PR the artifact names is not the one the run graded (stale or forged): post nothing."""
 
 
+class StaleRun(PullMismatch):
+    """The PR's head moved on after this run (a newer push): the newer run comments, this one says nothing."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try: attempts, first backoff, and a cap on the total time spent waiting."""
@@ -209,8 +213,8 @@ def confirm_pr(client: Github, repo: str, pr_number: int, head_sha: str, *, head
     actual_repo = pull.head.repo.full_name if pull.head.repo is not None else None
     info = PullInfo(pull.number, pull.head.sha, actual_repo, pull.user.login, pull.state)
     if info.head_sha != head_sha:
-        raise PullMismatch(f"{repo}#{pr_number}: head is {info.head_sha}, but the run graded {head_sha}; "
-                          "the artifact is stale or not about this PR, so nothing is posted")
+        raise StaleRun(f"{repo}#{pr_number}: head is {info.head_sha}, but the run graded {head_sha}: a newer "
+                       "push superseded this run (its own run comments), so nothing is posted")
     if head_repo is not None and (actual_repo or "").lower() != head_repo.lower():
         raise PullMismatch(f"{repo}#{pr_number}: head repository is {actual_repo}, but the run came from "
                           f"{head_repo}; nothing is posted")
