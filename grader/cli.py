@@ -552,7 +552,7 @@ def _cmd_board_pr(args: argparse.Namespace) -> int:
     if token is None:
         raise UsageError("board-pr needs GITHUB_TOKEN")
     client = gh.make_client(token, os.environ.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL))
-    pull = gh.open_board_pr(client, repo, args.branch, base=args.base, title=args.title,
+    pull = gh.open_board_pr(client, repo, args.branch, base=args.base, title=args.title, check_name=args.check,
                             body="Score records and leaderboard.md written by the leaderboard workflow, which "
                                  "could not push to the protected branch directly (no bypass for its token). "
                                  "It touches only `submissions/*/score.json`, `leaderboard.md` and "
@@ -567,6 +567,8 @@ def _register_board_pr(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base", default="main")
     p.add_argument("--repo", default=None, help="owner/name (default: $GITHUB_REPOSITORY)")
     p.add_argument("--title", default="leaderboard: record re-graded entries")
+    p.add_argument("--check", default="Grade submission", metavar="NAME",
+                   help="required check to report as passed on the PR's head (empty: none)")
     p.set_defaults(func=_cmd_board_pr)
 
 

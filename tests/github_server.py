@@ -17,6 +17,7 @@ api.github.com's JSON:
   ``serve_git``): Basic auth ``x-access-token:TOKEN`` like GitHub's, anonymous reads of public repos,
   and branch rules (``protect``) enforced by a pre-receive hook that declines a push the way GitHub
   does (``GH013: Repository rule violations found``) unless the pusher is on the bypass list
+- ``POST /repos/{o}/{r}/statuses/{sha}`` (commit statuses, kept in ``state.statuses``)
 - ``POST /repos/{o}/{r}/pulls`` (a branch of the served git repository), ``GET .../pulls?head=``,
   and the GraphQL mutation ``enablePullRequestAutoMerge`` (``POST /graphql``)
 
@@ -95,6 +96,7 @@ class State:
         self.commit_pulls: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (repo, sha) -> PRs with that commit
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
+        self.statuses: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (repo, sha) -> commit statuses
         self.git_dirs: dict[str, Path] = {}  # repo full name (lower) -> bare repository served over HTTP
         self.rate_limit = 5000
         self.rate_remaining = 4999
@@ -578,6 +580,14 @@ def _route(server: GitHubServer, method: str, path: str, query: dict[str, str], 
     if rest == "/git/commits" and method == "POST":
         sha = state._put_commit(repo, body["tree"], list(body.get("parents", [])), body["message"])
         return 201, _commit_json(server, repo, sha), {}
+    if (c := re.fullmatch(r"/statuses/([0-9a-f]{40})", rest)) and method == "POST":
+        if body.get("state") not in ("error", "failure", "pending", "success"):
+            raise ApiError(422, "Validation Failed: state")
+        status = {"state": body["state"], "context": body.get("context", "default"),
+                  "description": body.get("description"), "creator": _user(login or "")}
+        state.statuses.setdefault((repo.full_name.lower(), c.group(1)), []).append(status)
+        return 201, {**status, "id": len(state.statuses), "url": f"{server.url}/repos/{repo.full_name}/statuses/"
+                                                                 f"{c.group(1)}"}, {}
     if (c := re.fullmatch(r"/commits/([0-9a-f]{40})(/pulls)?", rest)) and method == "GET":
         sha = c.group(1)
         if c.group(2):

@@ -292,6 +292,9 @@ def test_protected_main_without_an_app_publishes_through_an_auto_merging_pr(tmp_
         (pr,) = repo.pulls.values()
         assert (pr["head_ref"], pr["base_ref"], pr["author"]) == ("tinymlperf/leaderboard", "main", "github-actions[bot]")
         assert pr["auto_merge"]["merge_method"] == "merge"
+        # The PR starts no workflow (opened with GITHUB_TOKEN): its required check is reported by the job.
+        (status,) = api.state.statuses[(REPO.lower(), pr["head_sha"])]
+        assert (status["context"], status["state"]) == ("Grade submission", "success")
         assert "created" in run1.stdout and "auto-merge is on" in run1.stdout
         assert gitfixture.git(o.bare, "rev-parse", "main") == m2.after  # main itself untouched by the bot
         run2 = Run("run2", tmp_path, o, m2, api, tools)
