@@ -572,7 +572,36 @@ def _register_board_pr(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_board_pr)
 
 
-_REGISTRY += [_register_leaderboard, _register_record, _register_to_grade, _register_publish, _register_board_pr]
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from grader import doctor
+    from grader import github as gh
+    from grader import merge_info
+
+    if not merge_info.REPOSITORY.match(args.repo):
+        raise UsageError(f"doctor: --repo {args.repo!r} is not OWNER/NAME")
+    token = os.environ.get(args.token_env)
+    if not token:
+        raise UsageError(f"doctor: set {args.token_env} to a token of a repository admin")
+    client = gh.make_client(token, args.api_url or os.environ.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL),
+                            throttle=False)
+    findings = doctor.diagnose(args.repo, doctor.api_get(client))
+    sys.stdout.write(doctor.render(args.repo, findings))
+    return EXIT_OK if all(f.status == "ok" for f in findings) else EXIT_INVALID
+
+
+def _register_doctor(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("doctor", help="check a competition repository's GitHub settings; print each fix",
+                       description="Exit 0 when everything the workflows need is in place, 1 when something is "
+                                   "missing or unreadable (each with its fix), 2 when GitHub cannot be asked.")
+    p.add_argument("--repo", required=True, metavar="OWNER/NAME")
+    p.add_argument("--token-env", default="GITHUB_TOKEN", metavar="VAR",
+                   help="environment variable holding an organizer's token (default: GITHUB_TOKEN)")
+    p.add_argument("--api-url", default=None, help="API base (default: $GITHUB_API_URL or api.github.com)")
+    p.set_defaults(func=_cmd_doctor)
+
+
+_REGISTRY += [_register_leaderboard, _register_record, _register_to_grade, _register_publish, _register_board_pr,
+              _register_doctor]
 # --- validate / new (issue #2 [format]) -------------------------------------------------------------
 
 

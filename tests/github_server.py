@@ -17,6 +17,9 @@ api.github.com's JSON:
   ``serve_git``): Basic auth ``x-access-token:TOKEN`` like GitHub's, anonymous reads of public repos,
   and branch rules (``protect``) enforced by a pre-receive hook that declines a push the way GitHub
   does (``GH013: Repository rule violations found``) unless the pusher is on the bypass list
+- the settings ``tinymlperf doctor`` reads (admins only): ``actions/permissions[/workflow|/selected-actions|
+  /fork-pr-contributor-approval]``, ``actions/variables/{name}``, ``actions/secrets/{name}``,
+  ``rulesets[/{id}]``, ``GET /orgs/{org}/installations`` and ``/user/installations``
 - ``POST /repos/{o}/{r}/statuses/{sha}`` (commit statuses, kept in ``state.statuses``)
 - ``POST /repos/{o}/{r}/pulls`` (a branch of the served git repository), ``GET .../pulls?head=``,
   and the GraphQL mutation ``enablePullRequestAutoMerge`` (``POST /graphql``)
@@ -67,6 +70,16 @@ class Repo:
     # Settings → Actions → "Allow GitHub Actions to create and approve pull requests"; Settings → "Allow auto-merge"
     actions_can_create_prs: bool = False
     allow_auto_merge: bool = False
+    # Settings read by `tinymlperf doctor` (admin-only endpoints, as on GitHub); defaults are a new repository's.
+    admins: set[str] = field(default_factory=set)
+    actions_enabled: bool = True
+    allowed_actions: str = "all"
+    github_owned_allowed: bool = True
+    default_workflow_permissions: str = "read"
+    fork_pr_approval: str = "first_time_contributors_new_to_github"
+    rulesets: list[dict[str, Any]] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+    secrets: set[str] = field(default_factory=set)
 
     @property
     def full_name(self) -> str:
@@ -97,6 +110,7 @@ class State:
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
         self.statuses: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (repo, sha) -> commit statuses
+        self.installations: dict[str, list[dict[str, Any]]] = {}  # org -> GitHub App installations
         self.git_dirs: dict[str, Path] = {}  # repo full name (lower) -> bare repository served over HTTP
         self.rate_limit = 5000
         self.rate_remaining = 4999
@@ -484,7 +498,7 @@ def _repo_json(server: GitHubServer, repo: Repo) -> dict[str, Any]:
     return {"id": abs(hash(repo.full_name)) % 10**8, "name": repo.name, "full_name": repo.full_name,
             "owner": _user(repo.owner), "private": repo.private, "visibility": "private" if repo.private else "public",
             "html_url": f"https://github.com/{repo.full_name}", "url": api, "default_branch": repo.default_branch,
-            "size": size, "fork": False, "archived": False}
+            "size": size, "fork": False, "archived": False, "allow_auto_merge": repo.allow_auto_merge}
 
 
 def _paginate(server: GitHubServer, path: str, query: dict[str, str], items: list[Any]) -> Result:
@@ -536,6 +550,12 @@ def _route(server: GitHubServer, method: str, path: str, query: dict[str, str], 
     state = server.state
     if path == "/graphql" and method == "POST":
         return _graphql(server, body, login)
+    if (o := re.fullmatch(r"/(?:orgs/([^/]+)|user)/installations", path)) and method == "GET":
+        owner = o.group(1) or login or ""
+        if o.group(1) and not any(r.owner.lower() == owner.lower() and login in r.admins for r in state.repos.values()):
+            raise ApiError(403, "You must be an organization owner to list installations")
+        return 200, {"total_count": len(state.installations.get(owner.lower(), [])),
+                     "installations": state.installations.get(owner.lower(), [])}, {}
     if path == "/rate_limit":
         core = {"limit": state.rate_limit, "remaining": state.rate_remaining, "reset": state.rate_reset,
                 "used": state.rate_limit - state.rate_remaining}
@@ -550,6 +570,8 @@ def _route(server: GitHubServer, method: str, path: str, query: dict[str, str], 
         raise ApiError(401, "Requires authentication")
     if rest == "" and method == "GET":
         return 200, _repo_json(server, repo), {}
+    if rest.startswith(("/actions/", "/rulesets")) and method == "GET":
+        return _admin_settings(repo, rest, login)
     if (t := re.fullmatch(r"/git/trees/(.+)", rest)) and method == "GET":
         if not repo.branches:
             raise ApiError(409, "Git Repository is empty.")
@@ -649,6 +671,41 @@ def _route(server: GitHubServer, method: str, path: str, query: dict[str, str], 
             comment["body"] = body["body"]
             comment["updated_at"] = "2024-05-02T12:00:00Z"
         return 200, _comment_json(server, comment), {}
+    raise ApiError(404, "Not Found")
+
+
+def _admin_settings(repo: Repo, rest: str, login: str | None) -> Result:
+    """The repository settings doctor reads; like GitHub, only an admin may read them."""
+    if login is None or (login not in repo.admins and login != repo.owner):
+        raise ApiError(403, "Must have admin rights to Repository.")
+    if rest == "/actions/permissions":
+        return 200, {"enabled": repo.actions_enabled, **({"allowed_actions": repo.allowed_actions}
+                                                         if repo.actions_enabled else {})}, {}
+    if rest == "/actions/permissions/selected-actions":
+        return 200, {"github_owned_allowed": repo.github_owned_allowed, "verified_allowed": False,
+                     "patterns_allowed": []}, {}
+    if rest == "/actions/permissions/workflow":
+        return 200, {"default_workflow_permissions": repo.default_workflow_permissions,
+                     "can_approve_pull_request_reviews": repo.actions_can_create_prs}, {}
+    if rest == "/actions/permissions/fork-pr-contributor-approval":
+        return 200, {"approval_policy": repo.fork_pr_approval}, {}
+    if (v := re.fullmatch(r"/actions/variables/([A-Za-z0-9_]+)", rest)):
+        if v.group(1) not in repo.variables:
+            raise ApiError(404, "Not Found")
+        return 200, {"name": v.group(1), "value": repo.variables[v.group(1)],
+                     "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z"}, {}
+    if (v := re.fullmatch(r"/actions/secrets/([A-Za-z0-9_]+)", rest)):
+        if v.group(1) not in repo.secrets:
+            raise ApiError(404, "Not Found")
+        return 200, {"name": v.group(1), "created_at": "2025-01-01T00:00:00Z",
+                     "updated_at": "2025-01-01T00:00:00Z"}, {}
+    if rest == "/rulesets":
+        return 200, [{k: rs[k] for k in ("id", "name", "target", "enforcement")} for rs in repo.rulesets], {}
+    if (r := re.fullmatch(r"/rulesets/(\d+)", rest)):
+        found = [rs for rs in repo.rulesets if rs["id"] == int(r.group(1))]
+        if not found:
+            raise ApiError(404, "Not Found")
+        return 200, found[0], {}
     raise ApiError(404, "Not Found")
 
 
