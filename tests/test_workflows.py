@@ -136,7 +136,7 @@ def test_dependabot_updates_actions_and_the_lock_file() -> None:
     assert ("github-actions", "/") in ecosystems and ("pip", "/requirements") in ecosystems
 
 
-@pytest.mark.parametrize("path", [GRADE, COMMENT], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", OURS, ids=lambda p: p.name)
 def test_no_expression_is_interpolated_into_a_run_script(path: Path) -> None:
     for step in steps(load(path)):
         assert "${{" not in step.get("run", ""), step
@@ -151,7 +151,7 @@ def test_run_steps_are_thin_and_use_no_secrets(path: Path) -> None:
             assert len(step["run"].strip().splitlines()) <= 3, step["run"]
 
 
-@pytest.mark.parametrize("path", [GRADE, COMMENT], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", OURS, ids=lambda p: p.name)
 def test_no_checkout_keeps_credentials(path: Path) -> None:
     for step in steps(load(path)):
         if step.get("uses", "").startswith("actions/checkout@"):
