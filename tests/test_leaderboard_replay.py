@@ -369,3 +369,34 @@ def test_an_entry_that_cannot_be_recorded_never_stops_the_others_and_is_retried_
         state = json.loads(origin_file(o, "leaderboard-failures.json"))
         assert state["failures"]["ada-int8"]["attempts"] == 3
         assert "3 of 3 (gave up)" in origin_file(o, "leaderboard.md")
+
+
+def test_an_entry_pushed_without_a_pr_is_reported_and_the_other_is_published(tmp_path: Path,
+                                                                             tools: tuple[Path, str]) -> None:
+    o = gitfixture.origin(tmp_path)
+    with competition_api(o) as api:
+        m1 = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
+        m2 = o.merge_pr("bo-pruned", "2025-03-02T10:00:00+00:00")
+        api.state.merge(REPO, m2.after, 2, "bo")  # ada-int8's commit has no merged PR (pushed to main directly)
+        run = Run("run1", tmp_path, o, m2, api, tools)
+        run.merge = gitfixture.Merge(m1.before, m2.after, m2.timestamp)
+        run.plan_and_grade()
+        run.prepare_publish()
+        run.publish()
+        assert run.outputs["unpublished"] == "ada-int8"
+        assert "expected one merged pull request, found 0" in run.stdout
+        state = json.loads(origin_file(o, "leaderboard-failures.json"))["failures"]
+        assert list(state) == ["ada-int8"] and state["ada-int8"]["source_commit"] == m1.after
+        assert json.loads(origin_file(o, "submissions/bo-pruned/score.json"))["athlete_login"] == "bo"
+        # An organizer records it by hand (docs: entries committed by organizers) or the PR appears: the next
+        # run publishes it and the failure is gone from main.
+        api.state.merge(REPO, m1.after, 1, "ada")
+        m3 = o.merge_pr("cy-3", "2025-03-03T10:00:00+00:00")
+        api.state.merge(REPO, m3.after, 3, "cy")
+        again = Run("run2", tmp_path, o, m3, api, tools)
+        assert again.plan_and_grade() == '["ada-int8", "cy-3"]'
+        again.prepare_publish()
+        again.publish()
+        assert again.outputs["unpublished"] == ""
+        assert "leaderboard-failures.json" not in gitfixture.git(o.bare, "ls-tree", "--name-only", "main")
+        assert "## Not on the board" not in origin_file(o, "leaderboard.md")
