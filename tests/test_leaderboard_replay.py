@@ -209,14 +209,20 @@ def test_two_merges_back_to_back(tmp_path: Path, tools: tuple[Path, str]) -> Non
         assert gitfixture.git(o.bare, "rev-parse", "main") == head
 
 
-def test_two_merges_interleaved_retry_after_a_rejected_push(tmp_path: Path, tools: tuple[Path, str]) -> None:
+@pytest.mark.parametrize("protected", [False, True], ids=["open-main", "protected-main-app-token"])
+def test_two_merges_interleaved_retry_after_a_rejected_push(tmp_path: Path, tools: tuple[Path, str],
+                                                            protected: bool) -> None:
     o = gitfixture.origin(tmp_path)
     with competition_api(o) as api:
+        if protected:
+            protect_main(api, {APP_LOGIN})
+        token = APP_TOKEN if protected else ""
         m1 = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
         m2 = o.merge_pr("bo-pruned", "2025-03-02T10:00:00+00:00")
         api.state.merge(REPO, m1.after, 1, "ada")
         api.state.merge(REPO, m2.after, 2, "bo")
-        run1, run2 = Run("run1", tmp_path, o, m1, api, tools), Run("run2", tmp_path, o, m2, api, tools)
+        run1 = Run("run1", tmp_path, o, m1, api, tools, app_token=token)
+        run2 = Run("run2", tmp_path, o, m2, api, tools, app_token=token)
         run1.plan_and_grade()
         run2.plan_and_grade()
         run1.prepare_publish()
