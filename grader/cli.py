@@ -473,7 +473,7 @@ def _cmd_to_grade(args: argparse.Namespace) -> int:
 
     from grader import merge_info, publish, publish_state
 
-    state = publish_state.read(args.state)
+    state = publish_state.read(args.state or args.submissions.parent / publish_state.STATE_NAME)
     slugs = merge_info.to_grade(args.submissions, args.after, args.before, args.all,
                                 lambda slug, source: publish_state.gave_up(state, slug, source))
     print(json.dumps(publish.chunks(slugs, args.chunk_size)))
@@ -487,8 +487,9 @@ def _register_to_grade(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--before", default=None, help="the commit main pointed to before the push")
     p.add_argument("--all", action="store_true", help="every submission (regrade-all)")
     p.add_argument("--chunk-size", type=int, default=4)
-    p.add_argument("--state", type=Path, default=Path("leaderboard-failures.json"),
-                   help="entries that failed to publish (retried a bounded number of times)")
+    p.add_argument("--state", type=Path, default=None,
+                   help="entries that failed to publish, retried a bounded number of times "
+                        "(default: leaderboard-failures.json beside the submissions folder)")
     p.set_defaults(func=_cmd_to_grade)
 
 

@@ -30,8 +30,9 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     done, state = publish.publish_all(
         slugs, args.results, args.submissions, publish.read_event(args.event), args.event_name,
         args.graded_commit, lambda repo, sha: merge_info.find_merged_pr(gh, repo, sha),
-        publish_state.read(args.state), str(args.event))
-    publish_state.write(args.state, state)
+        publish_state.read(state_path := args.state or args.submissions.parent / publish_state.STATE_NAME),
+        str(args.event))
+    publish_state.write(state_path, state)
     lines = []
     for item in done:
         if item.action == "failed":
@@ -60,7 +61,8 @@ def _register_publish(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--event-name", required=True, choices=["push", "workflow_dispatch"])
     p.add_argument("--graded-commit", required=True, help="the commit the re-grade ran on ($GITHUB_SHA)")
     p.add_argument("--submissions", type=Path, default=Path("submissions"))
-    p.add_argument("--state", type=Path, default=Path("leaderboard-failures.json"))
+    p.add_argument("--state", type=Path, default=None,
+                   help="default: leaderboard-failures.json beside the submissions folder (the board reads it there)")
     p.add_argument("--api-url", default="https://api.github.com", help="GitHub API base ($GITHUB_API_URL)")
     p.add_argument("--summary", metavar="FILE", help="the $GITHUB_STEP_SUMMARY file")
     p.add_argument("--github-output", metavar="FILE", help="the $GITHUB_OUTPUT file")
