@@ -19,6 +19,7 @@ from typing import Literal, TypeVar
 
 import requests
 from github import Auth, Github, GithubException
+from github.PullRequest import PullRequest
 
 from grader.errors import GitHubError
 from grader.scope import ChangedFile
@@ -289,7 +290,7 @@ def open_board_pr(client: Github, repo: str, branch: str, *, base: str = "main",
     """
     owner = repo.split("/")[0]
 
-    def find_or_create() -> tuple[object, Literal["created", "updated"]]:
+    def find_or_create() -> tuple[PullRequest, Literal["created", "updated"]]:
         gh_repo = client.get_repo(repo)
         for pull in gh_repo.get_pulls(state="open", head=f"{owner}:{branch}", base=base):
             return pull, "updated"
@@ -297,14 +298,14 @@ def open_board_pr(client: Github, repo: str, branch: str, *, base: str = "main",
             "created"
     pull, action = _call(find_or_create, f"leaderboard PR from {branch} in {repo}", policy)
     if check_name:
-        head = pull.head.sha  # type: ignore[attr-defined]
+        head = pull.head.sha
         _call(lambda: client.get_repo(repo).get_commit(head).create_status(
             "success", description="score records and leaderboard only: no submission to grade",
             context=check_name), f"status {check_name!r} on {head[:12]}", policy)
     auto, note = True, "auto-merge is on: GitHub merges it once the branch rules are met"
     try:
-        _call(lambda: pull.enable_automerge(merge_method="MERGE"), f"auto-merge of {repo}#{pull.number}",  # type: ignore[attr-defined]
+        _call(lambda: pull.enable_automerge(merge_method="MERGE"), f"auto-merge of {repo}#{pull.number}",
               RetryPolicy(max_attempts=1))
     except GitHubError as e:
         auto, note = False, f"auto-merge could not be enabled ({e}); an organizer merges it"
-    return BoardPull(pull.number, pull.html_url, action, auto, note)  # type: ignore[attr-defined]
+    return BoardPull(pull.number, pull.html_url, action, auto, note)
