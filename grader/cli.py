@@ -161,6 +161,19 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_data(args: argparse.Namespace) -> int:
+    print(_resolve_data(args))
+    return EXIT_OK
+
+
+def _register_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="find CIFAR-10 (downloading and verifying it if needed); print its folder")
+    p.add_argument("--data", type=Path, help="folder holding cifar-10-batches-py/ (default: $TINYMLPERF_DATA, "
+                                             "then the user cache, then download)")
+    p.add_argument("--no-download", action="store_true", help="never download CIFAR-10")
+    p.set_defaults(func=_cmd_data)
+
+
 def _register_baseline(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("baseline", help="measure the baseline alone on this machine (with hardware specs)")
     p.add_argument("--out", type=Path, default=Path("baseline.json"), help="output JSON (default: baseline.json)")
@@ -168,7 +181,7 @@ def _register_baseline(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_baseline)
 
 
-_REGISTRY.append(_register_baseline)
+_REGISTRY += [_register_baseline, _register_data]
 # --- GitHub pipeline commands (the workflows' only steps; see docs/organizers.md) ---------------
 
 def _cmd_scope(args: argparse.Namespace) -> int:
@@ -186,6 +199,13 @@ def _cmd_scope(args: argparse.Namespace) -> int:
             raise UsageError("scope --pr needs --repo or $GITHUB_REPOSITORY")
         client = gh.make_client(gh.token_from_env(), os.environ.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL))
         files, listed = gh.changed_files(client, repo, args.pr)
+    if args.allow_no_submission and files and not scope.touches_submissions(files) and (
+            listed is None or listed <= len(files)):
+        print(annotations.command("this PR changes no file under submissions/, so there is nothing to grade; "
+                                  "its review decides", title="No submission", level="notice"))
+        if args.github_output:
+            actions.write_output(Path(args.github_output), "slug", "")
+        return EXIT_OK
     result = scope.check(files, slug_pattern=config.load().submission.slug_pattern, listed_total=listed)
     for problem in result.problems:
         print(annotations.command(problem, title="Not one submission") if args.annotate else problem)
@@ -205,6 +225,8 @@ def _register_scope(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repo", default=None, help="owner/name for --pr (default: $GITHUB_REPOSITORY)")
     p.add_argument("--github-output", metavar="FILE", help="append slug=<slug> to this $GITHUB_OUTPUT file")
     p.add_argument("--annotate", action="store_true", help="print problems as ::error annotations")
+    p.add_argument("--allow-no-submission", action="store_true",
+                   help="exit 0 with an empty slug when no file under submissions/ changes (an organizer's PR)")
     p.set_defaults(func=_cmd_scope)
 
 
@@ -273,12 +295,34 @@ def _cmd_verify_repo(args: argparse.Namespace) -> int:
         url = ""
     else:
         owner = args.expected_owner or (args.pr_author if competition.require_owner_match else None)
-        verification = gh.verify_repo(url, client=_github_client(), expected_owner=owner)
+        verification = None
+        if owner is None and args.merged_pr_author and competition.require_owner_match:
+            try:
+                owner = _merged_pr_author(args.submission)
+            except GraderError as e:
+                verification = gh.RepoVerification("not_checked", f"the merged PR's author is unknown: {e}")
+        if verification is None:
+            verification = gh.verify_repo(url, client=_github_client(), expected_owner=owner)
     if args.out:
         schema.write(args.out, {"schema_version": 1, "url": url, "status": verification.status,
                                 "reason": verification.reason}, "repo_verification")
     print(f"{verification.status}: {verification.reason}")
     return {"verified": EXIT_OK, "failed": EXIT_INVALID}.get(verification.status, EXIT_ERROR)
+
+
+def _merged_pr_author(folder: Path | None) -> str:
+    """The author of the merged PR that last changed ``folder`` on HEAD (the leaderboard's athlete)."""
+    from grader import merge_info
+
+    if folder is None:
+        raise UsageError("verify-repo: --merged-pr-author needs --submission")
+    source = merge_info.source_commit(folder.parent, "HEAD", folder.name)
+    repo = os.environ.get("GITHUB_REPOSITORY", "")
+    if source is None:
+        raise GraderError(f"{folder} is not in HEAD's history")
+    client = merge_info.client(os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+                               os.environ.get("GITHUB_TOKEN"))
+    return merge_info.find_merged_pr(client, repo, source).athlete_login
 
 
 def _github_client():
@@ -304,6 +348,9 @@ def _register_verify_repo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--expected-owner", default=None, help="fail unless the repo belongs to this login")
     p.add_argument("--pr-author", default=None,
                    help="the PR author's login: required as owner when the config's require_owner_match is on")
+    p.add_argument("--merged-pr-author", action="store_true",
+                   help="with --submission on main: require as owner the author of the merged PR that last changed "
+                        "the folder (GITHUB_TOKEN with pull-requests: read, $GITHUB_REPOSITORY)")
     p.add_argument("--config", type=Path, help="competition config (default: the packaged competition.yaml)")
     p.add_argument("--out", type=Path, help="also write the verification as JSON (for grade --repo-verification)")
     p.set_defaults(func=_cmd_verify_repo)
@@ -317,6 +364,10 @@ def _cmd_comment(args: argparse.Namespace) -> int:
         outcome = post.post(run, Path(args.artifact), client=post.client_from_env(os.environ),
                             server_url=os.environ.get("GITHUB_SERVER_URL", "https://github.com"),
                             bot_login=args.bot_login)
+    except gh.StaleRun as e:
+        from grader import annotations
+        print(annotations.command(f"{e}", title="Stale grade run", level="notice"))
+        return EXIT_OK
     except gh.PullMismatch as e:
         print(f"tinymlperf comment: refused: {e}", file=sys.stderr)
         return EXIT_INVALID
@@ -351,7 +402,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     latest = standings.read(args.standings) if args.standings.exists() else None
     board = leaderboard.build(records, leaderboard.CurrentGrader(__version__, sha), competition.per_athlete,
                               competition.chart_entries, competition.name, standings=latest)
-    content = leaderboard.render(board)
+    content = leaderboard.render(board) + _unpublished_section(args.submissions)
     if args.check:
         try:
             same = args.out.read_text(encoding="utf-8") == content
@@ -362,6 +413,14 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     leaderboard.write_atomic(args.out, content)
     print(f"{args.out}: written from {len(records)} score record(s)")
     return EXIT_OK
+
+
+def _unpublished_section(submissions: Path) -> str:
+    """The board's "Not on the board" section from leaderboard-failures.json beside submissions/."""
+    from grader import publish_state
+
+    section = publish_state.render_section(publish_state.read(submissions.parent / publish_state.STATE_NAME))
+    return f"\n{section}" if section else ""
 
 
 def _register_leaderboard(sub: argparse._SubParsersAction) -> None:
@@ -417,9 +476,11 @@ def _register_record(sub: argparse._SubParsersAction) -> None:
 def _cmd_to_grade(args: argparse.Namespace) -> int:
     import json
 
-    from grader import merge_info, publish
+    from grader import merge_info, publish, publish_state
 
-    slugs = merge_info.to_grade(args.submissions, args.after, args.before, args.all)
+    state = publish_state.read(args.state or args.submissions.parent / publish_state.STATE_NAME)
+    slugs = merge_info.to_grade(args.submissions, args.after, args.before, args.all,
+                                lambda slug, source: publish_state.gave_up(state, slug, source))
     print(json.dumps(publish.chunks(slugs, args.chunk_size)))
     return EXIT_OK
 
@@ -431,6 +492,9 @@ def _register_to_grade(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--before", default=None, help="the commit main pointed to before the push")
     p.add_argument("--all", action="store_true", help="every submission (regrade-all)")
     p.add_argument("--chunk-size", type=int, default=4)
+    p.add_argument("--state", type=Path, default=None,
+                   help="entries that failed to publish, retried a bounded number of times "
+                        "(default: leaderboard-failures.json beside the submissions folder)")
     p.set_defaults(func=_cmd_to_grade)
 
 
@@ -574,3 +638,11 @@ def _register_standings(sub: argparse._SubParsersAction) -> None:
 
 
 _REGISTRY.append(_register_standings)
+
+
+def _deployment_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
+    from grader import cli_deploy  # the leaderboard's publish step and the organizer's checks
+    return cli_deploy.REGISTRY
+
+
+_REGISTRY += _deployment_commands()

@@ -28,6 +28,18 @@ from grader.errors import DataError
 
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
+OFFICIAL_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+# MD5 of each file in the official archive (the values torchvision checks): a cached copy is
+# checked against them on every read, so a poisoned or damaged cache is never graded with.
+OFFICIAL_BATCH_MD5 = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+}
 ENV_VAR = "TINYMLPERF_DATA"
 FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -116,15 +128,31 @@ def _has_data(root: Path) -> Path | None:
         return None
 
 
+def verify_files(folder: Path, digests: Mapping[str, str]) -> None:
+    """DataError naming the first file in ``folder`` that is missing or whose MD5 is not ``digests[name]``."""
+    for name, expected in sorted(digests.items()):
+        try:
+            with open(folder / name, "rb") as handle:
+                actual = hashlib.file_digest(handle, "md5").hexdigest()
+        except OSError as e:
+            raise DataError(f"{folder / name}: cannot be read ({e.strerror or e})") from e
+        if actual != expected:
+            raise DataError(f"{folder / name}: MD5 {actual} is not the official {expected}; "
+                            "the cached copy is damaged or was tampered with")
+
+
 def resolve(data_arg: Path | None, *, env: Mapping[str, str] = os.environ, cache: Path | None = None,
             url: str = OFFICIAL_URL, md5: str = OFFICIAL_MD5, download: bool = True,
-            progress: Callable[[int, int | None], None] | None = None) -> Path:
+            progress: Callable[[int, int | None], None] | None = None,
+            cache_digests: Mapping[str, str] | None = OFFICIAL_BATCH_MD5) -> Path:
     """Find the ``cifar-10-batches-py`` folder: ``--data``, then ``$TINYMLPERF_DATA``, then the cache.
 
     ``--data`` and the environment variable are taken at their word: if they name
     a folder without the data, that is an error, not a cue to look elsewhere.
     Only when neither is given is the cache searched and, failing that, filled
     by downloading ``url`` (MD5-verified, extracted safely and atomically).
+    A cached copy is checked against ``cache_digests`` on every read (a CI cache
+    can be written by another job); one that fails is removed and fetched again.
     """
     cache = cache if cache is not None else cache_dir(env)
     if data_arg is not None:
@@ -133,10 +161,17 @@ def resolve(data_arg: Path | None, *, env: Mapping[str, str] = os.environ, cache
         return locate(Path(env[ENV_VAR]))
     found = _has_data(cache)
     if found is not None:
-        return found
+        try:
+            if cache_digests is not None:
+                verify_files(found, cache_digests)
+            return found
+        except DataError as e:
+            if not download:
+                raise DataError(_how_to_supply(cache, str(e))) from e
+            shutil.rmtree(found)
     if not download:
         raise DataError(_how_to_supply(cache, "downloading is turned off"))
-    return fetch(url, md5, cache, progress=progress)
+    return fetch(url, md5, cache, progress=progress, sha256=OFFICIAL_SHA256 if md5 == OFFICIAL_MD5 else None)
 
 
 def _how_to_supply(cache: Path, why: str) -> str:
@@ -146,7 +181,7 @@ def _how_to_supply(cache: Path, why: str) -> str:
 
 
 def fetch(url: str, md5: str, cache: Path, *, progress: Callable[[int, int | None], None] | None = None,
-          timeout: float = 30.0) -> Path:
+          timeout: float = 30.0, sha256: str | None = None) -> Path:
     """Download the archive into ``cache``, verify its MD5, extract it safely; return the data folder.
 
     Nothing half-written is left behind: the download and the extraction happen
@@ -156,7 +191,7 @@ def fetch(url: str, md5: str, cache: Path, *, progress: Callable[[int, int | Non
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".download-", dir=cache) as tmp:
         archive = Path(tmp) / "cifar-10-python.tar.gz"
-        digest = hashlib.md5()
+        digest, strong = hashlib.md5(), hashlib.sha256()
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response, open(archive, "wb") as out:
                 total = response.headers.get("Content-Length")
@@ -165,6 +200,7 @@ def fetch(url: str, md5: str, cache: Path, *, progress: Callable[[int, int | Non
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
                     digest.update(chunk)
+                    strong.update(chunk)
                     done += len(chunk)
                     if progress is not None:
                         progress(done, expected)
@@ -175,6 +211,9 @@ def fetch(url: str, md5: str, cache: Path, *, progress: Callable[[int, int | Non
         if digest.hexdigest() != md5:
             raise DataError(_how_to_supply(
                 cache, f"download of {url} has MD5 {digest.hexdigest()}, expected {md5}; refusing it"))
+        if sha256 is not None and strong.hexdigest() != sha256:
+            raise DataError(_how_to_supply(
+                cache, f"download of {url} has SHA-256 {strong.hexdigest()}, expected {sha256}; refusing it"))
         staging = Path(tmp) / "extract"
         extract_safely(archive, staging)
         folder = staging / FOLDER

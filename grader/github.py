@@ -19,6 +19,7 @@ from typing import Literal, TypeVar
 
 import requests
 from github import Auth, Github, GithubException
+from github.PullRequest import PullRequest
 
 from grader.errors import GitHubError
 from grader.scope import ChangedFile
@@ -35,6 +36,10 @@ _REPO_URL = re.compile(r"^https://github\.com/([A-Za-z0-9](?:[A-Za-z0-9-]{0,38})
 
 class PullMismatch(GitHubError):
     """The PR the artifact names is not the one the run graded (stale or forged): post nothing."""
+
+
+class StaleRun(PullMismatch):
+    """The PR's head moved on after this run (a newer push): the newer run comments, this one says nothing."""
 
 
 @dataclass(frozen=True)
@@ -209,8 +214,8 @@ def confirm_pr(client: Github, repo: str, pr_number: int, head_sha: str, *, head
     actual_repo = pull.head.repo.full_name if pull.head.repo is not None else None
     info = PullInfo(pull.number, pull.head.sha, actual_repo, pull.user.login, pull.state)
     if info.head_sha != head_sha:
-        raise PullMismatch(f"{repo}#{pr_number}: head is {info.head_sha}, but the run graded {head_sha}; "
-                          "the artifact is stale or not about this PR, so nothing is posted")
+        raise StaleRun(f"{repo}#{pr_number}: head is {info.head_sha}, but the run graded {head_sha}: a newer "
+                       "push superseded this run (its own run comments), so nothing is posted")
     if head_repo is not None and (actual_repo or "").lower() != head_repo.lower():
         raise PullMismatch(f"{repo}#{pr_number}: head repository is {actual_repo}, but the run came from "
                           f"{head_repo}; nothing is posted")
@@ -259,3 +264,48 @@ def upsert_comment(client: Github, repo_full_name: str, pr_number: int, body: st
         created = pull.create_issue_comment(body)
         return CommentOutcome("created", created.id, created.html_url)
     return _call(upsert, f"comment on {repo_full_name}#{pr_number}", policy)
+
+
+@dataclass(frozen=True)
+class BoardPull:
+    """The pull request carrying the bot's records when main does not take its push."""
+
+    number: int
+    url: str
+    action: Literal["created", "updated"]
+    auto_merge: bool
+    note: str
+
+
+def open_board_pr(client: Github, repo: str, branch: str, *, base: str = "main", title: str, body: str,
+                  check_name: str | None = None, policy: RetryPolicy = RetryPolicy()) -> BoardPull:
+    """Open (or find) the PR from ``branch`` into ``base`` and ask GitHub to merge it once its rules pass.
+
+    A PR opened with the workflow's own token starts no workflow, so the required
+    check would never report: with ``check_name`` the PR's head gets a commit
+    status of that name (the records touch no submission, which is what the
+    check passes anyway). Auto-merge is GraphQL-only and off unless the
+    repository allows it; when it cannot be enabled the PR stays open for an
+    organizer and ``note`` says why.
+    """
+    owner = repo.split("/")[0]
+
+    def find_or_create() -> tuple[PullRequest, Literal["created", "updated"]]:
+        gh_repo = client.get_repo(repo)
+        for pull in gh_repo.get_pulls(state="open", head=f"{owner}:{branch}", base=base):
+            return pull, "updated"
+        return gh_repo.create_pull(base=base, head=branch, title=title, body=body, maintainer_can_modify=False), \
+            "created"
+    pull, action = _call(find_or_create, f"leaderboard PR from {branch} in {repo}", policy)
+    if check_name:
+        head = pull.head.sha
+        _call(lambda: client.get_repo(repo).get_commit(head).create_status(
+            "success", description="score records and leaderboard only: no submission to grade",
+            context=check_name), f"status {check_name!r} on {head[:12]}", policy)
+    auto, note = True, "auto-merge is on: GitHub merges it once the branch rules are met"
+    try:
+        _call(lambda: pull.enable_automerge(merge_method="MERGE"), f"auto-merge of {repo}#{pull.number}",
+              RetryPolicy(max_attempts=1))
+    except GitHubError as e:
+        auto, note = False, f"auto-merge could not be enabled ({e}); an organizer merges it"
+    return BoardPull(pull.number, pull.html_url, action, auto, note)

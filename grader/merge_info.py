@@ -152,13 +152,17 @@ def _recorded_sha(record: Path) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def to_grade(submissions: Path, after: str, before: str | None, everything: bool) -> list[str]:
+def to_grade(submissions: Path, after: str, before: str | None, everything: bool,
+             gave_up: Callable[[str, str | None], bool] = lambda slug, source: False) -> list[str]:
     """Slugs the run must grade, sorted.
 
     Everything for a regrade (or when ``before`` is unknown); else folders the
     push changed (score.json aside), plus any folder whose record is missing or
     names another commit: GitHub cancels a pending run when a third push queues
     in the same concurrency group, and this makes the next run pick its entry up.
+    Such a catch-up is skipped once ``gave_up(slug, source_commit)`` says the
+    entry failed to publish too often at that commit (the push that changes it
+    and a regrade-all still grade it).
     """
     folders = _folders(submissions, after)
     if everything or not before or before == NULL_SHA or not _is_commit(submissions, before):
@@ -169,6 +173,7 @@ def to_grade(submissions: Path, after: str, before: str | None, everything: bool
         if len(parts) >= 2 and parts[1:] != ["score.json"]:
             changed.add(parts[0])
     for slug in folders:
-        if _recorded_sha(submissions / slug / "score.json") != source_commit(submissions, after, slug):
+        source = source_commit(submissions, after, slug)
+        if _recorded_sha(submissions / slug / "score.json") != source and not gave_up(slug, source):
             changed.add(slug)
     return [slug for slug in folders if slug in changed]

@@ -73,6 +73,9 @@ def post(run: RunInfo, artifact_dir: Path, *, client: Github, server_url: str = 
     """
     if run.event != "pull_request":
         return PostOutcome(None, None, "skipped", f"run {run.run_id} was triggered by {run.event}, not a PR")
+    if run.conclusion == "action_required":
+        return PostOutcome(None, None, "skipped", f"run {run.run_id} awaits an organizer's approval; "
+                                                  "the approved run comments")
     found = artifact.read(artifact_dir)
     number = (found.metadata["pr_number"] if found.metadata is not None
               else run.pr_numbers[0] if run.pr_numbers
@@ -81,6 +84,8 @@ def post(run: RunInfo, artifact_dir: Path, *, client: Github, server_url: str = 
         return PostOutcome(None, None, "skipped", f"no open PR has head {run.head_sha}; nothing to comment on")
     gh.confirm_pr(client, run.repo, number, run.head_sha, head_repo=run.head_repo, policy=policy)
     files, listed_total = gh.changed_files(client, run.repo, number, policy=policy)
+    if files and listed_total <= len(files) and not scope.touches_submissions(files):
+        return PostOutcome(number, None, "skipped", f"{run.repo}#{number} changes no submission; no score comment")
     pr_scope = scope.check(files, slug_pattern=load_config().submission.slug_pattern, listed_total=listed_total)
     view = comment.plan(conclusion=run.conclusion, head_sha=run.head_sha,
                         run_url=f"{server_url.rstrip('/')}/{run.repo}/actions/runs/{run.run_id}",

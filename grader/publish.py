@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader import record, schema
+from grader import publish_state, record, schema
 from grader.errors import GraderError
 from grader.merge_info import SHA, SLUG, PullLookup, event_graded_at, event_repository, source_commit
 
@@ -94,3 +94,47 @@ def chunks(slugs: list[str], size: int, max_chunks: int = 256) -> list[str]:
         return []
     size = max(size, 1, math.ceil(len(slugs) / max_chunks))
     return [" ".join(slugs[i:i + size]) for i in range(0, len(slugs), size)]
+
+
+@dataclass(frozen=True)
+class Published:
+    """What ``publish_all`` did for one slug: ``written``, ``skipped`` or ``failed`` (with why)."""
+
+    slug: str
+    action: str
+    detail: str
+    attempts: int = 0
+
+
+def publish_all(slugs: list[str], results: Path, submissions: Path, event: dict[str, Any], event_name: str,
+                graded_commit: str, lookup: PullLookup, state: publish_state.PublishState,
+                event_source: str = "event.json") -> tuple[list[Published], publish_state.PublishState]:
+    """Record every slug's result on its own: one failure never stops the others.
+
+    A slug fails when its grade left no ``result.json`` or its record cannot be
+    written (an unusable result, no merged PR for its commit); it is counted in
+    the returned state against its current source commit, so the planner
+    retries it a bounded number of times. Programming errors still raise.
+    """
+    done: list[Published] = []
+    for slug in slugs:
+        source = source_commit(submissions, "HEAD", slug) if SLUG.match(slug) else None
+        result_path = results / slug / "result.json"
+        try:
+            if not result_path.is_file():
+                raise GraderError(f"{slug}: the grade job left no result.json (see that job's log)")
+            outcome = record_result(result_path, slug, submissions, event, event_name, graded_commit, lookup,
+                                    event_source)
+        except GraderError as e:
+            if source is None:
+                done.append(Published(slug, "skipped", f"{slug} is no longer on main ({e})"))
+                state = publish_state.cleared(state, slug)
+                continue
+            state = publish_state.failed(state, slug, source, str(e))
+            entry = state.get(slug)
+            done.append(Published(slug, "failed", str(e), entry.attempts if entry else 0))
+            continue
+        if outcome.action == "written" or source is None:
+            state = publish_state.cleared(state, slug)
+        done.append(Published(slug, outcome.action, outcome.detail))
+    return done, state

@@ -64,6 +64,16 @@ def _outside(path: str) -> str:
             f"folder, so drop this change or open a separate PR for it")
 
 
+def touches_submissions(files: Sequence[ChangedFile]) -> bool:
+    """True when any changed path (or a rename's old path) lies under ``submissions/``.
+
+    A PR that touches none (an organizer's change to the grader or the docs) has
+    no submission to grade: its required check passes, and no score comment is posted.
+    """
+    return any(p == SUBMISSIONS or p.startswith(f"{SUBMISSIONS}/")
+               for f in files for p in (f.path, f.previous_path or ""))
+
+
 def check(files: Sequence[ChangedFile], *, slug_pattern: str, listed_total: int | None = None) -> Scope:
     """The slug of the one submission ``files`` add or change, or every problem with them.
 

@@ -13,6 +13,16 @@ api.github.com's JSON:
 - ``GET /repos/{o}/{r}/pulls[?state=]``, ``GET /repos/{o}/{r}/pulls/{n}``, ``GET .../pulls/{n}/files``
 - ``GET|POST /repos/{o}/{r}/issues/{n}/comments``, ``PATCH /repos/{o}/{r}/issues/comments/{id}``
 - ``GET /rate_limit``
+- git over smart HTTP at ``/{o}/{r}.git`` (``git http-backend`` on a bare repository registered with
+  ``serve_git``): Basic auth ``x-access-token:TOKEN`` like GitHub's, anonymous reads of public repos,
+  and branch rules (``protect``) enforced by a pre-receive hook that declines a push the way GitHub
+  does (``GH013: Repository rule violations found``) unless the pusher is on the bypass list
+- the settings ``tinymlperf doctor`` reads (admins only): ``actions/permissions[/workflow|/selected-actions|
+  /fork-pr-contributor-approval]``, ``actions/variables/{name}``, ``actions/secrets/{name}``,
+  ``rulesets[/{id}]``, ``GET /orgs/{org}/installations`` and ``/user/installations``
+- ``POST /repos/{o}/{r}/statuses/{sha}`` (commit statuses, kept in ``state.statuses``)
+- ``POST /repos/{o}/{r}/pulls`` (a branch of the served git repository), ``GET .../pulls?head=``,
+  and the GraphQL mutation ``enablePullRequestAutoMerge`` (``POST /graphql``)
 
 Lists paginate with ``per_page``/``page`` and an RFC 8288 ``Link`` header;
 every response carries ``X-RateLimit-*`` headers. State lives in
@@ -25,9 +35,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
+import subprocess
 import threading
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -54,6 +67,19 @@ class Repo:
     trees: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)  # sha -> name -> (type, sha)
     commits: dict[str, dict[str, Any]] = field(default_factory=dict)
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Settings → Actions → "Allow GitHub Actions to create and approve pull requests"; Settings → "Allow auto-merge"
+    actions_can_create_prs: bool = False
+    allow_auto_merge: bool = False
+    # Settings read by `tinymlperf doctor` (admin-only endpoints, as on GitHub); defaults are a new repository's.
+    admins: set[str] = field(default_factory=set)
+    actions_enabled: bool = True
+    allowed_actions: str = "all"
+    github_owned_allowed: bool = True
+    default_workflow_permissions: str = "read"
+    fork_pr_approval: str = "first_time_contributors_new_to_github"
+    rulesets: list[dict[str, Any]] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+    secrets: set[str] = field(default_factory=set)
 
     @property
     def full_name(self) -> str:
@@ -83,6 +109,9 @@ class State:
         self.commit_pulls: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (repo, sha) -> PRs with that commit
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
+        self.statuses: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (repo, sha) -> commit statuses
+        self.installations: dict[str, list[dict[str, Any]]] = {}  # org -> GitHub App installations
+        self.git_dirs: dict[str, Path] = {}  # repo full name (lower) -> bare repository served over HTTP
         self.rate_limit = 5000
         self.rate_remaining = 4999
         self.rate_reset = int(time.time()) + 3600
@@ -165,6 +194,35 @@ class State:
             self.faults.append(Fault(method.upper(), re.compile(path_regex), status,
                                      body if body is not None else {"message": f"injected {status}"},
                                      dict(headers or {}), times))
+
+    def serve_git(self, full_name: str, bare: Path) -> None:
+        """Serve the bare repository ``bare`` as ``{url}/{full_name}.git`` (the repo must exist here too)."""
+        with self.lock:
+            self.repo(full_name)
+            self.git_dirs[full_name.lower()] = bare
+            hook = bare / "hooks" / "pre-receive"
+            hook.write_text(_PRE_RECEIVE.replace("@REPO@", full_name))
+            hook.chmod(0o755)
+
+    def protect(self, full_name: str, branch: str, *, bypass: set[str] = frozenset(),
+                rules: tuple[str, ...] = ("Changes must be made through a pull request.",
+                                          'Required status check "Grade submission" is expected.')) -> None:
+        """A ruleset on ``branch`` of the served repo: pushes by anyone but ``bypass`` logins are declined.
+
+        Pushes with no authenticated user (the test standing in for GitHub merging a PR) pass.
+        """
+        with self.lock:
+            bare = self.git_dirs[full_name.lower()]
+            (bare / "tinymlperf-protected").write_text(f"{branch}\n")
+            (bare / "tinymlperf-bypass").write_text("".join(f"{login}\n" for login in sorted(bypass)))
+            (bare / "tinymlperf-rules").write_text("".join(f"- {rule}\n" for rule in rules))
+
+    def git_head(self, full_name: str, branch: str) -> str | None:
+        """The commit ``branch`` of the served repository points at, or None."""
+        bare = self.git_dirs[full_name.lower()]
+        done = subprocess.run(["git", "--git-dir", str(bare), "rev-parse", "--verify", "-q", f"refs/heads/{branch}"],
+                              capture_output=True, text=True, check=False)
+        return done.stdout.strip() or None
 
     # -- inspection ----------------------------------------------------------
     def repo(self, full_name: str) -> Repo:
@@ -266,6 +324,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fault.status, fault.body, fault.headers)
             return
         parts = urlsplit(self.path)
+        if (g := re.fullmatch(r"/([^/]+)/([^/]+)\.git(/.*)", parts.path)):
+            self._git(method, f"{g.group(1)}/{g.group(2)}", g.group(3), parts.query, raw)
+            return
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         try:
             body = json.loads(raw) if raw else {}
@@ -277,6 +338,62 @@ class _Handler(BaseHTTPRequestHandler):
                                   "documentation_url": "https://docs.github.com/rest"})
             return
         self._send(status, payload, headers)
+
+    def _git(self, method: str, full_name: str, rest: str, query: str, body: bytes) -> None:
+        """Smart HTTP through ``git http-backend``, authenticated like github.com."""
+        state = self.server.state
+        bare = state.git_dirs.get(full_name.lower())
+        login = self._basic_login()
+        writing = "git-receive-pack" in rest or "service=git-receive-pack" in query
+        if login is False:
+            return self._plain(401, b"Invalid username or token. Password authentication is not supported.\n",
+                               {"WWW-Authenticate": 'Basic realm="GitHub"'})
+        repo = state.repos.get(full_name.lower())
+        if bare is None or repo is None or (repo.private and login is None):
+            return self._plain(404, b"Repository not found.\n")
+        if writing and login is None:
+            return self._plain(401, b"", {"WWW-Authenticate": 'Basic realm="GitHub"'})
+        env = {"PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(bare.parent), "GIT_HTTP_EXPORT_ALL": "1",
+               "PATH_INFO": f"/{bare.name}{rest}", "REQUEST_METHOD": method, "QUERY_STRING": query,
+               "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
+               "REMOTE_ADDR": "127.0.0.1", "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+               "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(bare.parent)}
+        if login:
+            env["REMOTE_USER"] = login
+        done = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, timeout=120,
+                              check=False)
+        head, _, payload = done.stdout.partition(b"\r\n\r\n")
+        status, headers = 200, {}
+        for line in head.decode("latin-1").split("\r\n"):
+            key, _, value = line.partition(":")
+            if key.lower() == "status":
+                status = int(value.strip().split()[0])
+            elif key:
+                headers[key] = value.strip()
+        self._plain(status, payload, headers)
+
+    def _basic_login(self) -> str | None | bool:
+        """The login of a Basic ``x-access-token:TOKEN`` header; None without one, False for a bad token."""
+        auth = self.headers.get("Authorization") or ""
+        if not auth:
+            return None
+        scheme, _, value = auth.partition(" ")
+        try:
+            _, _, token = base64.b64decode(value.strip()).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        if scheme.lower() != "basic":
+            return False
+        return self.server.state.tokens.get(token, False)
+
+    def _plain(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(payload)))
+        for key, value in (headers or {}).items():
+            if key.lower() != "content-length":
+                self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(payload)
 
     def _login(self) -> str | None:
         auth = self.headers.get("Authorization")
@@ -338,6 +455,26 @@ class GitHubServer(ThreadingHTTPServer):
         self.stop()
 
 
+# What github.com prints when a ruleset declines a push (the "remote:" lines a git client shows).
+_PRE_RECEIVE = r"""#!/bin/sh
+[ -f tinymlperf-protected ] || exit 0
+[ -n "$REMOTE_USER" ] || exit 0  # no pusher: GitHub itself merging a pull request
+status=0
+while read -r old new ref; do
+  branch=${ref#refs/heads/}
+  if grep -qxF "$branch" tinymlperf-protected && ! grep -qxF "$REMOTE_USER" tinymlperf-bypass; then
+    echo "error: GH013: Repository rule violations found for $ref." >&2
+    echo "Review all repository rules at https://github.com/@REPO@/rules?ref=refs%2Fheads%2F$branch" >&2
+    echo "" >&2
+    cat tinymlperf-rules >&2
+    echo "" >&2
+    status=1
+  fi
+done
+exit $status
+"""
+
+
 # ---------------------------------------------------------------------------
 # Routing: each handler returns (status, payload, headers).
 
@@ -361,7 +498,7 @@ def _repo_json(server: GitHubServer, repo: Repo) -> dict[str, Any]:
     return {"id": abs(hash(repo.full_name)) % 10**8, "name": repo.name, "full_name": repo.full_name,
             "owner": _user(repo.owner), "private": repo.private, "visibility": "private" if repo.private else "public",
             "html_url": f"https://github.com/{repo.full_name}", "url": api, "default_branch": repo.default_branch,
-            "size": size, "fork": False, "archived": False}
+            "size": size, "fork": False, "archived": False, "allow_auto_merge": repo.allow_auto_merge}
 
 
 def _paginate(server: GitHubServer, path: str, query: dict[str, str], items: list[Any]) -> Result:
@@ -411,6 +548,14 @@ def _content_json(server: GitHubServer, repo: Repo, path: str, sha: str, with_co
 def _route(server: GitHubServer, method: str, path: str, query: dict[str, str], body: Json,
            login: str | None) -> Result:
     state = server.state
+    if path == "/graphql" and method == "POST":
+        return _graphql(server, body, login)
+    if (o := re.fullmatch(r"/(?:orgs/([^/]+)|user)/installations", path)) and method == "GET":
+        owner = o.group(1) or login or ""
+        if o.group(1) and not any(r.owner.lower() == owner.lower() and login in r.admins for r in state.repos.values()):
+            raise ApiError(403, "You must be an organization owner to list installations")
+        return 200, {"total_count": len(state.installations.get(owner.lower(), [])),
+                     "installations": state.installations.get(owner.lower(), [])}, {}
     if path == "/rate_limit":
         core = {"limit": state.rate_limit, "remaining": state.rate_remaining, "reset": state.rate_reset,
                 "used": state.rate_limit - state.rate_remaining}
@@ -425,6 +570,8 @@ def _route(server: GitHubServer, method: str, path: str, query: dict[str, str], 
         raise ApiError(401, "Requires authentication")
     if rest == "" and method == "GET":
         return 200, _repo_json(server, repo), {}
+    if rest.startswith(("/actions/", "/rulesets")) and method == "GET":
+        return _admin_settings(repo, rest, login)
     if (t := re.fullmatch(r"/git/trees/(.+)", rest)) and method == "GET":
         if not repo.branches:
             raise ApiError(409, "Git Repository is empty.")
@@ -455,6 +602,14 @@ def _route(server: GitHubServer, method: str, path: str, query: dict[str, str], 
     if rest == "/git/commits" and method == "POST":
         sha = state._put_commit(repo, body["tree"], list(body.get("parents", [])), body["message"])
         return 201, _commit_json(server, repo, sha), {}
+    if (c := re.fullmatch(r"/statuses/([0-9a-f]{40})", rest)) and method == "POST":
+        if body.get("state") not in ("error", "failure", "pending", "success"):
+            raise ApiError(422, "Validation Failed: state")
+        status = {"state": body["state"], "context": body.get("context", "default"),
+                  "description": body.get("description"), "creator": _user(login or "")}
+        state.statuses.setdefault((repo.full_name.lower(), c.group(1)), []).append(status)
+        return 201, {**status, "id": len(state.statuses), "url": f"{server.url}/repos/{repo.full_name}/statuses/"
+                                                                 f"{c.group(1)}"}, {}
     if (c := re.fullmatch(r"/commits/([0-9a-f]{40})(/pulls)?", rest)) and method == "GET":
         sha = c.group(1)
         if c.group(2):
@@ -478,10 +633,14 @@ def _route(server: GitHubServer, method: str, path: str, query: dict[str, str], 
         return 200, _ref_json(server, repo, branch), {}
     if (p := re.fullmatch(r"/contents/(.*)", rest)):
         return _contents(server, repo, method, p.group(1).strip("/"), query, body, login)
+    if rest == "/pulls" and method == "POST":
+        return _create_pull(server, repo, body, login)
     if rest == "/pulls" and method == "GET":
         wanted = query.get("state", "open")
+        head = query.get("head")
         pulls = [_pull_json(server, repo, pr) for _, pr in sorted(repo.pulls.items())
-                 if wanted == "all" or pr["state"] == wanted]
+                 if (wanted == "all" or pr["state"] == wanted)
+                 and (head is None or f"{pr['head_repo'].split('/')[0]}:{pr['head_ref']}".lower() == head.lower())]
         return _paginate(server, path, query, pulls)
     if (p := re.fullmatch(r"/pulls/(\d+)(/files)?", rest)) and method == "GET":
         pull = repo.pulls.get(int(p.group(1)))
@@ -513,6 +672,89 @@ def _route(server: GitHubServer, method: str, path: str, query: dict[str, str], 
             comment["updated_at"] = "2024-05-02T12:00:00Z"
         return 200, _comment_json(server, comment), {}
     raise ApiError(404, "Not Found")
+
+
+def _admin_settings(repo: Repo, rest: str, login: str | None) -> Result:
+    """The repository settings doctor reads; like GitHub, only an admin may read them."""
+    if login is None or (login not in repo.admins and login != repo.owner):
+        raise ApiError(403, "Must have admin rights to Repository.")
+    if rest == "/actions/permissions":
+        return 200, {"enabled": repo.actions_enabled, **({"allowed_actions": repo.allowed_actions}
+                                                         if repo.actions_enabled else {})}, {}
+    if rest == "/actions/permissions/selected-actions":
+        return 200, {"github_owned_allowed": repo.github_owned_allowed, "verified_allowed": False,
+                     "patterns_allowed": []}, {}
+    if rest == "/actions/permissions/workflow":
+        return 200, {"default_workflow_permissions": repo.default_workflow_permissions,
+                     "can_approve_pull_request_reviews": repo.actions_can_create_prs}, {}
+    if rest == "/actions/permissions/fork-pr-contributor-approval":
+        return 200, {"approval_policy": repo.fork_pr_approval}, {}
+    if (v := re.fullmatch(r"/actions/variables/([A-Za-z0-9_]+)", rest)):
+        if v.group(1) not in repo.variables:
+            raise ApiError(404, "Not Found")
+        return 200, {"name": v.group(1), "value": repo.variables[v.group(1)],
+                     "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z"}, {}
+    if (v := re.fullmatch(r"/actions/secrets/([A-Za-z0-9_]+)", rest)):
+        if v.group(1) not in repo.secrets:
+            raise ApiError(404, "Not Found")
+        return 200, {"name": v.group(1), "created_at": "2025-01-01T00:00:00Z",
+                     "updated_at": "2025-01-01T00:00:00Z"}, {}
+    if rest == "/rulesets":
+        return 200, [{k: rs[k] for k in ("id", "name", "target", "enforcement")} for rs in repo.rulesets], {}
+    if (r := re.fullmatch(r"/rulesets/(\d+)", rest)):
+        found = [rs for rs in repo.rulesets if rs["id"] == int(r.group(1))]
+        if not found:
+            raise ApiError(404, "Not Found")
+        return 200, found[0], {}
+    raise ApiError(404, "Not Found")
+
+
+def _create_pull(server: GitHubServer, repo: Repo, body: Json, login: str | None) -> Result:
+    """Open a PR from a branch of the served git repository, with GitHub's refusals."""
+    if login == "github-actions[bot]" and not repo.actions_can_create_prs:
+        raise ApiError(403, "GitHub Actions is not permitted to create or approve pull requests.")
+    branch = str(body.get("head", "")).split(":")[-1]
+    head_sha = server.state.git_head(repo.full_name, branch) if repo.full_name.lower() in server.state.git_dirs \
+        else repo.branches.get(branch)
+    if not head_sha:
+        raise ApiError(422, "Validation Failed: head does not exist")
+    if any(pr["state"] == "open" and pr["head_ref"] == branch and pr["head_repo"] == repo.full_name
+           for pr in repo.pulls.values()):
+        raise ApiError(422, f"Validation Failed: A pull request already exists for {repo.owner}:{branch}.")
+    number = max([0, *repo.pulls]) + 1
+    pull = server.state.add_pull(repo.full_name, number, author=login or "", head_sha=head_sha,
+                                 head_repo=repo.full_name, head_ref=branch, base_ref=body.get("base", "main"))
+    pull.update(title=body.get("title", ""), body=body.get("body", ""))
+    return 201, _pull_json(server, repo, pull), {}
+
+
+def _node_id(repo: Repo, number: int) -> str:
+    return "PR_" + base64.b64encode(f"{repo.full_name}#{number}".encode()).decode().rstrip("=")
+
+
+def _graphql(server: GitHubServer, body: Json, login: str | None) -> Result:
+    """The one mutation we use, ``enablePullRequestAutoMerge``, answered like GitHub's GraphQL API."""
+    if login is None:
+        raise ApiError(401, "This endpoint requires you to be authenticated.")
+    query = str(body.get("query", ""))
+    if "enablePullRequestAutoMerge" not in query:
+        return 200, {"errors": [{"message": "the loopback server knows only enablePullRequestAutoMerge"}]}, {}
+    variables = body.get("variables", {}).get("input", body.get("variables", {}))
+    node = str(variables.get("pullRequestId", ""))
+    for repo in server.state.repos.values():
+        for number, pull in repo.pulls.items():
+            if _node_id(repo, number) == node:
+                if not repo.allow_auto_merge:
+                    return 200, {"data": {"enablePullRequestAutoMerge": None}, "errors": [
+                        {"type": "UNPROCESSABLE", "message": "Pull request Auto merge is not allowed for this "
+                                                             "repository"}]}, {}
+                pull["auto_merge"] = {"merge_method": variables.get("mergeMethod", "MERGE").lower(),
+                                      "enabled_by": _user(login)}
+                return 200, {"data": {"enablePullRequestAutoMerge": {
+                    "actor": {"login": login, "avatarUrl": "", "resourcePath": f"/{login}", "url": ""},
+                    "clientMutationId": None}}}, {}
+    return 200, {"errors": [{"type": "NOT_FOUND", "message": f"Could not resolve to a node with the global id "
+                                                             f"of '{node}'"}]}, {}
 
 
 def _type(login: str | None) -> str:
@@ -615,7 +857,9 @@ def _pull_json(server: GitHubServer, repo: Repo, pull: dict[str, Any]) -> dict[s
     head_repo = {"full_name": pull["head_repo"], "name": head_name, "owner": _user(head_owner), "fork": True,
                  "url": f"{server.url}/repos/{pull['head_repo']}", "html_url": f"https://github.com/{pull['head_repo']}"}
     number = pull["number"]
-    return {"number": number, "state": pull["state"], "title": f"Submission {number}",
+    return {"number": number, "node_id": _node_id(repo, number), "state": pull["state"],
+            "title": pull.get("title") or f"Submission {number}", "body": pull.get("body"),
+            "auto_merge": pull.get("auto_merge"),
             "url": f"{server.url}/repos/{repo.full_name}/pulls/{number}",
             "issue_url": f"{server.url}/repos/{repo.full_name}/issues/{number}",
             "comments_url": f"{server.url}/repos/{repo.full_name}/issues/{number}/comments",

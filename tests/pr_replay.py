@@ -94,6 +94,7 @@ class Actions:
     def emulators(self) -> dict[str, Any]:
         noop = lambda step, ctx: None  # noqa: E731  (setup-python, cache: nothing to see)
         return {"actions/checkout": self.checkout, "actions/setup-python": noop, "actions/cache": noop,
+                "actions/cache/restore": noop,
                 "actions/upload-artifact": self.upload, "actions/download-artifact": self.download}
 
 

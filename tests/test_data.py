@@ -81,7 +81,7 @@ def test_data_flag_wins_over_environment_and_cache(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     assert data.resolve(tmp_path / "flag", env=env, cache=cache).parent.name == "flag"
     assert data.resolve(None, env=env, cache=cache).parent.name == "env"
-    assert data.resolve(None, env={}, cache=cache).parent.name == "cache"
+    assert data.resolve(None, env={}, cache=cache, cache_digests=None).parent.name == "cache"
 
 
 def test_environment_pointing_at_nothing_is_an_error_not_a_download(tmp_path: Path) -> None:
@@ -103,7 +103,7 @@ def test_download_verifies_extracts_and_caches(tmp_path: Path, cifar_server: tup
     assert seen[-1] == (len(served.body), len(served.body))
     assert sorted(p.name for p in cache.iterdir()) == [data.FOLDER]  # no temp files left
     served.body = b"gone"  # a second resolve uses the cache, not the network
-    assert data.resolve(None, env={}, cache=cache, url=url, md5="0" * 32) == found
+    assert data.resolve(None, env={}, cache=cache, url=url, md5="0" * 32, cache_digests=None) == found
 
 
 def test_download_with_wrong_checksum_is_refused_and_leaves_nothing(tmp_path: Path,

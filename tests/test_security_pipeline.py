@@ -146,3 +146,37 @@ def test_corrupted_cifar_download_is_refused_then_fetched_again(tmp_path: Path,
     served.body, served.claimed_length = good, None
     found = data.resolve(None, env={}, cache=cache, url=url, md5=md5)
     assert data.load_split(found, "train").images.shape[1:] == (3, 32, 32)
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+def test_a_poisoned_cifar_cache_is_never_read_it_is_fetched_again(tmp_path: Path,
+                                                                 cifar_server: tuple[str, Archive]) -> None:
+    url, served = cifar_server
+    (tmp_path / "src").mkdir()
+    served.body = make_archive(tmp_path / "src")
+    md5 = hashlib.md5(served.body).hexdigest()
+    cache = tmp_path / "cache"
+    good = data.resolve(None, env={}, cache=cache, url=url, md5=md5)
+    digests = _digests(good)
+    expected = data.load_split(good, "test").labels.tolist()
+    # Another job wrote the cache: same file names and sizes, other labels.
+    poisoned = good / data.TEST_BATCH
+    blob = bytearray(poisoned.read_bytes())
+    blob[-20] ^= 1
+    poisoned.write_bytes(bytes(blob))
+    with pytest.raises(DataError, match=r"test_batch: MD5 [0-9a-f]{32} is not the official"):
+        data.resolve(None, env={}, cache=cache, url=url, md5=md5, download=False, cache_digests=digests)
+    again = data.resolve(None, env={}, cache=cache, url=url, md5=md5, cache_digests=digests)
+    assert _digests(again) == digests and data.load_split(again, "test").labels.tolist() == expected
+
+
+def test_the_cache_is_checked_against_the_official_digests_by_default(tmp_path: Path) -> None:
+    folder = tmp_path / "cache" / data.FOLDER
+    folder.mkdir(parents=True)
+    for name in data.OFFICIAL_BATCH_MD5:
+        (folder / name).write_bytes(b"not the official file")
+    with pytest.raises(DataError, match="batches.meta: MD5 [0-9a-f]{32} is not the official 5ff9c542aee3614f"):
+        data.resolve(None, env={}, cache=tmp_path / "cache", download=False)
