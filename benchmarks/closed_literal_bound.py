@@ -1,0 +1,188 @@
+"""What a data literal hidden in a Closed Division entry's code can carry, and what accuracy it buys.
+
+A Closed entry ships code only (validate refuses data files), so retrained
+parameters can reach its model only as literals in its ``.py`` files, and the
+Closed code-size limit (``submission: closed_max_code_bytes``) bounds them.
+This measures what the cheapest retraining, the part of the network a small
+literal can hold, buys over the baseline on the 10,000 CIFAR-10 test images:
+
+* the baseline's features are frozen: ``z = flatten(conv(image)) @ fc1.weight``
+  (128 numbers per image), computed once for the 50,000 training and 10,000
+  test images;
+* on top of them, a ladder of refits by full-batch Adam on the cross entropy,
+  starting from the baseline's values: ``fc2.bias`` (10 parameters),
+  ``fc2`` (1,290), ``fc2`` + ``fc1.bias`` (1,418);
+* each refit on the training labels (retraining as a cheat would do it) and on
+  the test labels (the CIFAR-10 test set is public: the worst case);
+* each refit shipped as int8 (one float16 scale per output column, float16
+  biases): the bytes of that payload, of the payload base85-encoded in a
+  literal (5 characters per 4 bytes), and the test accuracy it gives;
+* the same ladder on a model whose fc1 was crushed to ternary weights
+  (-s, 0, +s per column: a Closed recipe may do that), to show how much of a
+  compression loss a refit recovers; the accuracy-gain rule cannot see that.
+
+A literal of N bytes of UTF-8 source carries less than N bytes of information
+(the source must be valid UTF-8 text and a string literal excludes its quote
+and NUL), so at most N int8 parameters or N/2 float16 ones: that bound holds
+whatever the encoding.
+
+    python benchmarks/closed_literal_bound.py [--data DIR] [--steps 400]
+
+Single-threaded BLAS as in the sandbox; about two minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from grader import config, data
+from grader.baseline import model as net
+
+BASELINE_DIR = Path(net.__file__).parent
+BATCH = 500
+
+
+def features(images: np.ndarray, params: dict[str, np.ndarray], fc1: list[np.ndarray]) -> list[np.ndarray]:
+    """``flatten(conv(images)) @ w`` for each ``w`` in ``fc1``: the pre-bias, pre-ReLU fc1 outputs."""
+    out: list[list[np.ndarray]] = [[] for _ in fc1]
+    for start in range(0, len(images), BATCH):
+        x = net.normalize(images[start:start + BATCH])
+        x = net.maxpool2(net.relu(net.conv3x3(x, params["conv1.weight"], params["conv1.bias"])))
+        x = net.maxpool2(net.relu(net.conv3x3(x, params["conv2.weight"], params["conv2.bias"])))
+        flat = net.flatten(x)
+        for chunks, w in zip(out, fc1, strict=True):
+            chunks.append(flat @ w)
+    return [np.concatenate(chunks) for chunks in out]
+
+
+def ternary(weight: np.ndarray) -> np.ndarray:
+    """Each column to {-s, 0, +s}: zero below 0.7 x mean |w|, s the mean |w| of the rest (TWN)."""
+    threshold = 0.7 * np.abs(weight).mean(axis=0, keepdims=True)
+    keep = np.abs(weight) > threshold
+    scale = (np.abs(weight) * keep).sum(axis=0, keepdims=True) / np.maximum(keep.sum(axis=0, keepdims=True), 1)
+    return (np.sign(weight) * keep * scale).astype(np.float32)
+
+
+@dataclass
+class Head:
+    """The trainable top of the network: relu(z + fc1_bias) @ fc2_weight + fc2_bias."""
+
+    fc1_bias: np.ndarray
+    fc2_weight: np.ndarray
+    fc2_bias: np.ndarray
+
+    def logits(self, z: np.ndarray) -> np.ndarray:
+        return np.maximum(z + self.fc1_bias, 0.0) @ self.fc2_weight + self.fc2_bias
+
+    def accuracy(self, z: np.ndarray, labels: np.ndarray) -> float:
+        return 100.0 * float(np.mean(self.logits(z).argmax(axis=1) == labels))
+
+
+def refit(head: Head, z: np.ndarray, labels: np.ndarray, which: tuple[str, ...], steps: int) -> Head:
+    """Full-batch Adam on the mean cross entropy, only the arrays named in ``which`` move."""
+    params = {"fc1_bias": head.fc1_bias.astype(np.float64), "fc2_weight": head.fc2_weight.astype(np.float64),
+              "fc2_bias": head.fc2_bias.astype(np.float64)}
+    m = {k: np.zeros_like(v) for k, v in params.items()}
+    v2 = {k: np.zeros_like(v) for k, v in params.items()}
+    onehot = np.eye(10)[labels]
+    z = z.astype(np.float64)
+    lr, beta1, beta2 = 3e-3, 0.9, 0.999
+    for t in range(1, steps + 1):
+        pre = z + params["fc1_bias"]
+        h = np.maximum(pre, 0.0)
+        logits = h @ params["fc2_weight"] + params["fc2_bias"]
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        d = (p - onehot) / len(z)
+        grads = {"fc2_weight": h.T @ d, "fc2_bias": d.sum(axis=0),
+                 "fc1_bias": ((d @ params["fc2_weight"].T) * (pre > 0)).sum(axis=0)}
+        for k in which:
+            m[k] = beta1 * m[k] + (1 - beta1) * grads[k]
+            v2[k] = beta2 * v2[k] + (1 - beta2) * grads[k] ** 2
+            step = lr * (m[k] / (1 - beta1 ** t)) / (np.sqrt(v2[k] / (1 - beta2 ** t)) + 1e-8)
+            params[k] = params[k] - step
+    return Head(*(params[k].astype(np.float32) for k in ("fc1_bias", "fc2_weight", "fc2_bias")))
+
+
+def shipped(fitted: Head, base: Head, which: tuple[str, ...]) -> tuple[Head, int]:
+    """``fitted`` as the literal would carry it (int8 + float16 column scales, float16 biases), and its bytes."""
+    arrays = {}
+    size = 0
+    for k in ("fc1_bias", "fc2_weight", "fc2_bias"):
+        value = getattr(fitted, k)
+        if k not in which:
+            arrays[k] = getattr(base, k)
+        elif value.ndim == 2:
+            scale = (np.abs(value).max(axis=0) / 127.0).astype(np.float16)
+            q = np.clip(np.round(value / scale.astype(np.float32)), -127, 127).astype(np.int8)
+            arrays[k] = q.astype(np.float32) * scale.astype(np.float32)
+            size += q.nbytes + scale.nbytes
+        else:
+            half = value.astype(np.float16)
+            arrays[k] = half.astype(np.float32)
+            size += half.nbytes
+    return Head(**arrays), size
+
+
+LADDER = (("fc2.bias", ("fc2_bias",)), ("fc2", ("fc2_weight", "fc2_bias")),
+          ("fc2 + fc1.bias", ("fc2_weight", "fc2_bias", "fc1_bias")))
+
+
+def ladder(title: str, base: Head, z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray,
+           y_test: np.ndarray, reference: float, steps: int) -> None:
+    start = base.accuracy(z_test, y_test)
+    print(f"\n{title}: test accuracy {start:.2f}% ({start - reference:+.2f} pp vs the baseline)")
+    print(f"  {'refit':<16}{'params':>7}{'payload B':>10}{'literal B':>10}  "
+          f"{'fit on train: acc (gain)':>26}  {'fit on test: acc (gain)':>26}")
+    for name, which in LADDER:
+        params = sum(getattr(base, k).size for k in which)
+        cells = []
+        payload = 0
+        for z_fit, y_fit in ((z_train, y_train), (z_test, y_test)):
+            head, payload = shipped(refit(base, z_fit, y_fit, which, steps), base, which)
+            acc = head.accuracy(z_test, y_test)
+            cells.append(f"{acc:.2f}% ({acc - reference:+.2f} pp)")
+        literal = len(base64.b85encode(bytes(payload)))
+        print(f"  {name:<16}{params:>7,}{payload:>10,}{literal:>10,}  {cells[0]:>26}  {cells[1]:>26}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("/work/data/full"))
+    parser.add_argument("--steps", type=int, default=400, help="Adam steps per refit")
+    args = parser.parse_args()
+    folder = data.locate(args.data)
+    limits = config.load().submission
+    params = net.load(BASELINE_DIR).params
+    train, test = data.load_split(folder, "train"), data.load_split(folder, "test")
+    crushed = ternary(params["fc1.weight"])
+    began = time.perf_counter()
+    z_train, zt_train = features(train.images, params, [params["fc1.weight"], crushed])
+    z_test, zt_test = features(test.images, params, [params["fc1.weight"], crushed])
+    print(f"features of {len(train.images):,} + {len(test.images):,} images in {time.perf_counter() - began:.0f} s")
+    base = Head(params["fc1.bias"], params["fc2.weight"], params["fc2.bias"])
+    reference = base.accuracy(z_test, test.labels)
+    print(f"baseline test accuracy {reference:.2f}%")
+    began = time.perf_counter()
+    ladder("baseline features", base, z_train, train.labels, z_test, test.labels, reference, args.steps)
+    ladder("fc1 crushed to ternary", base, zt_train, train.labels, zt_test, test.labels, reference, args.steps)
+    print(f"\nrefits in {time.perf_counter() - began:.0f} s ({args.steps} Adam steps each)")
+    closed = limits.closed_max_code_bytes
+    print(f"\nclosed_max_code_bytes = {closed:,}: a literal that fills it carries at most {closed:,} B, i.e. "
+          f"{closed:,} int8 or {closed // 2:,} float16 parameters (base85: {closed * 4 // 5:,} B, "
+          f"{closed * 4 // 5:,} int8 / {closed * 2 // 5:,} float16)")
+    for name in ("closed-int8-prune",):
+        entry = Path(__file__).resolve().parent.parent / "submissions" / name
+        code = sum(p.stat().st_size for p in entry.glob("*.py"))
+        print(f"submissions/{name}: {code:,} B of Python")
+
+
+if __name__ == "__main__":
+    main()
