@@ -200,3 +200,10 @@ def test_closed_model_reaching_os_without_import_finds_no_shipped_document(tmp_p
     result = grade.grade(request(closed_entry(tmp_path, attack_in_recipe=False, attack_in_model=True), small_data))
     assert "runs" not in checks_of(result), checks_of(result)["runs"]
     assert result["optimized_metrics"]["accuracy_pct"] == result["baseline_metrics"]["accuracy_pct"]
+
+
+def test_the_docs_state_the_closed_code_limit_and_the_examples_code_size() -> None:
+    text = (ROOT / "docs" / "submitting.md").read_text(encoding="utf-8")
+    limit = CONFIG.submission.closed_max_code_bytes
+    assert f"At most {limit:,} bytes of Python" in text and f"with at most {limit:,} bytes of Python" in text
+    assert f"uses {sum(p.stat().st_size for p in EXAMPLE.glob('*.py')):,} bytes" in text

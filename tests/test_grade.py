@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -34,19 +33,8 @@ def test_closed_example_is_rebuilt_from_the_baseline_and_graded_valid(small_data
     result = grade.grade(request(EXAMPLES / "closed-int8-prune", small_data))
     checks = checks_of(result)
     assert result["status"] == "valid", checks
-    assert checks["rebuild_matches"]["status"] == "pass"
     assert result["optimized_metrics"]["dtypes"]["int8"] > 500_000
     assert result["normalized_scores"]["compression"] > 4.0
-
-
-def test_shipped_weights_that_differ_from_the_rebuild_fail(tmp_path: Path, small_data: Path) -> None:
-    folder = tmp_path / "closed"
-    shutil.copytree(EXAMPLES / "closed-int8-prune", folder)
-    rng = np.random.default_rng(0)
-    np.savez(folder / "weights.npz", **{"fc1.q": rng.integers(-127, 127, (4096, 128), dtype=np.int8)})
-    result = grade.grade(request(folder, small_data))
-    assert checks_of(result)["rebuild_matches"]["status"] == "fail"
-    assert result["status"] == "failed"
 
 
 def test_model_that_answers_differently_when_timed_fails_the_determinism_check(tmp_path: Path,
