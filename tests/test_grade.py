@@ -115,7 +115,7 @@ def test_invalid_folder_fails_on_format_without_running_code(tmp_path: Path, sma
 
 def test_cli_writes_a_schema_valid_result_and_report_and_exits_by_status(tmp_path: Path, small_data: Path,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    folder = entry(tmp_path, "closed")
+    folder = entry(tmp_path, "closed")  # no build.py, and weights.npz: two format problems
     code = cli.main(["grade", str(folder), "--data", str(small_data.parent), "--out", str(tmp_path / "r.json"),
                      "--report", str(tmp_path / "r.md"), "--isolation", "process", "--no-download"])
     assert code == 1
@@ -123,7 +123,7 @@ def test_cli_writes_a_schema_valid_result_and_report_and_exits_by_status(tmp_pat
     assert schema.validate(result, "result") == []
     assert result["status"] == "failed"
     assert (tmp_path / "r.md").read_text() == report.render(result)
-    assert capsys.readouterr().out.startswith("failed (format)")
+    assert capsys.readouterr().out.startswith("failed (format, format)")
 
 
 def test_a_freshly_scaffolded_closed_entry_grades_valid_at_exactly_the_baseline_size(tmp_path: Path,
