@@ -31,7 +31,7 @@ A literal of N bytes of UTF-8 source carries less than N bytes of information
 and NUL), so at most N int8 parameters or N/2 float16 ones: that bound holds
 whatever the encoding.
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/closed_literal_bound.py [--data DIR] [--steps 400]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/closed_literal_bound.py --data DIR [--steps 400]
 
 It needs the full CIFAR-10 set (training batches too) and holds the 4,096-d
 features of all 60,000 images (about 1 GB); refits are full-batch Adam, so the
@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,10 +205,13 @@ def low_rank_refit(base: Head, w1: np.ndarray, flat_fit: np.ndarray, y_fit: np.n
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("/work/data/full"))
+    parser.add_argument("--data", type=Path, default=os.environ.get(data.ENV_VAR),
+                        help=f"folder holding cifar-10-batches-py with the training batches (default: ${data.ENV_VAR})")
     parser.add_argument("--steps", type=int, default=400, help="Adam steps per refit")
     args = parser.parse_args()
-    folder = data.locate(args.data)
+    if args.data is None:
+        parser.error(f"--data or ${data.ENV_VAR} must name the full CIFAR-10 set (training batches too)")
+    folder = data.locate(Path(args.data))
     closed = config.load().submission.closed_max_code_bytes
     params = net.load(BASELINE_DIR).params
     train, test = data.load_split(folder, "train"), data.load_split(folder, "test")
