@@ -63,6 +63,7 @@ class SubmissionLimits:
     max_files: int
     max_total_bytes: int
     max_code_bytes: int
+    closed_max_code_bytes: int  # Closed: all .py bytes, the room for data hidden in literals
     max_yaml_bytes: int
     max_npz_uncompressed_bytes: int
     allowed_suffixes: tuple[str, ...]

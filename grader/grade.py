@@ -29,7 +29,8 @@ from grader.github import RepoVerification
 from grader.isolation import Isolation, Requested
 from grader.record import RECORD_NAME
 from grader.rules import Check
-from grader.validate import validate_folder
+from grader.submission import Submission
+from grader.validate import CODE_SUFFIX, validate_folder
 
 PREDICT_BATCH = 500
 NULL_MODEL_DIR = Path(__file__).with_name("null_model")
@@ -86,23 +87,16 @@ def accuracy_pass(folder: Path, limits: SandboxLimits, isolation: Requested, ima
     return run
 
 
-def _copy_flat(src: Path, dst: Path, skip: set[str]) -> None:
-    dst.mkdir(parents=True, exist_ok=True)
+def _copy_flat(src: Path, dst: Path, keep: Callable[[str], bool]) -> None:
+    """Copy the regular files of ``src`` whose name ``keep`` accepts into a new folder ``dst``."""
+    dst.mkdir(parents=True)
     for path in sorted(src.iterdir()):
-        if path.is_file() and not path.is_symlink() and path.name not in skip:
+        if path.is_file() and not path.is_symlink() and keep(path.name):
             shutil.copyfile(path, dst / path.name)
 
 
-def _same_arrays(a: Path, b: Path) -> str | None:
-    """None when both .npz files hold the same arrays bit for bit, else what differs."""
-    with np.load(a, allow_pickle=False) as x, np.load(b, allow_pickle=False) as y:
-        if sorted(x.files) != sorted(y.files):
-            return f"array names differ: {sorted(x.files)} vs {sorted(y.files)}"
-        for name in sorted(x.files):
-            u, v = x[name], y[name]
-            if u.dtype != v.dtype or u.shape != v.shape or u.tobytes() != v.tobytes():
-                return f"array {name!r} differs"
-    return None
+def _is_code(name: str) -> bool:
+    return name.endswith(CODE_SUFFIX)
 
 
 def _calibration_images(data_dir: Path, count: int) -> np.ndarray:
@@ -115,35 +109,32 @@ def _calibration_images(data_dir: Path, count: int) -> np.ndarray:
                         "test_batch (README: Getting the data)") from e
 
 
-def rebuild(request: GradeRequest, submission, work: Path, calibration: np.ndarray,
-            denied: list[str]) -> tuple[Path, bool | None, str]:
-    """Assemble the entry's model folder, running its recipe when it has one.
+def rebuild(request: GradeRequest, submission: Submission, work: Path, calibration: np.ndarray,
+            denied: list[str]) -> Path:
+    """Assemble, under ``work``, the folder whose model is graded; run the entry's recipe when it has one.
 
-    Returns the folder, whether shipped weights match the rebuild (None when
-    nothing was shipped or there is no recipe) and a sentence saying so.
+    Closed Division: the recipe's copy of the entry and the graded folder hold the
+    entry's ``.py`` files only, the latter plus the ``.npz`` files the recipe wrote.
+    The weights can then come only from the recipe applied to the baseline: no
+    shipped file (validate refuses data; documentation is left behind) reaches
+    either, and what code literals can carry is bounded by ``closed_max_code_bytes``.
+    Open Division: the whole entry (not the bot's score.json), the recipe's
+    weights replacing shipped files of the same name.
     """
+    closed = submission.division == "closed"
     model_dir = work / "entry"
-    _copy_flat(request.folder, model_dir, skip={RECORD_NAME})
+    _copy_flat(request.folder, model_dir, _is_code if closed else lambda name: name != RECORD_NAME)
     if not submission.has_recipe:
-        return model_dir, None, "no recipe: the folder's weights are graded as shipped"
-    outcome = sandbox.run_recipe(request.folder, request.baseline_dir, calibration, work / "built",
-                                 request.config.sandbox, isolation=request.isolation)
+        return model_dir
+    recipe_dir = work / "recipe-entry"
+    if closed:
+        _copy_flat(request.folder, recipe_dir, _is_code)
+    outcome = sandbox.run_recipe(recipe_dir if closed else request.folder, request.baseline_dir, calibration,
+                                 work / "built", request.config.sandbox, isolation=request.isolation)
     denied.extend(outcome.log.denied)
-    if not outcome.weights:
-        raise SubmissionError("build.py wrote no .npz weight file into its output folder")
-    mismatches = []
-    for name in sorted(submission.weight_files):
-        if name not in outcome.weights:
-            mismatches.append(f"{name} is shipped but the recipe did not produce it")
-        elif (why := _same_arrays(request.folder / name, outcome.weights[name])) is not None:
-            mismatches.append(f"{name}: {why}")
     for name, path in outcome.weights.items():
         shutil.copyfile(path, model_dir / name)
-    if not submission.weight_files:
-        return model_dir, None, f"rebuilt {', '.join(sorted(outcome.weights))} from the baseline with build.py"
-    if mismatches:
-        return model_dir, False, "shipped weights differ from the rebuild: " + "; ".join(mismatches)
-    return model_dir, True, "shipped weights equal the rebuild array for array, bit for bit"
+    return model_dir
 
 
 def _metrics(run: ModelRun, labels: np.ndarray, seconds: list[float], images_per_sample: int,
@@ -298,7 +289,7 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -
         if submission.has_recipe:
             calibration = _calibration_images(request.data_dir, config.calibration_images)
             progress("running the build recipe in the sandbox")
-        model_dir, weights_match, weights_detail = rebuild(request, submission, work, calibration, denied)
+        model_dir = rebuild(request, submission, work, calibration, denied)
 
         # Timing comes first and runs on the dithered images, whose noise is drawn fresh for this
         # grade: no worker of this entry has seen them yet, so nothing can be answered from a table
@@ -348,7 +339,7 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -
         multi_core_samples=sum(p.multi_core for p in run.pairs),
         discard_reasons=tuple(dict.fromkeys(p.invalid for p in run.pairs if p.invalid)),
         timing_warnings=tuple(warnings), denied=tuple(dict.fromkeys(denied)),
-        weights_match=weights_match, weights_detail=weights_detail, claimed=submission.claimed,
+        claimed=submission.claimed,
     )
     parts = {
         "baseline_metrics": baseline_metrics,

@@ -66,8 +66,6 @@ class Evidence:
     discard_reasons: tuple[str, ...]
     timing_warnings: tuple[str, ...]
     denied: tuple[str, ...]  # sandbox denials during recipe, accuracy and timing
-    weights_match: bool | None  # Closed: shipped weights equal the rebuild (None: none shipped)
-    weights_detail: str
     claimed: dict | None
 
 
@@ -135,10 +133,6 @@ def evaluate(ev: Evidence, config: Competition) -> list[Check]:
                             f"Closed Division accuracy gain {s.accuracy_delta_pp:+.2f} pp "
                             f"({'more than' if gained else 'within'} the {acc.closed_max_gain_pp:g} pp "
                             "a retraining-free optimization can gain)"))
-        if ev.weights_match is None:
-            checks.append(Check("rebuild_matches", "pass", ev.weights_detail))
-        else:
-            checks.append(Check("rebuild_matches", "pass" if ev.weights_match else "fail", ev.weights_detail))
     for who, clean, dithered in (("entry", ev.entry_accuracy_pct, ev.entry_dithered_accuracy_pct),
                                  ("baseline", ev.baseline_accuracy_pct, ev.baseline_dithered_accuracy_pct)):
         gap = abs(clean - dithered)

@@ -124,7 +124,7 @@ def _start_entries(slugs: Sequence[str], submissions: Path, data_dir: Path, comp
         request = grade.GradeRequest(folder=folder, data_dir=data_dir, config=competition,
                                      baseline_dir=baseline_dir, isolation=isolation)
         try:
-            model_dir, _, _ = grade.rebuild(request, sub, work / slug, calibration, [])
+            model_dir = grade.rebuild(request, sub, work / slug, calibration, [])
             workers[slug] = stack.enter_context(sandbox.ModelWorker(model_dir, competition.sandbox, cpu=cpu,
                                                                     isolation=isolation))
         except SubmissionError as e:

@@ -10,6 +10,12 @@ The folder format: a flat folder ``submissions/<slug>/`` with
 ``build.py`` (defines ``build(baseline_dir, calibration_images, out_dir)``;
 required in the Closed Division), ``.npz`` weight files (required in the Open
 Division unless ``build.py`` makes them) and an optional ``README.md``.
+
+A Closed Division entry ships code and documentation only: its weights must be
+what its recipe makes from the baseline's, so a data file in it (``.npz``, any
+``.yaml`` but ``submission.yaml``) is refused, and its Python is held to
+``closed_max_code_bytes``, the bound on data hidden in code literals
+(SECURITY.md, "Closed Division").
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ REQUIRED = {submission.FILENAME: "the entry's description", MODEL: "defines load
 # Top-level names each Python file of the contract must define.
 ENTRY_POINTS = {MODEL: "load", RECIPE: "build"}
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+# What a Closed entry may ship besides submission.yaml: code, and documentation for the reviewers
+# (which never reaches its recipe or its model: grader/grade.py hands them the .py files only).
+CODE_SUFFIX = ".py"
+DOC_SUFFIXES = (".md", ".txt")
 
 
 @dataclass(frozen=True)
@@ -122,12 +132,15 @@ def validate_folder(folder: Path, config: Competition) -> ValidationResult:
     within_limits = not any(p.code.startswith("limit-") for p in problems)
     parsed = _read_submission(folder, files, shown, limits.max_yaml_bytes, add)
     problems.extend(parsed.problems if parsed else ())
+    closed = _declared_division(parsed) == "closed"
+    if closed:
+        problems.extend(_closed_problems(files, shown, limits.closed_max_code_bytes))
     if within_limits:
         for name in sorted(files):
             if name.endswith(".py"):
                 problems.extend(_python_problems(folder / name, f"{shown}/{name}", ENTRY_POINTS.get(name),
                                                  limits.max_code_bytes))
-            elif name.endswith(".npz"):
+            elif name.endswith(".npz") and not closed:  # a Closed one is refused whatever it holds
                 problems.extend(weightfile.check(folder / name, f"{shown}/{name}", limits.max_npz_uncompressed_bytes))
     if parsed and parsed.submission:
         problems.extend(_division_problems(parsed, f"{shown}/{submission.FILENAME}"))
@@ -179,6 +192,32 @@ def _limit_problems(files: dict[str, int], shown: str, limits: SubmissionLimits)
     if code > limits.max_code_bytes:
         out.append(Problem(shown, None, None, f"{code:,} bytes of Python, over the limit of "
                                               f"{limits.max_code_bytes:,}", "limit-code-bytes"))
+    return out
+
+
+def _declared_division(parsed: submission.Parsed | None) -> str | None:
+    """The division submission.yaml names, even when other keys of it are wrong (every problem at once)."""
+    data = parsed.document.data if parsed else None
+    division = data.get("division") if isinstance(data, dict) else None
+    return division if division in ("closed", "open") else None
+
+
+def _closed_problems(files: dict[str, int], shown: str, max_code_bytes: int) -> list[Problem]:
+    """A Closed entry's data files, and Python over the Closed limit: room to smuggle trained weights."""
+    out = []
+    for name in sorted(files):
+        if name == submission.FILENAME or name.endswith((CODE_SUFFIX, *DOC_SUFFIXES)):
+            continue
+        out.append(Problem(f"{shown}/{name}", None, None,
+                           "Closed Division weights must come from build.py applied to the baseline; a Closed "
+                           f"entry ships only code ({CODE_SUFFIX}) and documentation ({', '.join(DOC_SUFFIXES)}): "
+                           "remove this file, or enter the Open Division", "closed-data"))
+    code = sum(size for name, size in files.items() if name.endswith(CODE_SUFFIX))
+    if code > max_code_bytes:
+        out.append(Problem(shown, None, None,
+                           f"{code:,} bytes of Python, over the Closed Division limit of {max_code_bytes:,} "
+                           "(comments and docstrings count: the limit bounds data hidden in code)",
+                           "limit-closed-code-bytes"))
     return out
 
 

@@ -59,8 +59,7 @@ def _evidence(division: str) -> rules.Evidence:
         baseline_accuracy_pct=70.0, baseline_dithered_accuracy_pct=70.0, timed_images=1000,
         inconsistent_images=0, idle_cpu_entry_s=0.0, idle_cpu_baseline_s=0.0, timing_pairs=20,
         timing_pairs_discarded=0, multi_core_samples=0, discard_reasons=(), baseline_timed_s=1.0,
-        entry_timed_s=0.5, timing_warnings=(), denied=(), weights_match=None, weights_detail="no weights shipped",
-        claimed={"speedup": 2.0})
+        entry_timed_s=0.5, timing_warnings=(), denied=(), claimed={"speedup": 2.0})
 
 
 def produced_check_ids() -> set[str]:
@@ -75,7 +74,7 @@ def test_check_ids_are_collected_from_both_modules() -> None:
     ids = produced_check_ids()
     # One id per source of checks: validation, metadata, running, the rules, the f-string ids.
     assert {"format", "repo_link", "runs", "speedup_range", "dither_entry", "idle_cpu_baseline"} <= ids
-    assert len(ids) == 21
+    assert len(ids) == 20
 
 
 @pytest.mark.parametrize("check_id", sorted(produced_check_ids()))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -34,19 +33,8 @@ def test_closed_example_is_rebuilt_from_the_baseline_and_graded_valid(small_data
     result = grade.grade(request(EXAMPLES / "closed-int8-prune", small_data))
     checks = checks_of(result)
     assert result["status"] == "valid", checks
-    assert checks["rebuild_matches"]["status"] == "pass"
     assert result["optimized_metrics"]["dtypes"]["int8"] > 500_000
     assert result["normalized_scores"]["compression"] > 4.0
-
-
-def test_shipped_weights_that_differ_from_the_rebuild_fail(tmp_path: Path, small_data: Path) -> None:
-    folder = tmp_path / "closed"
-    shutil.copytree(EXAMPLES / "closed-int8-prune", folder)
-    rng = np.random.default_rng(0)
-    np.savez(folder / "weights.npz", **{"fc1.q": rng.integers(-127, 127, (4096, 128), dtype=np.int8)})
-    result = grade.grade(request(folder, small_data))
-    assert checks_of(result)["rebuild_matches"]["status"] == "fail"
-    assert result["status"] == "failed"
 
 
 def test_model_that_answers_differently_when_timed_fails_the_determinism_check(tmp_path: Path,
@@ -127,7 +115,7 @@ def test_invalid_folder_fails_on_format_without_running_code(tmp_path: Path, sma
 
 def test_cli_writes_a_schema_valid_result_and_report_and_exits_by_status(tmp_path: Path, small_data: Path,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    folder = entry(tmp_path, "closed")
+    folder = entry(tmp_path, "closed")  # no build.py, and weights.npz: two format problems
     code = cli.main(["grade", str(folder), "--data", str(small_data.parent), "--out", str(tmp_path / "r.json"),
                      "--report", str(tmp_path / "r.md"), "--isolation", "process", "--no-download"])
     assert code == 1
@@ -135,7 +123,7 @@ def test_cli_writes_a_schema_valid_result_and_report_and_exits_by_status(tmp_pat
     assert schema.validate(result, "result") == []
     assert result["status"] == "failed"
     assert (tmp_path / "r.md").read_text() == report.render(result)
-    assert capsys.readouterr().out.startswith("failed (format)")
+    assert capsys.readouterr().out.startswith("failed (format, format)")
 
 
 def test_a_freshly_scaffolded_closed_entry_grades_valid_at_exactly_the_baseline_size(tmp_path: Path,
