@@ -25,7 +25,7 @@ from grader.config import Competition
 from grader.config import Sandbox as SandboxLimits
 from grader.errors import DataError, GraderError, SandboxError, SubmissionError
 from grader.github import RepoVerification
-from grader.isolation import Requested
+from grader.isolation import Requested, ci_policy
 from grader.record import RECORD_NAME
 from grader.rules import Check
 from grader.validate import validate_folder
@@ -73,9 +73,9 @@ def _seed_or_fresh(seed: int | None) -> int:
 
 
 def accuracy_pass(folder: Path, limits: SandboxLimits, isolation: Requested, images: np.ndarray,
-                  dithered: np.ndarray, denied: list[str]) -> ModelRun:
+                  dithered: np.ndarray, denied: list[str], hide: tuple[Path, ...] = ()) -> ModelRun:
     """Predict the test set twice (clean, dithered) in one worker; labels never enter it."""
-    worker = sandbox.ModelWorker(folder, limits, isolation=isolation)
+    worker = sandbox.ModelWorker(folder, limits, isolation=isolation, hide=hide)
     with worker:
         run = ModelRun(predict_all(worker, images), predict_all(worker, dithered))
     denied.extend(worker.log.denied if worker.log else ())
@@ -123,7 +123,8 @@ def rebuild(request: GradeRequest, submission, work: Path, calibration: np.ndarr
     if not submission.has_recipe:
         return model_dir, None, "no recipe: the folder's weights are graded as shipped"
     outcome = sandbox.run_recipe(request.folder, request.baseline_dir, calibration, work / "built",
-                                 request.config.sandbox, isolation=request.isolation)
+                                 request.config.sandbox, isolation=request.isolation,
+                                 hide=sandbox.hidden_paths(request.data_dir))
     denied.extend(outcome.log.denied)
     if not outcome.weights:
         raise SubmissionError("build.py wrote no .npz weight file into its output folder")
@@ -229,6 +230,10 @@ def grade(request: GradeRequest, progress: Progress = lambda message: None) -> d
 
 def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -> tuple[rules.Evidence, dict]:
     config = request.config
+    refusal, ci_note = ci_policy(request.isolation, config.sandbox.allow_weak_isolation_in_ci)
+    if refusal is not None:
+        raise SandboxError(refusal)
+    hide = sandbox.hidden_paths(request.data_dir)
     test = data.load_split(request.data_dir, "test")
     rng = np.random.default_rng(seed)
     dithered = dither(test.images, rng)
@@ -247,8 +252,9 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -
         # afterwards predicts the same dithered images, and the two must agree (the determinism check).
         progress("timing: paired samples, baseline vs entry on one CPU, freshly dithered test images")
         cpu = max(os.sched_getaffinity(0))
-        base_worker = sandbox.ModelWorker(request.baseline_dir, config.sandbox, cpu=cpu, isolation=request.isolation)
-        entry_worker = sandbox.ModelWorker(model_dir, config.sandbox, cpu=cpu, isolation=request.isolation)
+        base_worker = sandbox.ModelWorker(request.baseline_dir, config.sandbox, cpu=cpu, isolation=request.isolation,
+                                          hide=hide)
+        entry_worker = sandbox.ModelWorker(model_dir, config.sandbox, cpu=cpu, isolation=request.isolation, hide=hide)
         with base_worker, entry_worker:
             run = timing.run_pairs(base_worker, entry_worker, dithered, config.timing, rng=random.Random(seed),
                                    progress=lambda n, est: progress(
@@ -258,10 +264,10 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -
 
         progress("accuracy: baseline, 10,000 test images clean and dithered")
         baseline_run = accuracy_pass(request.baseline_dir, config.sandbox, request.isolation, test.images, dithered,
-                                     denied=[])
+                                     denied=[], hide=hide)
         progress("accuracy: entry, 10,000 test images clean and dithered")
-        entry_run = accuracy_pass(model_dir, config.sandbox, request.isolation, test.images, dithered, denied)
-        isolation = entry_worker.isolation
+        entry_run = accuracy_pass(model_dir, config.sandbox, request.isolation, test.images, dithered, denied, hide)
+        walls = entry_worker.isolation.with_note(ci_note)
         entry_footprint = size.measure(model_dir)
     baseline_footprint = size.measure(request.baseline_dir)
 
@@ -311,7 +317,7 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -
             "idle_cpu_seconds": {"baseline": run.idle_cpu_baseline, "entry": run.idle_cpu_entry},
             "warnings": warnings,
         },
-        "isolation": isolation.to_json(),
+        "isolation": walls.to_json(),
     }
     return evidence, parts
 
@@ -342,13 +348,15 @@ def measure_baseline(data_dir: Path, config: Competition, baseline_dir: Path, *,
     seed = _seed_or_fresh(seed)
     test = data.load_split(data_dir, "test")
     progress("accuracy: baseline, 10,000 test images clean and dithered")
+    hide = sandbox.hidden_paths(data_dir)
     run = accuracy_pass(baseline_dir, config.sandbox, isolation, test.images,
-                        dither(test.images, np.random.default_rng(seed)), denied=[])
+                        dither(test.images, np.random.default_rng(seed)), denied=[], hide=hide)
     per_sample = config.timing.queries_per_sample * config.timing.batch_size
     order = np.random.default_rng(seed).permutation(len(test.images))
     seconds = []
     progress(f"latency: {BASELINE_SAMPLES} samples of {config.timing.queries_per_sample} queries")
-    worker = sandbox.ModelWorker(baseline_dir, config.sandbox, cpu=max(os.sched_getaffinity(0)), isolation=isolation)
+    worker = sandbox.ModelWorker(baseline_dir, config.sandbox, cpu=max(os.sched_getaffinity(0)), isolation=isolation,
+                                 hide=hide)
     with worker:
         for i in range(config.timing.warmup_samples + BASELINE_SAMPLES):
             elapsed, _ = worker.time_queries(test.images[order[i * per_sample:(i + 1) * per_sample]],
