@@ -361,6 +361,8 @@ def test_ci_policy_refuses_weak_isolation_under_github_actions_unless_opted_out(
     assert "allow_weak_isolation_in_ci" in refusal
     refusal, note = ci_policy("process", True, env={"GITHUB_ACTIONS": "true"})
     assert refusal is None and "sandbox.allow_weak_isolation_in_ci: true" in note
+    refusal, note = ci_policy("process", False, env={"GITHUB_ACTIONS": "true", "TINYMLPERF_WORKFLOW_REPLAY": "1"})
+    assert refusal is None and "a workflow replayed by the test suite" in note
 
 
 def test_seccomp_layer_is_reported_missing_on_an_unknown_architecture() -> None:
