@@ -394,3 +394,65 @@ def test_strong_grade_names_every_wall_and_hides_the_data(tmp_path: Path, small_
     for wall in ("uid: ", "pid namespace", "net namespace", f"hidden under an empty read-only tmpfs: {small_data}",
                  "ipc namespace", "seccomp: ", "rlimits: ", "CPU accounting: the worker's process CPU clock"):
         assert wall in details, wall
+
+
+# --------------------------------------------------------------------------- the walls, end to end
+
+
+@pytest.mark.slow
+def test_entry_cannot_freeze_the_baseline_worker_during_its_turns(tmp_path: Path, small_data: Path) -> None:
+    # readlink, pidfd_open and pidfd_send_signal raise no audit event: with the hook in place, only
+    # seccomp (and at user+netns the PID namespace and the uid) stand between this thread and the
+    # baseline worker. Without the filter (checked) it freezes the baseline and grades far above 1.5x.
+    folder = baseline_plus(tmp_path, """
+
+        _sys = [c for c in ().__class__.__base__.__subclasses__() if c.__name__ == "catch_warnings"][0]()._module.sys
+        _posix, _threading = _sys.modules["posix"], _sys.modules["threading"]
+        _signal = _sys.modules["importlib._bootstrap"]._gcd_import("signal")
+        _time = _sys.modules["time"]
+
+        def _siblings():
+            # readlink raises no audit event. A sibling is a worker (its cwd) whose output pipe (its
+            # fd 2) the grader holds: exact, so no other grading's worker is ever touched.
+            me, parent = _posix.getpid(), _posix.getppid()
+            held = set()
+            for fd in range(3, 512):
+                try:
+                    held.add(_posix.readlink(f"/proc/{parent}/fd/{fd}"))
+                except OSError:
+                    pass
+            found = []
+            for pid in range(max(2, me - 300), me):
+                try:
+                    link = _posix.readlink(f"/proc/{pid}/fd/2")
+                    if (pid != parent and link.startswith("pipe:") and link in held
+                            and "/tinymlperf-worker-" in _posix.readlink(f"/proc/{pid}/cwd")):
+                        found.append(_posix.pidfd_open(pid))
+                except OSError:
+                    pass
+            return found
+
+        def _freeze():
+            try:
+                targets = _siblings()
+            except OSError:
+                return
+            while targets:
+                for fd in list(targets):
+                    try:
+                        _signal.pidfd_send_signal(fd, _signal.SIGSTOP)
+                        _time.sleep(0.02)
+                        _signal.pidfd_send_signal(fd, _signal.SIGCONT)
+                    except OSError:
+                        targets.remove(fd)
+                _time.sleep(0.0002)
+
+        _load = load
+
+        def load(folder):
+            _threading.Thread(target=_freeze, daemon=True).start()
+            return _load(folder)
+    """)
+    result = grade_to_files(folder, small_data, tmp_path / "out")
+    assert checks_of(result)["deterministic"]["status"] == "pass"  # graded, not stopped by a denial
+    assert result["normalized_scores"]["speedup"] < 1.5, result["normalized_scores"]
