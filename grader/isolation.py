@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["Level", "Requested", "Isolation", "UidLease", "plan_isolation", "probe", "namespace_prefix",
+__all__ = ["Level", "Requested", "Isolation", "UidLease", "plan_isolation", "probe", "namespace_prefix", "strong_walls",
            "lease_uid", "ci_policy", "UID_BASE", "UID_SPAN", "PROBE_SECONDS", "SETUP_FAILED"]
 
 UID_BASE = 1_900_000_000  # worker uids: far above any distribution's or container tool's range
@@ -112,10 +112,11 @@ def plan_isolation(requested: Requested, *, euid: int, sudo: bool,
     return STRONG, (f"user+netns: namespaces set up {how}",)
 
 
-def strong_walls(uid: int, hidden: Sequence[Path]) -> tuple[str, ...]:
-    """The walls the namespace prefix builds, one line each, for the isolation details."""
+def strong_walls(hidden: Sequence[Path]) -> tuple[str, ...]:
+    """The walls the namespace prefix builds, one line each, for the isolation details (no uid: deterministic)."""
     shown = ", ".join(str(p) for p in hidden) or "none given"
-    return (f"uid: {uid}, a uid of its own (leased, not in /etc/passwd), no supplementary groups, no_new_privs",
+    return (f"uid: a uid of its own, leased from {UID_BASE}+ (not in /etc/passwd, used by no other process), "
+            "no supplementary groups, no_new_privs",
             "pid namespace: sees only its own processes (/proc remounted); cannot signal or trace any other",
             "net namespace: no network interfaces but a down loopback",
             f"mount namespace: hidden under an empty read-only tmpfs: {shown}; private /dev/shm",

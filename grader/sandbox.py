@@ -175,7 +175,7 @@ class _Worker:
                        + (f", {NPROC_LIMIT} processes+threads for its uid" if self.level == "user+netns" else "")
                        + f"; {limits.wall_seconds} s wall clock (parent); pinned to CPU {self.cpu}")
         if self.lease is not None:
-            walls = strong_walls(self.lease.uid, self.hidden)
+            walls = strong_walls(self.hidden)
         else:
             walls = ("uid: the grader's own; no pid, net, mount or ipc namespace (other processes of this user "
                      "are visible in /proc; hidden data folders are not hidden)",)
