@@ -557,7 +557,8 @@ def run_recipe(folder: Path, baseline_dir: Path, calibration_images: np.ndarray,
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (3, 32, 32):
         raise ValueError(f"calibration images must be uint8 N x 3 x 32 x 32, got {images.dtype} {images.shape}")
     worker = _Worker("recipe", Path(folder), limits, cpu=None, isolation=isolation, python=python,
-                     hide=tuple(hide), audit_layer=audit_layer, baseline_dir=Path(baseline_dir), payload=np.ascontiguousarray(images).tobytes(),
+                     hide=tuple(hide), audit_layer=audit_layer, baseline_dir=Path(baseline_dir),
+                     payload=np.ascontiguousarray(images).tobytes(),
                      extra={"calibration_shape": list(images.shape)})
     try:
         header, _ = _wait_recipe(worker, limits)
