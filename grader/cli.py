@@ -81,7 +81,7 @@ def _add_common_grade_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-download", action="store_true", help="never download CIFAR-10")
     p.add_argument("--config", type=Path, help="competition config (default: the packaged competition.yaml)")
     p.add_argument("--isolation", choices=["auto", "process"], default="auto",
-                   help="auto: an unprivileged user in its own network namespace where possible")
+                   help="auto: a uid of its own in its own PID, network and mount namespaces where possible")
     p.add_argument("--seed", type=int, help="seed for dither noise and timing order (default: fresh per run)")
 
 

@@ -55,6 +55,7 @@ class Sandbox:
     file_bytes: int
     output_bytes: int
     allowed_imports: tuple[str, ...]
+    allow_weak_isolation_in_ci: bool = False  # grade under GitHub Actions below user+netns (says so in the result)
 
 
 @dataclass(frozen=True)

@@ -238,7 +238,10 @@ def extract_safely(archive: Path, dest: Path) -> None:
                     raise DataError(f"{archive}: refusing member {member.name!r}: "
                                     f"only plain files inside {FOLDER}/ may be extracted")
             dest.mkdir(parents=True, exist_ok=True)
-            tar.extractall(dest, members=members, filter="data")
+            # the "data" filter (Python >= 3.11.4) on top of the check above; older 3.11 (Debian's
+            # /usr/bin/python3, which CI's world-readable venv uses) has only the check
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(dest, members=members, **safe)
     except (tarfile.TarError, EOFError, OSError) as e:
         raise DataError(f"{archive}: not a readable CIFAR-10 archive (corrupt or truncated): {e}") from e
 

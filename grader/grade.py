@@ -26,7 +26,7 @@ from grader.config import Competition, Timing
 from grader.config import Sandbox as SandboxLimits
 from grader.errors import DataError, GraderError, SandboxError, SubmissionError
 from grader.github import RepoVerification
-from grader.isolation import Isolation, Requested
+from grader.isolation import Isolation, Requested, ci_policy
 from grader.record import RECORD_NAME
 from grader.rules import Check
 from grader.submission import Submission
@@ -78,9 +78,9 @@ def _seed_or_fresh(seed: int | None) -> int:
 
 
 def accuracy_pass(folder: Path, limits: SandboxLimits, isolation: Requested, images: np.ndarray,
-                  dithered: np.ndarray, denied: list[str]) -> ModelRun:
+                  dithered: np.ndarray, denied: list[str], hide: tuple[Path, ...] = ()) -> ModelRun:
     """Predict the test set twice (clean, dithered) in one worker; labels never enter it."""
-    worker = sandbox.ModelWorker(folder, limits, isolation=isolation)
+    worker = sandbox.ModelWorker(folder, limits, isolation=isolation, hide=hide)
     with worker:
         run = ModelRun(predict_all(worker, images), predict_all(worker, dithered))
     denied.extend(worker.log.denied if worker.log else ())
@@ -130,7 +130,8 @@ def rebuild(request: GradeRequest, submission: Submission, work: Path, calibrati
     if closed:
         _copy_flat(request.folder, recipe_dir, _is_code)
     outcome = sandbox.run_recipe(recipe_dir if closed else request.folder, request.baseline_dir, calibration,
-                                 work / "built", request.config.sandbox, isolation=request.isolation)
+                                 work / "built", request.config.sandbox, isolation=request.isolation,
+                                 hide=sandbox.hidden_paths(request.data_dir))
     denied.extend(outcome.log.denied)
     for name, path in outcome.weights.items():
         shutil.copyfile(path, model_dir / name)
@@ -232,11 +233,15 @@ class TimedEntry:
 
 
 def time_entry(model_dir: Path, baseline_dir: Path, images: np.ndarray, config: Competition,
-               isolation: Requested, seed: int, progress: Progress = lambda message: None) -> TimedEntry:
-    """Time ``model_dir`` against the baseline, with the null model measuring the harness, on one CPU."""
+               isolation: Requested, seed: int, progress: Progress = lambda message: None, *,
+               hide: tuple[Path, ...] = ()) -> TimedEntry:
+    """Time ``model_dir`` against the baseline, with the null model measuring the harness, on one CPU.
+
+    ``hide``: folders the workers must not see (the test data), as ``sandbox.hidden_paths`` names them.
+    """
     cpu = max(os.sched_getaffinity(0))
     base_worker, entry_worker, null_worker = (
-        sandbox.ModelWorker(folder, config.sandbox, cpu=cpu, isolation=isolation)
+        sandbox.ModelWorker(folder, config.sandbox, cpu=cpu, isolation=isolation, hide=hide)
         for folder in (baseline_dir, model_dir, NULL_MODEL_DIR))
     with base_worker, entry_worker, null_worker, timing.parent_off_cpu(cpu):
         run = timing.run_pairs(
@@ -279,6 +284,10 @@ def timing_json(run: timing.PairedRun, speed: timing.SpeedupEstimate, params: Ti
 
 def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -> tuple[rules.Evidence, dict]:
     config = request.config
+    refusal, ci_note = ci_policy(request.isolation, config.sandbox.allow_weak_isolation_in_ci)
+    if refusal is not None:
+        raise SandboxError(refusal)
+    hide = sandbox.hidden_paths(request.data_dir)
     test = data.load_split(request.data_dir, "test")
     rng = np.random.default_rng(seed)
     dithered = dither(test.images, rng)
@@ -296,16 +305,17 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -
         # shipped in the folder or a cache left behind by an earlier worker. The accuracy pass
         # afterwards predicts the same dithered images, and the two must agree (the determinism check).
         progress("timing: paired samples, baseline vs entry on one CPU, freshly dithered test images")
-        timed = time_entry(model_dir, request.baseline_dir, dithered, config, request.isolation, seed, progress)
+        timed = time_entry(model_dir, request.baseline_dir, dithered, config, request.isolation, seed, progress,
+                           hide=hide)
         run = timed.run
         denied.extend(timed.denied)
 
         progress("accuracy: baseline, 10,000 test images clean and dithered")
         baseline_run = accuracy_pass(request.baseline_dir, config.sandbox, request.isolation, test.images, dithered,
-                                     denied=[])
+                                     denied=[], hide=hide)
         progress("accuracy: entry, 10,000 test images clean and dithered")
-        entry_run = accuracy_pass(model_dir, config.sandbox, request.isolation, test.images, dithered, denied)
-        isolation = timed.isolation
+        entry_run = accuracy_pass(model_dir, config.sandbox, request.isolation, test.images, dithered, denied, hide)
+        walls = timed.isolation.with_note(ci_note)
         entry_footprint = size.measure(model_dir)
     baseline_footprint = size.measure(request.baseline_dir)
 
@@ -346,7 +356,7 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -
         "optimized_metrics": entry_metrics,
         "normalized_scores": scores.to_json(),
         "timing": timing_json(run, speed, config.timing, warnings),
-        "isolation": isolation.to_json(),
+        "isolation": walls.to_json(),
     }
     return evidence, parts
 
@@ -379,9 +389,10 @@ def measure_baseline(data_dir: Path, config: Competition, baseline_dir: Path, *,
     test = data.load_split(data_dir, "test")
     dithered = dither(test.images, np.random.default_rng(seed))
     progress("accuracy: baseline, 10,000 test images clean and dithered")
-    run = accuracy_pass(baseline_dir, config.sandbox, isolation, test.images, dithered, denied=[])
+    hide = sandbox.hidden_paths(data_dir)
+    run = accuracy_pass(baseline_dir, config.sandbox, isolation, test.images, dithered, denied=[], hide=hide)
     progress("latency: the baseline timed against itself")
-    timed = time_entry(baseline_dir, baseline_dir, dithered, config, isolation, seed, progress)
+    timed = time_entry(baseline_dir, baseline_dir, dithered, config, isolation, seed, progress, hide=hide)
     seconds = timed.run.baseline_s
     per_sample = timed.run.calibration.queries_per_sample * config.timing.batch_size
     return {

@@ -2,10 +2,11 @@
 
 The parent side of a pyperf-style parent/worker split. Each worker is a fresh
 interpreter (``grader/worker.py``, run by path, never imported) with an
-allowlisted environment, its own temp dir, resource limits, one CPU, an import
-allowlist and a PEP 578 audit hook. Where the machine allows it (root, or
-passwordless sudo) it also runs as ``nobody`` in its own network namespace; the
-level achieved is decided and reported by ``grader.isolation``.
+allowlisted environment, its own temp dir, resource limits, one CPU, a seccomp
+filter it installs on itself, an import allowlist and a PEP 578 audit hook.
+Where the machine allows it (root, or passwordless sudo) it also runs under a
+uid of its own in its own PID, network, mount and IPC namespaces, with the test
+data hidden; the level achieved is decided and reported by ``grader.isolation``.
 
 Parent and worker talk over dedicated pipes with length-prefixed messages (a
 JSON header, then raw array bytes). The parent never unpickles anything and
@@ -16,7 +17,7 @@ What the in-process layer (audit hook + import guard) cannot stop: code that
 gets at raw memory through numpy (``__array_interface__``) or a module already
 loaded by the interpreter can switch the hook off, and ``os.write`` on the
 reply pipe has no audit event. That layer catches honest mistakes and casual
-attempts; the ``user+netns`` level is the wall. The parent never trusts a
+attempts; the kernel's walls (uid, namespaces, seccomp, rlimits) are the wall. The parent never trusts a
 reply beyond its shape: labels from :meth:`ModelWorker.time_queries` should be
 compared with :meth:`ModelWorker.predict` on the same images.
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -33,19 +35,20 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from grader import config
+from grader import config, data
 from grader.errors import SandboxError, SubmissionError, WorkerLimitError
-from grader.isolation import PROBE_SECONDS, Isolation, Level, Requested, plan_isolation, probe, user_prefix
+from grader.isolation import PROBE_SECONDS, SETUP_FAILED, Isolation, Level, Requested, UidLease, lease_uid, \
+    namespace_prefix, plan_isolation, probe, strong_walls
 from grader.sandbox_io import Channel, OutputDrain, WorkerGone, WorkerTimeout, labels_from_reply, sanitize_output
 
-__all__ = ["WorkerLog", "ModelWorker", "RecipeOutcome", "run_recipe", "sanitize_output"]
+__all__ = ["WorkerLog", "ModelWorker", "RecipeOutcome", "run_recipe", "sanitize_output", "hidden_paths"]
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 NPROC_LIMIT = 64  # threads count as processes; only set when the worker has a uid of its own
@@ -115,12 +118,28 @@ def _rlimits(limits: config.Sandbox, level: Level) -> dict[str, int]:
     return values
 
 
+def hidden_paths(data_dir: Path, env: Mapping[str, str] = os.environ) -> tuple[Path, ...]:
+    """The folders a worker must not see: the grade's data folder and the user's CIFAR-10 cache."""
+    found = []
+    for path in (Path(data_dir), data.cache_dir(env)):
+        real = Path(os.path.realpath(path))
+        if real.is_dir() and real not in found:
+            found.append(real)
+    return tuple(found)
+
+
+def _cpu_clock(pid: int) -> int:
+    """The clock id of process ``pid``'s CPU time (glibc's MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED))."""
+    return ((~pid) << 3) | 2
+
+
 class _Worker:
     """One worker process: its temp dir, pipes, output drain, deadline, kill and reap."""
 
     def __init__(self, mode: Literal["model", "recipe"], folder: Path, limits: config.Sandbox, *,
-                 cpu: int | None, isolation: Requested, python: str | None,
-                 baseline_dir: Path | None = None, payload: bytes = b"", extra: dict | None = None) -> None:
+                 cpu: int | None, isolation: Requested, python: str | None, hide: tuple[Path, ...] = (),
+                 audit_layer: bool = True, baseline_dir: Path | None = None, payload: bytes = b"",
+                 extra: dict | None = None) -> None:
         self.limits = limits
         self.python = python or sys.executable
         level, details, sudo = probe(self.python) if isolation == "auto" else (
@@ -131,39 +150,64 @@ class _Worker:
         self.denied: list[str] = []
         self.status: str | None = None
         self.proc: subprocess.Popen | None = None
+        self.pidfd: int | None = None
+        self.lease: UidLease | None = None
+        self.walls = "seccomp: not reported"
+        self.cpu_source = "CPU accounting: not started"
         self.root = Path(tempfile.mkdtemp(prefix="tinymlperf-worker-")).resolve()
+        self.hidden = tuple(Path(os.path.realpath(p)) for p in hide if os.path.isdir(p))
         try:
-            self._start(mode, folder, baseline_dir, payload, extra or {})
+            if self.level == "user+netns":
+                self.lease = lease_uid()
+            self._start(mode, folder, baseline_dir, payload, {"audit_layer": audit_layer, **(extra or {})})
+        except OSError as e:
+            self.stop("killed: start-up failed")
+            raise SandboxError(f"cannot start the sandbox worker: {e}") from e
+        except (WorkerGone, WorkerTimeout) as e:
+            self.stop("killed: start-up failed")
+            output = self.log().output.strip().splitlines()[-3:]
+            raise SandboxError(f"the sandbox worker did not start ({self.status}): " + " / ".join(output)) from e
         except BaseException:
             self.stop("killed: start-up failed")
             raise
-        limit_lines = (f"limits: {limits.memory_mb} MB address space, {limits.cpu_seconds} s CPU, "
-                       f"{limits.wall_seconds} s wall clock, {limits.file_bytes} B per file, CPU {self.cpu}")
-        self.isolation = Isolation(level, details + (limit_lines, "audit hook + import allowlist in the worker"))
+        limit_lines = (f"rlimits: {limits.memory_mb} MB address space, {limits.cpu_seconds} s CPU, "
+                       f"{limits.file_bytes} B per file, {NOFILE_LIMIT} open files, no core"
+                       + (f", {NPROC_LIMIT} processes+threads for its uid" if self.level == "user+netns" else "")
+                       + f"; {limits.wall_seconds} s wall clock (parent); pinned to CPU {self.cpu}")
+        if self.lease is not None:
+            walls = strong_walls(self.hidden)
+        else:
+            walls = ("uid: the grader's own; no pid, net, mount or ipc namespace (other processes of this user "
+                     "are visible in /proc; hidden data folders are not hidden)",)
+        self.isolation = Isolation(level, details + walls + (self.walls, limit_lines, self.cpu_source,
+                                                             "audit hook + import allowlist in the worker"
+                                                             if audit_layer else "audit hook switched off"))
 
     def _start(self, mode: str, folder: Path, baseline_dir: Path | None, payload: bytes, extra: dict) -> None:
-        shared = self.level == "user+netns"
-        os.chmod(self.root, 0o755 if shared else 0o700)
-        file_mode, dir_mode, open_mode = (0o444, 0o555, 0o777) if shared else (0o400, 0o500, 0o700)
+        strong = self.lease is not None
+        for path in self.hidden:
+            if self.root.is_relative_to(path) or Path(os.path.realpath(self.python)).is_relative_to(path):
+                raise SandboxError(f"cannot hide {path} from the worker: it holds the worker's own files")
+        file_mode, dir_mode = (0o444, 0o555) if strong else (0o400, 0o500)
         _copy_tree(folder, self.root / "submission", "submission", file_mode, dir_mode)
         writable = [self.root / "scratch"]
         if baseline_dir is not None:
             _copy_tree(baseline_dir, self.root / "baseline", "baseline", file_mode, dir_mode)
             writable.append(self.root / "out")
         for path in writable:
-            path.mkdir()
-            os.chmod(path, open_mode)
+            path.mkdir(mode=0o700)  # handed to the worker's uid by the namespace set-up (strong level)
         shutil.copyfile(WORKER_SCRIPT, self.root / "worker.py")
         os.chmod(self.root / "worker.py", 0o444)
         header = {"mode": mode, "root": str(self.root), "folder": str(self.root / "submission"),
                   "baseline": str(self.root / "baseline"), "out": str(self.root / "out"),
                   "writable": [str(p) for p in writable], "readable": [str(self.root)],
                   "allowed_imports": list(self.limits.allowed_imports), "limits": _rlimits(self.limits, self.level),
-                  "cpu": self.cpu, "umask": 0 if shared else 0o077, **extra}
+                  "cpu": self.cpu, "umask": 0o077, **extra}
         env = _environment(self.root / "scratch")
         argv = [self.python, "-s", "-P", "-B", str(self.root / "worker.py")]  # not -I: it would ignore PYTHONHASHSEED
-        if shared:
-            argv = user_prefix(self.sudo) + [f"{k}={v}" for k, v in env.items()] + argv
+        if strong:
+            argv = namespace_prefix(self.sudo, self.lease.uid, root=self.root, writable=writable,
+                                    hidden=self.hidden, env=env) + argv
         request_r, request_w = os.pipe()
         reply_r, reply_w = os.pipe()
         output_r, output_w = os.pipe()
@@ -180,22 +224,55 @@ class _Worker:
         self.pid = self.proc.pid
         self.channel.send(header, payload, self.deadline)
         hello, _ = self.receive({"hello"}, max_payload=0)
-        self.pid = self._check_pid(hello.get("pid"))
+        self.pid = self._host_pid(hello.get("pid")) if strong else self._check_pid(hello.get("pid"))
+        self.pidfd = os.pidfd_open(self.pid)
+        walls = hello.get("walls")
+        self.walls = sanitize_output(walls.encode(), 1000) if isinstance(walls, str) else "seccomp: not reported"
+        try:
+            time.clock_gettime(_cpu_clock(self.pid))
+            self.cpu_source = "CPU accounting: the worker's process CPU clock (ns, all threads, exited ones too)"
+        except OSError:
+            self.cpu_source = "CPU accounting: utime+stime from /proc in clock ticks (no process CPU clock here)"
 
     def _check_pid(self, pid: object) -> int:
-        """The worker's own pid: the spawned process itself, or (under sudo) a descendant of it."""
-        if not isinstance(pid, int) or pid <= 0:
+        """The worker's own pid: the spawned process itself (process level)."""
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
             raise SandboxError("worker sent an invalid pid")
-        current, hops = pid, 0
-        while current != self.proc.pid:
+        if pid != self.proc.pid:
+            raise SandboxError(f"worker pid {pid} is not the sandbox process {self.proc.pid}")
+        return pid
+
+    def _host_pid(self, ns_pid: object) -> int:
+        """The worker's pid as the grader sees it, from the pid it has in its own PID namespace.
+
+        The one process whose ``NSpid`` is (host pid, ``ns_pid``), that runs as the leased
+        uid and descends from the spawned process (unshare, or sudo then unshare).
+        """
+        if not isinstance(ns_pid, int) or isinstance(ns_pid, bool) or ns_pid <= 1:
+            raise SandboxError("worker sent an invalid pid")
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                fields = dict(line.split(":", 1) for line in Path(f"/proc/{name}/status").read_text().splitlines()
+                              if ":" in line)
+            except OSError:
+                continue
+            nspid, uid = fields.get("NSpid", "").split(), fields.get("Uid", "").split()[:1]
+            if nspid[1:] == [str(ns_pid)] and uid == [str(self.lease.uid)] and self._descends(int(name)):
+                return int(name)
+        raise SandboxError(f"worker pid {ns_pid} (in its namespace) not found among the sandbox's processes")
+
+    def _descends(self, pid: int) -> bool:
+        current = pid
+        for _ in range(4):
             try:
                 current = int(Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()[1])
-            except (OSError, ValueError, IndexError) as e:
-                raise SandboxError(f"worker pid {pid} cannot be checked: {e}") from e
-            hops += 1
-            if hops > 4 or current <= 1:
-                raise SandboxError(f"worker pid {pid} is not a child of the sandbox process")
-        return pid
+            except (OSError, ValueError, IndexError):
+                return False
+            if current == self.proc.pid:
+                return True
+        return False
 
     @contextlib.contextmanager
     def _stopping_on_failure(self) -> Iterator[None]:
@@ -231,18 +308,38 @@ class _Worker:
         with self._stopping_on_failure():
             self.channel.send(header, payload, self.deadline)
 
-    def cpu_seconds(self) -> float:
-        """CPU time of the worker, all its threads, read by the parent from the kernel's process CPU clock.
+    def _exited(self) -> bool:
+        return self.pidfd is None or bool(select.select([self.pidfd], [], [], 0)[0])
 
-        ``clock_gettime`` on another process's CPU clock (``(~pid << 3) | CPUCLOCK_SCHED``) is exact
-        to the nanosecond, also while it runs, where /proc's counters lag by up to a scheduler tick.
+    def cpu_seconds(self) -> float:
+        """CPU time of the worker over all its threads (exited ones too), read by the parent.
+
+        The process CPU clock (``clock_gettime`` on the worker's pid: nanoseconds, the
+        kernel's sum_exec_runtime) rather than summing /proc/<pid>/task/*/schedstat, which
+        loses the time of threads that have exited. The pidfd, checked after the read,
+        proves the pid still named our worker. Fallback: utime+stime ticks (10 ms).
         """
-        return time.clock_gettime_ns(((~self.pid) << 3) | 2) / 1e9
+        try:
+            if self.cpu_source.startswith("CPU accounting: the worker's process CPU clock"):
+                ns = time.clock_gettime_ns(_cpu_clock(self.pid))
+                if not self._exited():
+                    return ns / 1e9
+            else:
+                fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+                if not self._exited():
+                    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+        raise SandboxError("the worker is gone: its CPU time cannot be read")
 
     def wait_seconds(self) -> float:
         """Time the worker's threads were runnable but another process held the CPU (schedstat run_delay)."""
         total = 0
-        for task in os.scandir(f"/proc/{self.pid}/task"):
+        try:
+            tasks = list(os.scandir(f"/proc/{self.pid}/task"))
+        except OSError as e:
+            raise SandboxError("the worker is gone: its waiting time cannot be read") from e
+        for task in tasks:
             try:
                 with open(f"{task.path}/schedstat", "rb") as handle:
                     total += int(handle.read().split()[1])
@@ -251,7 +348,7 @@ class _Worker:
         return total / 1e9
 
     def stop(self, status: str | None, *, keep_files: bool = False) -> None:
-        """Kill the whole process group, reap, close pipes, remove the temp dir. Idempotent."""
+        """Kill the worker (its whole namespace or process group), reap, close pipes, remove files. Idempotent."""
         if self.proc is not None and self.proc.returncode is None:
             if status is not None or self.proc.poll() is None:
                 self._kill()
@@ -262,28 +359,54 @@ class _Worker:
             self.channel.close()
         if getattr(self, "drain", None) is not None:
             self.drain.finish()
+        if self.pidfd is not None and self.proc is not None and self.proc.returncode is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+        if self.lease is not None and (self.proc is None or self.proc.returncode is not None):
+            self.lease.release()  # the namespace is gone with its pid 1: no process runs as this uid now
         if not keep_files:
             shutil.rmtree(self.root, ignore_errors=True)
+            if self.sudo and self.root.exists():  # files the worker's uid kept (set-up or clean-up cut short)
+                subprocess.run(["sudo", "-n", "rm", "-rf", "--", str(self.root)], capture_output=True,
+                               timeout=PROBE_SECONDS)
 
     def _kill(self) -> None:
+        """SIGKILL the worker; at the strong level its pid 1 then cleans up and ends the namespace."""
+        if self.lease is not None and self.pidfd is not None:
+            with contextlib.suppress(ProcessLookupError):
+                if self.sudo:
+                    subprocess.run(["sudo", "-n", "kill", "-KILL", str(self.pid)], capture_output=True,
+                                   timeout=PROBE_SECONDS)
+                else:
+                    signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+                return
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         except PermissionError:  # the group belongs to root under sudo
-            for pid in {self.pid, self.proc.pid}:
-                subprocess.run(["sudo", "-n", "kill", "-KILL", str(pid)], capture_output=True, timeout=PROBE_SECONDS)
+            subprocess.run(["sudo", "-n", "kill", "-KILL", "--", f"-{self.proc.pid}"], capture_output=True,
+                           timeout=PROBE_SECONDS)
 
     def _describe(self, code: int | None) -> str:
         if code is None:
             return "not started"
+        if self.lease is not None and code == SETUP_FAILED:
+            return f"exited {code} (namespace set-up failed)"
+        if self.lease is not None and 128 < code < 128 + 65:  # pid 1 of the namespace reports 128 + signal
+            code = 128 - code
         if code >= 0:
             return f"exited {code}"
         if -code == signal.SIGXCPU:
             return f"killed: CPU limit ({self.limits.cpu_seconds} s)"
         if -code == signal.SIGXFSZ:
             return f"killed: file size limit ({self.limits.file_bytes} B)"
-        return f"killed by signal {-code} ({signal.Signals(-code).name})"
+        try:
+            return f"killed by signal {-code} ({signal.Signals(-code).name})"
+        except ValueError:
+            return f"killed by signal {-code}"
 
     def log(self) -> WorkerLog:
         raw, total = self.drain.result() if getattr(self, "drain", None) else (b"", 0)
@@ -310,15 +433,23 @@ class ModelWorker:
     """A running ``model.py``: load it once, then ask it for predictions and timings."""
 
     def __init__(self, folder: Path, limits: config.Sandbox, *, cpu: int | None = None,
-                 isolation: Requested = "auto", python: str | None = None) -> None:
+                 isolation: Requested = "auto", python: str | None = None, hide: tuple[Path, ...] = (),
+                 audit_layer: bool = True) -> None:
+        """``hide``: folders (the test data) the worker must not see, covered in its mount namespace.
+
+        ``audit_layer=False`` leaves out the in-worker audit hook and import guard: only for tests
+        proving that the OS walls hold on their own against code that defeated that layer.
+        """
         self.folder, self.limits, self._cpu, self._requested, self._python = folder, limits, cpu, isolation, python
+        self._hide, self._audit_layer = tuple(hide), audit_layer
         self._worker: _Worker | None = None
         self._log: WorkerLog | None = None
 
     def __enter__(self) -> ModelWorker:
         try:
             self._worker = _Worker("model", Path(self.folder), self.limits, cpu=self._cpu,
-                                   isolation=self._requested, python=self._python)
+                                   isolation=self._requested, python=self._python, hide=self._hide,
+                                   audit_layer=self._audit_layer)
             header, _ = self._call({"ready", "error"}, 0, "loading model.py")
             if header["type"] == "error":
                 stage = "importing model.py" if header.get("stage") == "import" else "model.load()"
@@ -408,7 +539,11 @@ class ModelWorker:
         return elapsed, self._labels(header, payload, len(images))
 
     def cpu_seconds(self) -> float:
-        """CPU time (all threads, nanosecond precision) the worker has used so far."""
+        """CPU seconds (user + system, all threads, exited ones included, ns precision) used so far.
+
+        Read by the parent from the worker's process CPU clock; correct under the PID namespace
+        (the parent uses the worker's host pid). SandboxError when the worker is gone.
+        """
         return self._alive().cpu_seconds()
 
     def wait_seconds(self) -> float:
@@ -430,14 +565,19 @@ class ModelWorker:
 
 
 def run_recipe(folder: Path, baseline_dir: Path, calibration_images: np.ndarray, out_dir: Path,
-               limits: config.Sandbox, *, isolation: Requested = "auto",
-               python: str | None = None, max_npz_bytes: int | None = None) -> RecipeOutcome:
-    """Run ``build.py``'s ``build()`` in a worker; copy out only its checked ``.npz`` files."""
+               limits: config.Sandbox, *, isolation: Requested = "auto", python: str | None = None,
+               max_npz_bytes: int | None = None, hide: tuple[Path, ...] = (),
+               audit_layer: bool = True) -> RecipeOutcome:
+    """Run ``build.py``'s ``build()`` in a worker; copy out only its checked ``.npz`` files.
+
+    ``hide`` and ``audit_layer`` as for :class:`ModelWorker`.
+    """
     images = calibration_images
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (3, 32, 32):
         raise ValueError(f"calibration images must be uint8 N x 3 x 32 x 32, got {images.dtype} {images.shape}")
     worker = _Worker("recipe", Path(folder), limits, cpu=None, isolation=isolation, python=python,
-                     baseline_dir=Path(baseline_dir), payload=np.ascontiguousarray(images).tobytes(),
+                     hide=tuple(hide), audit_layer=audit_layer, baseline_dir=Path(baseline_dir),
+                     payload=np.ascontiguousarray(images).tobytes(),
                      extra={"calibration_shape": list(images.shape)})
     try:
         header, _ = _wait_recipe(worker, limits)

@@ -12,9 +12,10 @@ at the output pipe, so a student's ``print()`` can never reach the protocol.
 
 Messages both ways: ``>IQ`` (header length, payload length), a JSON header,
 then raw array bytes whose dtype and shape are in the header. Order of work:
-read the config, apply resource limits and CPU affinity, import numpy, report
-the pid, install the import guard and the PEP 578 audit hook, then (and only
-then) import the student's module.
+read the config, apply resource limits and CPU affinity, import numpy, make the
+process non-dumpable and install the seccomp filter (:func:`install_walls`),
+report the pid, install the import guard and the PEP 578 audit hook, then (and
+only then) import the student's module.
 """
 
 import os
@@ -66,6 +67,38 @@ WRITE_EVENTS = {
 READ_EVENTS = {"os.listdir": (0,), "os.scandir": (0,), "os.chdir": (0,), "glob.glob": (0,),
                "os.getxattr": (0,), "os.listxattr": (0,)}
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+# The seccomp filter: system calls that act on other processes, change the CPU set, or reach
+# kernel interfaces a model never needs fail with EPERM. Names -> numbers per architecture
+# (x86_64: asm/unistd_64.h; aarch64: asm-generic/unistd.h). kill and tgkill are allowed only on
+# the worker itself (abort() and raise() use them); clone only without namespace flags; clone3
+# answers ENOSYS (its flags sit in memory a filter cannot read), so glibc falls back to clone.
+SECCOMP_DENIED = (
+    "sched_setaffinity", "sched_setscheduler", "sched_setparam", "sched_setattr", "tkill", "pidfd_open",
+    "pidfd_send_signal", "pidfd_getfd", "ptrace", "process_vm_readv", "process_vm_writev", "rt_sigqueueinfo",
+    "rt_tgsigqueueinfo", "perf_event_open", "unshare", "setns", "mount", "umount2", "pivot_root", "chroot",
+    "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "bpf", "kcmp",
+    "userfaultfd", "keyctl", "add_key", "request_key", "io_uring_setup", "io_uring_enter", "io_uring_register",
+)
+SECCOMP_ARCHES = {  # machine: (AUDIT_ARCH_*, x32 bit to refuse, {name: number})
+    "x86_64": (0xC000003E, 0x40000000, dict(
+        kill=62, tgkill=234, clone=56, clone3=435, seccomp=317, sched_setaffinity=203, sched_setscheduler=144,
+        sched_setparam=142, sched_setattr=314, tkill=200, pidfd_open=434, pidfd_send_signal=424, pidfd_getfd=438,
+        ptrace=101, process_vm_readv=310, process_vm_writev=311, rt_sigqueueinfo=129, rt_tgsigqueueinfo=297,
+        perf_event_open=298, unshare=272, setns=308, mount=165, umount2=166, pivot_root=155, chroot=161,
+        move_mount=429, open_tree=428, fsopen=430, fsconfig=431, fsmount=432, fspick=433, mount_setattr=442,
+        bpf=321, kcmp=312, userfaultfd=323, keyctl=250, add_key=248, request_key=249, io_uring_setup=425,
+        io_uring_enter=426, io_uring_register=427)),
+    "aarch64": (0xC00000B7, None, dict(
+        kill=129, tgkill=131, clone=220, clone3=435, seccomp=277, sched_setaffinity=122, sched_setscheduler=119,
+        sched_setparam=118, sched_setattr=274, tkill=130, pidfd_open=434, pidfd_send_signal=424, pidfd_getfd=438,
+        ptrace=117, process_vm_readv=270, process_vm_writev=271, rt_sigqueueinfo=138, rt_tgsigqueueinfo=240,
+        perf_event_open=241, unshare=97, setns=268, mount=40, umount2=39, pivot_root=41, chroot=51,
+        move_mount=429, open_tree=428, fsopen=430, fsconfig=431, fsmount=432, fspick=433, mount_setattr=442,
+        bpf=280, kcmp=272, userfaultfd=282, keyctl=219, add_key=217, request_key=218, io_uring_setup=425,
+        io_uring_enter=426, io_uring_register=427)),
+}
+CLONE_NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
 
 
 class Protocol:
@@ -266,6 +299,69 @@ def apply_limits(config: dict) -> None:
     os.chdir(config["root"])
 
 
+def seccomp_program(machine: str, pid: int) -> bytes:
+    """The classic BPF program (struct sock_filter[]) for ``machine``; KeyError when unknown."""
+    audit_arch, x32_bit, numbers = SECCOMP_ARCHES[machine]
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    nr_at, arch_at, arg0_low = 0, 4, 16  # struct seccomp_data; args are little-endian u64
+    code = [(ld, 0, 0, arch_at), (jeq, 0, "eperm", audit_arch), (ld, 0, 0, nr_at)]
+    if x32_bit is not None:
+        code.append((jge, "eperm", 0, x32_bit))
+    code += [(jeq, "eperm", 0, numbers[name]) for name in SECCOMP_DENIED]
+    code += [(jeq, "self", 0, numbers["kill"]), (jeq, "self", 0, numbers["tgkill"]),
+             (jeq, "clone", 0, numbers["clone"]), (jeq, "enosys", 0, numbers["clone3"]), (ret, 0, 0, allow)]
+    labels = {}
+    for label, block in (("self", [(ld, 0, 0, arg0_low), (jeq, "allow", "eperm", pid)]),
+                         ("clone", [(ld, 0, 0, arg0_low), (jset, "eperm", "allow", CLONE_NAMESPACE_FLAGS)]),
+                         ("enosys", [(ret, 0, 0, enosys)]), ("eperm", [(ret, 0, 0, eperm)]),
+                         ("allow", [(ret, 0, 0, allow)])):
+        labels[label] = len(code)
+        code += block
+    out = []
+    for i, (op, jt, jf, k) in enumerate(code):
+        jt, jf = (labels[j] - i - 1 if isinstance(j, str) else j for j in (jt, jf))
+        if not (0 <= jt <= 255 and 0 <= jf <= 255):
+            raise ValueError("seccomp program: jump out of range")
+        out.append(struct.pack("=HBBI", op, jt, jf, k))
+    return b"".join(out)
+
+
+def install_walls() -> str:
+    """Make the worker non-dumpable and install the seccomp filter on all its threads.
+
+    Non-dumpable: its /proc files belong to root, so a process of the same uid
+    (another worker at the process level) cannot read its memory or environment.
+    Returns a line for the isolation details. On an architecture without a syscall
+    table the filter is reported missing; a kernel refusing it is our bug (raises).
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    if libc.prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
+    machine = os.uname().machine
+    if machine not in SECCOMP_ARCHES:
+        return f"seccomp: missing (no syscall table for {machine}); non-dumpable"
+    program = seccomp_program(machine, os.getpid())
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+    fprog = SockFprog(len(program) // 8, program)
+    libc.syscall.restype = ctypes.c_long
+    seccomp_nr = SECCOMP_ARCHES[machine][2]["seccomp"]
+    # SECCOMP_SET_MODE_FILTER (1) with SECCOMP_FILTER_FLAG_TSYNC (1): every thread, or none
+    if libc.syscall(ctypes.c_long(seccomp_nr), ctypes.c_long(1), ctypes.c_long(1), ctypes.byref(fprog)) != 0:
+        raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_SET_MODE_FILTER) failed")
+    return (f"seccomp: {machine} filter, EPERM for {len(SECCOMP_DENIED)} syscalls ({', '.join(SECCOMP_DENIED)}), "
+            "kill/tgkill but to itself, clone with namespace flags, and other architectures' syscalls; "
+            "clone3 ENOSYS; no_new_privs; non-dumpable")
+
+
 def describe(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
     return text[:ERROR_CHARS]
@@ -351,10 +447,12 @@ def main() -> None:
     libs = os.path.realpath(os.path.dirname(np.__file__)) + ".libs"
     if os.path.isdir(libs):
         numpy_dirs.append(libs)
-    proto.send({"type": "hello", "pid": os.getpid(), "numpy": np.__version__})
+    walls = install_walls()
+    proto.send({"type": "hello", "pid": os.getpid(), "numpy": np.__version__, "walls": walls})
     sys.path.insert(0, config["folder"])
     sys.stdout.flush()
-    new_denied = make_guard(config, numpy_dirs)
+    # audit_layer is false only in tests proving that the OS walls hold once the hook is defeated
+    new_denied = make_guard(config, numpy_dirs) if config.get("audit_layer", True) else list
     if config["mode"] == "model":
         serve_model(proto, new_denied, config, np)
     else:

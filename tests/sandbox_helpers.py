@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import shutil
+import sys
+import tempfile
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from grader import config
+from grader.isolation import probe
 from grader.baseline import model as baseline
 
 BASELINE_SOURCE = Path(baseline.__file__)
@@ -66,3 +73,61 @@ ZEROS_MODEL = """
 
 def images(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+
+
+def strong_python() -> str:
+    """An interpreter whose workers reach the user+netns level here (root/sudo, readable by every uid).
+
+    Skipped on a machine without it (e.g. an interpreter under /root, mode 700); under CI=true
+    (``.ci/run`` builds a world-readable venv) a missing level is a failure, never a skip.
+    """
+    for python in dict.fromkeys((sys.executable, shutil.which("python3.11"), "/usr/bin/python3")):
+        if python and os.path.exists(python) and probe(python)[0] == "user+netns":
+            return python
+    why = "; ".join(probe(sys.executable)[1])
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but the user+netns sandbox level is not available: {why}")
+    pytest.skip(f"user+netns not available here: {why}")
+
+
+@contextlib.contextmanager
+def world_readable_dir() -> Iterator[Path]:
+    """A temp folder every uid may enter and read (pytest's tmp_path is mode 700: no test of a wall)."""
+    path = Path(tempfile.mkdtemp(prefix="tinymlperf-test-"))
+    os.chmod(path, 0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# An attacker's model.py prelude that imports nothing but numpy: sys through a class every
+# interpreter has (warnings.catch_warnings keeps a reference to the warnings module), then
+# posix, signal, threading and ctypes through sys.modules / importlib internals.
+ATTACK_PRELUDE = """
+import numpy as np
+sys = [c for c in ().__class__.__base__.__subclasses__() if c.__name__ == "catch_warnings"][0]()._module.sys
+posix = sys.modules["posix"]
+_gcd_import = sys.modules["importlib._bootstrap"]._gcd_import
+signal = _gcd_import("signal")
+threading = sys.modules["threading"]
+ctypes = sys.modules.get("ctypes") or _gcd_import("ctypes")
+
+def report(*parts):
+    sys.stdout.write("ATTACK " + " ".join(str(p) for p in parts) + "\\n")
+    sys.stdout.flush()
+
+def attempt(what, call):
+    try:
+        report(what, "SUCCEEDED", repr(call())[:200])
+    except OSError as e:
+        report(what, "refused", e.errno)
+
+class Zeros:
+    def predict(self, images):
+        return np.zeros((len(images), 10), dtype=np.float32)
+"""
+
+
+def attack_lines(output: str) -> list[str]:
+    return [line[len("ATTACK "):] for line in output.splitlines() if line.startswith("ATTACK ")]

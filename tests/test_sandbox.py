@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import os
-import shutil
+import random
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from grader.errors import SubmissionError
-from grader.isolation import plan_isolation, probe
-from grader.sandbox import ModelWorker, run_recipe, sanitize_output
+from grader.errors import SandboxError, SubmissionError
+from grader.isolation import UID_BASE, UID_SPAN, ci_policy, lease_uid, plan_isolation
+from grader.sandbox import WORKER_SCRIPT, ModelWorker, hidden_paths, run_recipe, sanitize_output
 from grader.sandbox_io import labels_from_reply
-from tests.sandbox_helpers import ZEROS_MODEL, baseline_folder, images, random_weights, small_limits, write_model, \
-    write_recipe
+from tests.sandbox_helpers import ZEROS_MODEL, baseline_folder, images, random_weights, small_limits, strong_python, \
+    write_model, write_recipe
 
 # --------------------------------------------------------------------------- pure parts
 
@@ -218,18 +221,8 @@ def test_forced_process_isolation_says_so(tmp_path: Path) -> None:
         assert worker.isolation.details[0] == "process isolation requested by the caller"
 
 
-def _user_netns_python() -> str | None:
-    for python in (os.path.realpath(os.sys.executable), shutil.which("python3.11"), "/usr/bin/python3"):
-        if python and os.path.exists(python) and probe(python)[0] == "user+netns":
-            return python
-    return None
-
-
-def test_user_netns_worker_runs_as_nobody_without_network(tmp_path: Path) -> None:
-    python = _user_netns_python()
-    if python is None:
-        pytest.skip("user+netns not available here (needs root or passwordless sudo, and an interpreter "
-                    "with numpy readable by 'nobody'): " + "; ".join(probe(os.sys.executable)[1]))
+def test_user_netns_workers_get_their_own_uid_and_namespaces(tmp_path: Path) -> None:
+    python = strong_python()
     folder = write_model(tmp_path / "m", """
         import pathlib
         import numpy as np
@@ -243,13 +236,149 @@ def test_user_netns_worker_runs_as_nobody_without_network(tmp_path: Path) -> Non
         def load(folder):
             return M()
     """)
-    with ModelWorker(folder, small_limits(), python=python) as worker:
-        assert worker.isolation.level == "user+netns"
-        assert worker.predict(images(2)).tolist() == [65534 % 10] * 2
-        status = Path(f"/proc/{worker.pid}/status").read_text()
-        assert "\nUid:\t65534" in status
-        assert os.readlink(f"/proc/{worker.pid}/ns/net") != os.readlink("/proc/self/ns/net")
-        assert worker.cpu_seconds() >= 0
+    with ModelWorker(folder, small_limits(), python=python) as one, ModelWorker(folder, small_limits(),
+                                                                                python=python) as two:
+        uids = []
+        for worker in (one, two):
+            assert worker.isolation.level == "user+netns"
+            status = Path(f"/proc/{worker.pid}/status").read_text()
+            uid = int(status.split("\nUid:\t")[1].split()[0])
+            assert UID_BASE <= uid < UID_BASE + UID_SPAN and worker.predict(images(2)).tolist() == [uid % 10] * 2
+            assert "\nNoNewPrivs:\t1" in status and "\nSeccomp:\t2" in status
+            for ns in ("pid", "net", "mnt", "ipc"):
+                assert os.readlink(f"/proc/{worker.pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}")
+            scratch = (worker._worker.root / "scratch").stat()
+            assert (scratch.st_uid, scratch.st_mode & 0o777) == (uid, 0o700)
+            uids.append(uid)
+        assert uids[0] != uids[1]
+        assert os.readlink(f"/proc/{one.pid}/ns/pid") != os.readlink(f"/proc/{two.pid}/ns/pid")
+        assert 0 <= one.cpu_seconds() < 5
+    assert not _processes_of(uids)  # the namespace died with its pid 1: nothing of either worker is left
+
+
+def _processes_of(uids: list[int]) -> list[int]:
+    found = []
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            text = Path(f"/proc/{name}/status").read_text()
+        except OSError:
+            continue
+        if int(text.split("\nUid:\t")[1].split()[0]) in uids:
+            found.append(int(name))
+    return found
+
+
+def test_user_netns_worker_killed_by_its_cpu_limit_says_so(tmp_path: Path) -> None:
+    python = strong_python()
+    folder = write_model(tmp_path / "m", "def load(folder):\n    while True:\n        pass\n")
+    with pytest.raises(SandboxError, match=r"killed: CPU limit \(1 s\)"):
+        with ModelWorker(folder, small_limits(cpu_seconds=1), python=python):
+            pass
+
+
+def test_user_netns_worker_stuck_in_load_is_killed_at_the_wall_clock(tmp_path: Path) -> None:
+    python = strong_python()
+    folder = write_model(tmp_path / "m", "import math\ndef load(folder):\n    while 1:\n        math.sqrt(2)\n")
+    start = time.monotonic()
+    worker = ModelWorker(folder, small_limits(wall_seconds=2), python=python)
+    with pytest.raises(SandboxError, match="2 s wall-clock limit"):
+        with worker:
+            pass
+    assert time.monotonic() - start < 8 and worker.log.exit_status == "killed: wall-clock timeout after 2 s"
+
+
+def test_cpu_seconds_keeps_the_time_of_threads_that_ended(tmp_path: Path) -> None:
+    # Summing /proc/<pid>/task/*/schedstat would lose an ended thread's time: CPU stolen while the
+    # other model is timed, by a thread that is gone before the parent looks, would not show.
+    folder = write_model(tmp_path / "m", """
+        import pathlib
+        import numpy as np
+        threading = pathlib.sys.modules["threading"]
+        time = pathlib.sys.modules["time"]
+
+        def burn():
+            end = time.thread_time() + 0.4
+            while time.thread_time() < end:
+                pass
+
+        class M:
+            def predict(self, images):
+                thread = threading.Thread(target=burn)
+                thread.start()
+                thread.join()
+                return np.zeros(len(images), dtype=np.int64)
+
+        def load(folder):
+            return M()
+    """)
+    with ModelWorker(folder, small_limits(), isolation="process") as worker:
+        tasks, before = len(os.listdir(f"/proc/{worker.pid}/task")), worker.cpu_seconds()
+        worker.predict(images(1))
+        deadline = time.monotonic() + 2
+        while len(os.listdir(f"/proc/{worker.pid}/task")) > tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(os.listdir(f"/proc/{worker.pid}/task")) == tasks  # the thread is gone
+        assert worker.cpu_seconds() - before >= 0.4
+
+
+def test_cpu_seconds_of_a_stopped_worker_is_an_error(tmp_path: Path) -> None:
+    worker = ModelWorker(write_model(tmp_path / "m", ZEROS_MODEL), small_limits(), isolation="process")
+    with worker:
+        inner = worker._worker
+    with pytest.raises(SandboxError, match="gone"):
+        inner.cpu_seconds()
+
+
+def test_uid_leases_never_hand_out_a_uid_twice() -> None:
+    first = lease_uid(random.Random(7))
+    second = lease_uid(random.Random(7))  # same first pick: its lock is held, so the next one
+    try:
+        assert first.uid != second.uid
+        assert all(UID_BASE <= u < UID_BASE + UID_SPAN for u in (first.uid, second.uid))
+    finally:
+        first.release()
+        second.release()
+    third = lease_uid(random.Random(7))
+    assert third.uid == first.uid  # released: free again
+    third.release()
+
+
+def test_hidden_paths_are_the_data_folder_and_the_user_cache(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data" / "cifar-10-batches-py"
+    data_dir.mkdir(parents=True)
+    (tmp_path / "cache" / "tinymlperf").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(data_dir)
+    assert hidden_paths(tmp_path / "link", {"XDG_CACHE_HOME": str(tmp_path / "cache")}) == (
+        data_dir, tmp_path / "cache" / "tinymlperf")
+    assert hidden_paths(data_dir, {"XDG_CACHE_HOME": str(tmp_path / "none")}) == (data_dir,)
+
+
+def test_ci_policy_refuses_weak_isolation_under_github_actions_unless_opted_out() -> None:
+    assert ci_policy("process", False, env={}) == (None, None)
+    refusal, note = ci_policy("process", False, env={"GITHUB_ACTIONS": "true"})
+    assert note is None and "refusing to grade in CI at isolation 'process'" in refusal
+    assert "allow_weak_isolation_in_ci" in refusal
+    refusal, note = ci_policy("process", True, env={"GITHUB_ACTIONS": "true"})
+    assert refusal is None and "sandbox.allow_weak_isolation_in_ci: true" in note
+    refusal, note = ci_policy("process", False, env={"GITHUB_ACTIONS": "true", "TINYMLPERF_WORKFLOW_REPLAY": "1"})
+    assert refusal is None and "a workflow replayed by the test suite" in note
+
+
+def test_seccomp_layer_is_reported_missing_on_an_unknown_architecture() -> None:
+    code = textwrap.dedent(f"""
+        import importlib.util, os, sys
+        spec = importlib.util.spec_from_file_location("w", {str(WORKER_SCRIPT)!r})
+        w = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(w)
+        for machine in ("x86_64", "aarch64"):
+            assert len(w.seccomp_program(machine, 1234)) % 8 == 0
+        real = os.uname()
+        os.uname = lambda: type("U", (), {{"machine": "riscv64"}})()
+        sys.stderr.write(w.install_walls())
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "seccomp: missing (no syscall table for riscv64); non-dumpable"
 
 
 def test_start_up_time_is_small(tmp_path: Path) -> None:
@@ -262,9 +391,7 @@ def test_start_up_time_is_small(tmp_path: Path) -> None:
 
 
 def test_user_netns_recipe_output_is_copied_out(tmp_path: Path) -> None:
-    python = _user_netns_python()
-    if python is None:
-        pytest.skip("user+netns not available here")
+    python = strong_python()
     base = tmp_path / "baseline"
     base.mkdir()
     random_weights(base)

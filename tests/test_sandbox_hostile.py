@@ -1,4 +1,4 @@
-"""Hostile submissions against the real sandbox (process level, small limits).
+"""Hostile submissions against the real sandbox (small limits): the in-process layer, then the OS walls.
 
 Each case must end in a SubmissionError/SandboxError or a recorded denial within
 its limits: never a hang, never a crash of the grader, never a forged result,
@@ -7,7 +7,10 @@ and nothing written where it should not be.
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
+import textwrap
 import time
 from pathlib import Path
 
@@ -15,8 +18,10 @@ import numpy as np
 import pytest
 
 from grader.errors import GraderError, SandboxError, SubmissionError
+from grader.isolation import UID_BASE
 from grader.sandbox import ModelWorker, run_recipe
-from tests.sandbox_helpers import images, random_weights, small_limits, write_model, write_recipe
+from tests.sandbox_helpers import ATTACK_PRELUDE, ZEROS_MODEL, attack_lines, images, random_weights, small_limits, \
+    strong_python, world_readable_dir, write_model, write_recipe
 
 PRELUDE = """
 import pathlib
@@ -473,3 +478,209 @@ def build(baseline_dir, calibration_images, out_dir):
 
 def test_grader_survives_everything(tmp_path: Path) -> None:
     assert os.getpid() > 0 and np.zeros(1).sum() == 0  # this process got here: nothing above killed it
+
+
+# --------------------------------------------------------------------------- the OS walls, hook defeated
+#
+# The audit hook is a speed bump: code that gets at raw memory can switch it off. These workers
+# start with it left out (audit_layer=False) to prove that the kernel's walls hold on their own:
+# seccomp and non-dumpable at both levels, and at user+netns also the uid, the PID namespace and
+# the mount namespace. The attacks reach their tools without import statements (ATTACK_PRELUDE).
+
+LEVELS = ["process", "user+netns"]
+
+
+def level_kwargs(level: str) -> dict:
+    return {"isolation": "process"} if level == "process" else {"isolation": "auto", "python": strong_python()}
+
+
+def attacker(tmp_path: Path, load_body: str, **constants: object) -> Path:
+    header = "".join(f"{name} = {value!r}\n" for name, value in constants.items())
+    source = ATTACK_PRELUDE + header + "\ndef load(folder):\n" + textwrap.indent(textwrap.dedent(load_body), "    ") \
+        + "\n    return Zeros()\n"
+    return write_model(tmp_path / "attacker", source)
+
+
+def run_attack(folder: Path, level: str, **kwargs: object) -> list[str]:
+    with ModelWorker(folder, small_limits(), audit_layer=False, **level_kwargs(level), **kwargs) as worker:
+        worker.predict(images(1))
+    assert worker.isolation.level == level
+    return attack_lines(worker.log.output)
+
+
+def state_of(pid: int) -> str:
+    return next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if line.startswith("State:"))
+
+
+def assert_answers_promptly(victim: ModelWorker) -> None:
+    if state_of(victim.pid) in ("T", "t"):
+        os.kill(victim.pid, signal.SIGCONT)
+        pytest.fail(f"the victim worker {victim.pid} was stopped by the attacker")
+    start = time.monotonic()
+    assert victim.predict(images(1)).shape == (1,)
+    assert time.monotonic() - start < 2
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_sibling_worker_cannot_be_stopped_by_kill_or_pidfd(tmp_path: Path, level: str) -> None:
+    victim_folder = write_model(tmp_path / "victim", ZEROS_MODEL)
+    with ModelWorker(victim_folder, small_limits(), **level_kwargs(level)) as victim:
+        folder = attacker(tmp_path, """
+            me = posix.getpid()
+            found = []
+            for name in posix.listdir("/proc"):
+                if name.isdigit() and int(name) != me:
+                    try:
+                        with open("/proc/" + name + "/cmdline", "rb") as f:
+                            if MARKER.encode() in f.read():
+                                found.append(int(name))
+                    except OSError:
+                        pass
+            report("found", found)
+            for pid in found + [VICTIM]:
+                attempt(f"kill {pid}", lambda: posix.kill(pid, signal.SIGSTOP))
+                attempt(f"pidfd {pid}", lambda: signal.pidfd_send_signal(posix.pidfd_open(pid), signal.SIGSTOP))
+        """, MARKER=str(victim._worker.root / "worker.py"), VICTIM=victim.pid)
+        lines = run_attack(folder, level)
+        assert_answers_promptly(victim)
+    assert not [line for line in lines if "SUCCEEDED" in line], lines
+    if level == "process":  # it found its sibling in /proc; seccomp refused both signals
+        assert f"found [{victim.pid}]" in lines
+        assert f"kill {victim.pid} refused {errno.EPERM}" in lines
+        assert f"pidfd {victim.pid} refused {errno.EPERM}" in lines
+    else:  # its own PID namespace: no sibling to find, and the host pid names nothing there
+        assert "found []" in lines
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_cpu_affinity_cannot_be_widened_to_run_threads_on_every_core(tmp_path: Path, level: str) -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs")
+    folder = attacker(tmp_path, """
+        every = set(range(posix.cpu_count()))
+        attempt("affinity", lambda: posix.sched_setaffinity(0, every))
+
+        def spin():
+            attempt("thread affinity", lambda: posix.sched_setaffinity(0, every))
+            a = np.ones((200, 200))
+            while True:
+                a @ a  # releases the GIL: two threads would use two cores
+
+        for _ in range(2):
+            threading.Thread(target=spin, daemon=True).start()
+    """)
+    cpu = max(os.sched_getaffinity(0))
+    with ModelWorker(folder, small_limits(), cpu=cpu, audit_layer=False, **level_kwargs(level)) as worker:
+        time.sleep(0.3)
+        tasks = [int(t) for t in os.listdir(f"/proc/{worker.pid}/task")]
+        before, start = worker.cpu_seconds(), time.monotonic()
+        time.sleep(1.0)
+        used, wall = worker.cpu_seconds() - before, time.monotonic() - start
+        affinities = {tid: os.sched_getaffinity(tid) for tid in tasks}
+    lines = attack_lines(worker.log.output)
+    assert lines.count(f"thread affinity refused {errno.EPERM}") == 2 and f"affinity refused {errno.EPERM}" in lines
+    assert len(tasks) == 3 and all(a == {cpu} for a in affinities.values()), affinities
+    assert used < 1.3 * wall, (used, wall)  # one core at most (two threads on two cores: ~2x)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_proc_of_the_sibling_and_the_grader_cannot_be_read(tmp_path: Path, level: str) -> None:
+    if level == "process" and os.geteuid() == 0:
+        pytest.skip("a process-level worker of a root grader is root: non-dumpable does not stop it (SECURITY.md)")
+    victim_folder = write_model(tmp_path / "victim", ZEROS_MODEL)
+    with ModelWorker(victim_folder, small_limits(), **level_kwargs(level)) as victim:
+        targets = {victim.pid: "sibling"}
+        if level != "process":  # at the process level the grader runs as the same uid: no wall (SECURITY.md)
+            targets[os.getpid()] = "grader"
+        folder = attacker(tmp_path, """
+            for pid, who in TARGETS.items():
+                for leaf in ("environ", "mem", "cmdline", "status"):
+                    if who == "sibling" and leaf in ("cmdline", "status") and LEVEL == "process":
+                        continue  # world-readable for every process on Linux
+                    attempt(f"{who} {leaf}", lambda: open(f"/proc/{pid}/{leaf}", "rb").read(64))
+            seen = [n for n in posix.listdir("/proc") if n.isdigit()]
+            report("pids", len(seen))
+        """, TARGETS=targets, LEVEL=level)
+        lines = run_attack(folder, level)
+    assert not [line for line in lines if "SUCCEEDED" in line], lines
+    assert f"sibling environ refused {errno.EACCES if level == 'process' else errno.ENOENT}" in lines
+    if level != "process":
+        assert f"grader environ refused {errno.ENOENT}" in lines
+        assert int(next(line for line in lines if line.startswith("pids")).split()[1]) <= 3  # pid 1 and itself
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_ptrace_and_process_vm_readv_are_refused(tmp_path: Path, level: str) -> None:
+    secret = b"tinymlperf-secret-" + os.urandom(8).hex().encode()
+    victim_folder = write_model(tmp_path / "victim", ZEROS_MODEL)
+    with ModelWorker(victim_folder, small_limits(), **level_kwargs(level)) as victim:
+        folder = attacker(tmp_path, """
+            libc = ctypes.CDLL(None, use_errno=True)
+
+            class Iovec(ctypes.Structure):
+                _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+            def vm_read(pid, address, size):
+                buf = ctypes.create_string_buffer(size)
+                local, remote = Iovec(ctypes.addressof(buf), size), Iovec(address, size)
+                if libc.process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0) < 0:
+                    raise OSError(ctypes.get_errno(), "process_vm_readv")
+                return buf.raw
+
+            def seize(pid):
+                if libc.ptrace(ctypes.c_long(0x4206), ctypes.c_long(pid), None, None) < 0:  # PTRACE_SEIZE
+                    raise OSError(ctypes.get_errno(), "ptrace")
+                return "attached"
+
+            for pid, who in ((GRADER, "grader"), (SIBLING, "sibling")):
+                attempt(f"{who} process_vm_readv", lambda: vm_read(pid, ADDRESS if who == "grader" else 4096, SIZE))
+                attempt(f"{who} ptrace", lambda: seize(pid))
+        """, GRADER=os.getpid(), SIBLING=victim.pid, ADDRESS=id(secret) + 32, SIZE=len(secret))
+        lines = run_attack(folder, level)
+        assert_answers_promptly(victim)
+    assert not [line for line in lines if "SUCCEEDED" in line], lines
+    assert secret.decode() not in "\n".join(lines)
+    for who in ("grader", "sibling"):
+        for call in ("process_vm_readv", "ptrace"):
+            assert f"{who} {call} refused {errno.EPERM}" in lines  # seccomp answers before any other check
+
+
+def test_test_data_is_hidden_from_the_worker(tmp_path: Path) -> None:
+    python = strong_python()
+    with world_readable_dir() as shared:
+        data = shared / "cifar-10-batches-py"
+        data.mkdir(mode=0o755)
+        (data / "test_batch").write_text("LABELS-3-8-8-0-6")
+        os.chmod(data / "test_batch", 0o644)  # readable by every uid: only the mount namespace hides it
+        folder = attacker(tmp_path, """
+            attempt("read", lambda: open(DATA + "/test_batch").read())
+            attempt("list", lambda: posix.listdir(DATA))
+        """, DATA=str(data))
+        with ModelWorker(folder, small_limits(), python=python, hide=(data,), audit_layer=False) as worker:
+            details = "\n".join(worker.isolation.details)
+        lines = attack_lines(worker.log.output)
+    assert f"read refused {errno.EACCES}" in lines and f"list refused {errno.EACCES}" in lines
+    assert "LABELS" not in worker.log.output
+    assert f"hidden under an empty read-only tmpfs: {data}" in details
+
+
+def test_other_workers_files_cannot_be_written_or_read(tmp_path: Path) -> None:
+    python = strong_python()
+    victim_folder = write_model(tmp_path / "victim", ZEROS_MODEL)
+    with ModelWorker(victim_folder, small_limits(), python=python) as victim:
+        root = victim._worker.root
+        folder = attacker(tmp_path, """
+            attempt("write scratch", lambda: open(ROOT + "/scratch/pwned", "w").write("x"))
+            attempt("list scratch", lambda: posix.listdir(ROOT + "/scratch"))
+            attempt("list root", lambda: posix.listdir(ROOT))
+            attempt("append worker.py", lambda: open(ROOT + "/worker.py", "a").write(""))
+            attempt("read model.py", lambda: open(ROOT + "/submission/model.py").read())
+        """, ROOT=str(root))
+        lines = run_attack(folder, "user+netns")
+        assert sorted(os.listdir(root / "scratch")) == []
+        scratch = (root / "scratch").stat()
+        assert scratch.st_mode & 0o777 == 0o700 and scratch.st_uid >= UID_BASE
+        assert_answers_promptly(victim)
+    assert not [line for line in lines if "SUCCEEDED" in line], lines
+    assert f"write scratch refused {errno.EACCES}" in lines and f"list root refused {errno.EACCES}" in lines

@@ -2,9 +2,10 @@
 
 Every case runs the real grade (``grade.grade`` or ``cli.main(["grade", ...])``)
 on 1,000 real CIFAR-10 images with real sandboxed workers at the ``process``
-level (the weakest one: no separate user, no network namespace), writes the
-result file, and asserts what the grader reports and what stayed untouched.
-The ``user+netns`` level adds the kernel's wall; see SECURITY.md.
+level (the weakest one: no separate user, no namespaces), writes the result
+file, and asserts what the grader reports and what stayed untouched. The
+``user+netns`` level adds the kernel's walls (tests/test_sandbox_hostile.py
+attacks them one by one; the last tests here check grade uses them); see SECURITY.md.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dataclasses
 import json
 import os
 import re
+import sys
 import textwrap
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import pytest
 from grader import cli, grade, report, schema
 from grader.baseline import model as baseline_model
 from tests.grading import BASELINE_DIR, checks_of, entry, fast_config
+from tests.sandbox_helpers import strong_python
 
 SECRET = "ghs_secretTOKENvalue1234"
 WORKFLOW_COMMAND_LINE = ("::add-mask::", "::stop-commands::", "::set-output", "::set-env", "::save-state",
@@ -349,3 +352,107 @@ def load(folder):
     assert any(line.startswith("::error file=") and "forged annotation" in line for line in lines), lines
     for text in ((out / "report.md").read_text(), (out / "summary.md").read_text()):
         assert not any(line.lstrip().startswith(WORKFLOW_COMMAND_LINE + ("::",)) for line in text.splitlines())
+
+
+# --------------------------------------------------------------------------- the isolation level in CI
+
+
+def test_ci_refuses_to_grade_below_user_netns(tmp_path: Path, small_data: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    folder = entry(tmp_path, "open")
+    out = tmp_path / "result.json"
+    code = cli.main(["grade", str(folder), "--data", str(small_data.parent), "--no-download", "--isolation",
+                     "process", "--seed", "7", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert code == 2 and result["status"] == "error" and schema.validate(result, "result") == []
+    assert "refusing to grade in CI at isolation 'process'" in result["error"]
+    assert "allow_weak_isolation_in_ci" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_ci_opt_out_grades_at_the_process_level_and_the_result_says_so(
+        tmp_path: Path, small_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    limits = dataclasses.replace(fast_config().sandbox, allow_weak_isolation_in_ci=True)
+    result = grade_to_files(entry(tmp_path, "open"), small_data, tmp_path / "out", sandbox=limits)
+    assert result["status"] == "valid" and result["isolation"]["level"] == "process"
+    assert any("accepted in CI because competition.yaml sets sandbox.allow_weak_isolation_in_ci: true" in d
+               for d in result["isolation"]["details"])
+
+
+@pytest.mark.slow
+def test_strong_grade_names_every_wall_and_hides_the_data(tmp_path: Path, small_data: Path) -> None:
+    if strong_python() != sys.executable:
+        pytest.skip("grade's workers use this interpreter, which cannot reach user+netns here")
+    config = fast_config()
+    request = grade.GradeRequest(folder=entry(tmp_path, "open"), data_dir=small_data, config=config,
+                                 baseline_dir=BASELINE_DIR, isolation="auto", seed=7)
+    result = grade.grade(request)
+    details = "\n".join(result["isolation"]["details"])
+    assert result["status"] == "valid" and result["isolation"]["level"] == "user+netns"
+    for wall in ("uid: ", "pid namespace", "net namespace", f"hidden under an empty read-only tmpfs: {small_data}",
+                 "ipc namespace", "seccomp: ", "rlimits: ", "CPU accounting: the worker's process CPU clock"):
+        assert wall in details, wall
+
+
+# --------------------------------------------------------------------------- the walls, end to end
+
+
+@pytest.mark.slow
+def test_entry_cannot_freeze_the_baseline_worker_during_its_turns(tmp_path: Path, small_data: Path) -> None:
+    # readlink, pidfd_open and pidfd_send_signal raise no audit event: with the hook in place, only
+    # seccomp (and at user+netns the PID namespace and the uid) stand between this thread and the
+    # baseline worker. Without the filter (checked) it freezes the baseline and grades far above 1.5x.
+    folder = baseline_plus(tmp_path, """
+
+        _sys = [c for c in ().__class__.__base__.__subclasses__() if c.__name__ == "catch_warnings"][0]()._module.sys
+        _posix, _threading = _sys.modules["posix"], _sys.modules["threading"]
+        _signal = _sys.modules["importlib._bootstrap"]._gcd_import("signal")
+        _time = _sys.modules["time"]
+
+        def _siblings():
+            # readlink raises no audit event. A sibling is a worker (its cwd) whose output pipe (its
+            # fd 2) the grader holds: exact, so no other grading's worker is ever touched.
+            me, parent = _posix.getpid(), _posix.getppid()
+            held = set()
+            for fd in range(3, 512):
+                try:
+                    held.add(_posix.readlink(f"/proc/{parent}/fd/{fd}"))
+                except OSError:
+                    pass
+            found = []
+            for pid in range(max(2, me - 300), me):
+                try:
+                    link = _posix.readlink(f"/proc/{pid}/fd/2")
+                    if (pid != parent and link.startswith("pipe:") and link in held
+                            and "/tinymlperf-worker-" in _posix.readlink(f"/proc/{pid}/cwd")):
+                        found.append(_posix.pidfd_open(pid))
+                except OSError:
+                    pass
+            return found
+
+        def _freeze():
+            try:
+                targets = _siblings()
+            except OSError:
+                return
+            while targets:
+                for fd in list(targets):
+                    try:
+                        _signal.pidfd_send_signal(fd, _signal.SIGSTOP)
+                        _time.sleep(0.02)
+                        _signal.pidfd_send_signal(fd, _signal.SIGCONT)
+                    except OSError:
+                        targets.remove(fd)
+                _time.sleep(0.0002)
+
+        _load = load
+
+        def load(folder):
+            _threading.Thread(target=_freeze, daemon=True).start()
+            return _load(folder)
+    """)
+    result = grade_to_files(folder, small_data, tmp_path / "out")
+    assert checks_of(result)["deterministic"]["status"] == "pass"  # graded, not stopped by a denial
+    assert result["normalized_scores"]["speedup"] < 1.5, result["normalized_scores"]

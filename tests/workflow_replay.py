@@ -195,7 +195,8 @@ def replay(workflow: Path, job: str, *, event: dict[str, Any], workspace: Path, 
         name = step.get("name", f"step {index}")
         sid = step.get("id")
         env = {**base_env, "GITHUB_EVENT_PATH": str(event_path), "GITHUB_WORKSPACE": str(workspace),
-               "RUNNER_TEMP": str(temp), "GITHUB_ACTIONS": "true"}
+               "RUNNER_TEMP": str(temp), "GITHUB_ACTIONS": "true",
+               "TINYMLPERF_WORKFLOW_REPLAY": "1"}  # grade accepts a weak sandbox here, saying so (isolation.py)
         for scope in (spec.get("env", {}), job_spec.get("env", {}), step.get("env", {})):
             for key, value in scope.items():
                 ctx.env = env
