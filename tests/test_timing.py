@@ -260,10 +260,10 @@ def test_timing_quality_warns_when_many_pairs_were_discarded() -> None:
 
 
 @pytest.mark.parametrize(("baseline", "entry", "left", "expected"), [
-    (0.0010, 0.0005, 10000, (100, False)),  # 50 ms / 0.5 ms
-    (0.0005, 0.0010, 10000, (100, False)),  # the faster model decides, whichever it is
+    (0.0010, 0.0005, 10000, (round(PARAMS.min_sample_seconds / 0.0005), False)),
+    (0.0005, 0.0010, 10000, (round(PARAMS.min_sample_seconds / 0.0005), False)),  # the faster model decides
     (0.5, 0.5, 10000, (PARAMS.min_queries_per_sample, False)),  # never under the minimum
-    (0.0010, 0.00001, 10000, (1000, True)),  # 5000 wanted, 10000 images for 10 pairs
+    (0.0010, 0.00001, 10000, (1000, True)),  # 2000 wanted, 10000 images for 10 pairs
 ])
 def test_plan_queries(baseline: float, entry: float, left: int, expected: tuple[int, bool]) -> None:
     assert timing.plan_queries(baseline, entry, PARAMS, left) == expected
