@@ -28,7 +28,7 @@ def _ci(scores: dict) -> str:
 def _scores_table(result: dict) -> str:
     s = result["normalized_scores"]
     rows = [
-        ["Speedup", f"**{s['speedup']:.3f}x**", f"95% CI {_ci(s)}"],
+        ["Speedup", f"**{s['speedup']:.3f}x**", f"95% CI {_ci(s)} (noise of this run, on this machine)"],
         ["Compression", f"**{s['compression']:.3f}x**", "baseline size / entry size"],
         ["Accuracy delta", f"**{s['accuracy_delta_pp']:+.2f} pp**", "entry − baseline"],
         ["Efficiency", f"**{s['efficiency']:.3f}**", "speedup × compression / (1 + accuracy loss in pp)"],
