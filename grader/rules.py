@@ -12,6 +12,7 @@ from typing import Literal
 
 from grader.config import Competition
 from grader.scoring import Scores
+from grader.timing import MAX_INVALID_FRACTION
 
 Status = Literal["pass", "fail", "warn", "not_checked"]
 
@@ -29,7 +30,7 @@ MISMATCH_FRACTION = 0.005
 
 # A timing run is not trusted when more than this fraction of its pairs was discarded
 # (a worker not running during its own turn, or running on more than one core).
-MAX_DISCARDED_FRACTION = 0.2
+MAX_DISCARDED_FRACTION = MAX_INVALID_FRACTION
 # Entry samples that used more CPU than wall time: one may be a counter glitch, two are not.
 MAX_MULTI_CORE_SAMPLES = 1
 

@@ -65,7 +65,8 @@ MAX_CPU_PER_WALL = 1.05
 # Preemption (waiting for the CPU) above this share of the timed wall time is warned about:
 # CPU time stays right, but the caches were disturbed by whatever else ran there.
 MAX_WAIT_FRACTION = 0.25
-# A run is not trusted when more than this fraction of its pairs had to be discarded.
+# A run is not trusted when more than this fraction of its pairs had to be discarded
+# (the rules fail ``timing_integrity`` past it).
 MAX_INVALID_FRACTION = 0.2
 
 
@@ -181,7 +182,7 @@ def cv(values: Sequence[float]) -> float:
 class Calibration:
     """Per-query costs measured before timing, and the sample length chosen from them."""
 
-    overhead_query_s: float  # the null model's wall time per query (harness alone)
+    overhead_query_s: float  # the null model's CPU time per query (the harness alone)
     baseline_query_s: float  # net of the harness
     entry_query_s: float
     queries_per_sample: int
