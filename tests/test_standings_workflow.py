@@ -150,3 +150,22 @@ def test_publishing_mints_the_leaderboard_apps_token_and_falls_back_to_a_pr_like
                  'git_auth push --force origin "HEAD:refs/heads/$BOARD_BRANCH"',
                  'tinymlperf board-pr --branch "$BOARD_BRANCH" --base main'):
         assert line in script and line in their["run"], line
+
+
+def test_doctor_reports_a_repository_without_standings_yml_on_its_default_branch() -> None:
+    from grader import doctor
+    from grader import github as gh
+    from tests.github_server import GitHubServer
+
+    with GitHubServer() as api:
+        api.state.add_token("ghp_organizer", "maintainer")
+        api.state.add_repo("tinyml-org/tinymlperf", {"README.md": "competition"}).admins.add("maintainer")
+        others = {p: (ROOT / p).read_text(encoding="utf-8") for p in doctor.WORKFLOWS if not p.endswith("standings.yml")}
+        api.state.commit("tinyml-org/tinymlperf", {**others, "leaderboard.md": "# board\n"}, message="pipeline")
+        get = doctor.api_get(gh.make_client("ghp_organizer", api.url, throttle=False))
+        (placed,) = [f for f in doctor.diagnose("tinyml-org/tinymlperf", get) if f.name.startswith("Workflows")]
+        assert placed.status == "missing" and placed.detail == "missing on main: .github/workflows/standings.yml"
+        api.state.commit("tinyml-org/tinymlperf", {".github/workflows/standings.yml": STANDINGS.read_text(
+            encoding="utf-8")}, message="standings")
+        (placed,) = [f for f in doctor.diagnose("tinyml-org/tinymlperf", get) if f.name.startswith("Workflows")]
+        assert placed.status == "ok" and "standings" in placed.detail
