@@ -41,6 +41,7 @@ ENTRIES = (("ada-int8", "ada", "closed", 4.0, 2.0, 3), ("bo-prune", "bo", "close
 HARDWARE = {"cpu_model": "Replay CPU", "cores": 2, "ram_bytes": 1, "os": "linux", "python": "3.11",
             "numpy": "2", "blas": "openblas"}
 BRANCH = "tinymlperf/standings"
+ROUND_DRIFT = (1.0, 1.02, 0.98, 1.01)  # per-round factors on each stand-in entry's speedup (drift)
 
 
 def _step(job: str, step_id: str) -> dict:
@@ -113,7 +114,7 @@ class Run:
             data = {"schema_version": 1, "run_id": self.name, "group": index, "grader_version": __version__,
                     "baseline_sha256": BASELINE_SHA, "hardware": HARDWARE, "started_at": "2025-03-10T04:00:00+00:00",
                     "minutes": 3.5, "rounds": 4, "pairs_per_round": 20, "confidence": 0.95,
-                    "entries": [{"slug": s, "log_speedups": [math.log(speedups[s] * f) for f in (1.0, 1.02, 0.98, 1.01)],
+                    "entries": [{"slug": s, "log_speedups": [math.log(speedups[s] * f) for f in ROUND_DRIFT],
                                  "timed_images": 1000, "timed_accuracy_pct": 70.0, "setup_seconds": 0.5}
                                 for s in slugs], "excluded": []}
             schema.write(results / f"group-{index}.json", data, "standings_group")
@@ -247,7 +248,7 @@ def test_an_open_main_that_moves_before_the_push_is_combined_again_on_top(tmp_pa
         run = Run("run1", tmp_path, o, api, bin_dir)
         run.plan_and_time(SPEEDUPS)
         clone = run.prepare_publish()
-        # A leaderboard publish lands on main between this run's commit and its push (from its pre-push hook).
+        # Another push (a merge, a leaderboard publish) lands on main between this commit and its push.
         merged = o.merge_pr("cy-new", "2025-03-11T10:00:00+00:00")
         gitfixture.git(o.bare, "update-ref", "refs/heads/main", merged.before)  # not on main yet: the hook moves it
         marker = tmp_path / "moved"

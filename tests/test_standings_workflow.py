@@ -129,7 +129,8 @@ def test_the_timing_job_only_restores_the_cifar_cache_that_a_job_running_no_entr
         assert not (runs_entries and saves), (name, saves)
     restore = step_named(jobs["time"], "actions/cache/restore@")
     fill = step_named(jobs["cache-data"], "actions/cache@")
-    assert restore["with"] == fill["with"] == step_named(spec(LEADERBOARD)["jobs"]["cache-data"], "actions/cache@")["with"]
+    theirs = step_named(spec(LEADERBOARD)["jobs"]["cache-data"], "actions/cache@")
+    assert restore["with"] == fill["with"] == theirs["with"]
     runs = [s["run"] for s in jobs["cache-data"]["steps"] if "run" in s]
     assert runs[-1] == "tinymlperf data"  # downloads and verifies; no submission code
     assert jobs["cache-data"]["needs"] == "plan" and jobs["cache-data"]["if"] == jobs["time"]["if"]
@@ -160,7 +161,8 @@ def test_doctor_reports_a_repository_without_standings_yml_on_its_default_branch
     with GitHubServer() as api:
         api.state.add_token("ghp_organizer", "maintainer")
         api.state.add_repo("tinyml-org/tinymlperf", {"README.md": "competition"}).admins.add("maintainer")
-        others = {p: (ROOT / p).read_text(encoding="utf-8") for p in doctor.WORKFLOWS if not p.endswith("standings.yml")}
+        others = {p: (ROOT / p).read_text(encoding="utf-8") for p in doctor.WORKFLOWS
+                  if not p.endswith("standings.yml")}
         api.state.commit("tinyml-org/tinymlperf", {**others, "leaderboard.md": "# board\n"}, message="pipeline")
         get = doctor.api_get(gh.make_client("ghp_organizer", api.url, throttle=False))
         (placed,) = [f for f in doctor.diagnose("tinyml-org/tinymlperf", get) if f.name.startswith("Workflows")]
