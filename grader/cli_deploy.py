@@ -15,6 +15,10 @@ from pathlib import Path
 from grader.errors import UsageError
 
 EXIT_OK, EXIT_INVALID = 0, 1  # as documented in grader.cli
+LEADERBOARD_PR_BODY = ("Score records and leaderboard.md written by the leaderboard workflow, which could not push "
+                       "to the protected branch directly (no bypass for its token). It touches only "
+                       "`submissions/*/score.json`, `leaderboard.md` and `leaderboard-failures.json`. "
+                       "See docs/organizers.md.")
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
@@ -80,10 +84,7 @@ def _cmd_board_pr(args: argparse.Namespace) -> int:
         raise UsageError("board-pr needs GITHUB_TOKEN")
     client = gh.make_client(token, os.environ.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL))
     pull = gh.open_board_pr(client, repo, args.branch, base=args.base, title=args.title, check_name=args.check,
-                            body="Score records and leaderboard.md written by the leaderboard workflow, which "
-                                 "could not push to the protected branch directly (no bypass for its token). "
-                                 "It touches only `submissions/*/score.json`, `leaderboard.md` and "
-                                 "`leaderboard-failures.json`. See docs/organizers.md.")
+                            body=args.body)
     print(f"::notice title=Leaderboard PR::{pull.action} {pull.url}; {pull.note}")
     return EXIT_OK
 
@@ -94,6 +95,7 @@ def _register_board_pr(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base", default="main")
     p.add_argument("--repo", default=None, help="owner/name (default: $GITHUB_REPOSITORY)")
     p.add_argument("--title", default="leaderboard: record re-graded entries")
+    p.add_argument("--body", default=LEADERBOARD_PR_BODY, help="the PR's description (default: the leaderboard's)")
     p.add_argument("--check", default="Grade submission", metavar="NAME",
                    help="required check to report as passed on the PR's head (empty: none)")
     p.set_defaults(func=_cmd_board_pr)

@@ -1,12 +1,12 @@
 """``tinymlperf doctor``: is a competition repository on GitHub set up the way the pipeline needs?
 
-With an organizer's token (repository admin) it reads the settings the three
+With an organizer's token (repository admin) it reads the settings the four
 workflows depend on and returns one ``Finding`` per piece: Actions allowed and
 the workflow token read-only, fork PRs held for approval, a ruleset on the
 default branch requiring PRs, a review and the grade check by its real name,
-and a way for the leaderboard to publish under that ruleset (a GitHub App on
-the bypass list, or the auto-merging PR fallback). Each missing piece carries
-the fix, in the words of the settings page. ``diagnose`` asks the API only
+and a way for the leaderboard and standings workflows to publish under that
+ruleset (a GitHub App on the bypass list, or the auto-merging PR fallback).
+Each missing piece carries the fix, in the words of the settings page. ``diagnose`` asks the API only
 through ``get`` (an injectable ``path -> (status, json)``), and never raises for
 an answer it did not like: a setting it cannot read is a finding too.
 """
@@ -25,7 +25,8 @@ from grader.errors import GitHubError
 
 APP_ID_VARIABLE = "LEADERBOARD_APP_ID"
 APP_KEY_SECRET = "LEADERBOARD_APP_PRIVATE_KEY"
-WORKFLOWS = (".github/workflows/grade.yml", ".github/workflows/comment.yml", ".github/workflows/leaderboard.yml")
+WORKFLOWS = (".github/workflows/grade.yml", ".github/workflows/comment.yml", ".github/workflows/leaderboard.yml",
+             ".github/workflows/standings.yml")
 Get = Callable[[str], tuple[int, Any]]
 Status = Literal["ok", "missing", "unknown"]
 
@@ -155,7 +156,7 @@ def diagnose(repo: str, get: Get) -> list[Finding]:
                if get(f"/repos/{repo}/contents/{path}?ref={branch}")[0] != 200]
     findings.append(Finding("Workflows and board on the default branch", "missing" if missing else "ok",
                             f"missing on {branch}: {', '.join(missing)}" if missing else
-                            f"grade, comment and leaderboard workflows and leaderboard.md are on {branch}",
+                            f"grade, comment, leaderboard and standings workflows and leaderboard.md are on {branch}",
                             "copy them from the grader's repository (docs/organizers.md, step 1)" if missing else ""))
     actions, workflow_perms = _actions(repo, get)
     findings += actions
