@@ -78,6 +78,15 @@ class RecipeOutcome:
 # --------------------------------------------------------------------------- worker process
 
 
+# glibc's malloc by default serves blocks over 128 KiB by mmap, raises that threshold when such a
+# block is freed, and returns the heap's top to the kernel past a trim threshold: so whether a
+# model's temporaries cost page faults on every query depended on the history of allocations,
+# the harness's own request buffers included (the ten-times baseline read 0.142x at 26 queries per
+# sample and 0.106x at 10 and 43, benchmarks/engine_validation.py). Fixed thresholds make every
+# model's allocations come from a heap that is never trimmed, whatever the sample length.
+MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295"
+
+
 def _environment(home: Path) -> dict[str, str]:
     """The worker's whole environment: nothing of the parent's (no tokens) gets through."""
     return {
@@ -85,6 +94,7 @@ def _environment(home: Path) -> dict[str, str]:
         "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
         "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1", "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8",
+        "GLIBC_TUNABLES": MALLOC_TUNABLES,
     }
 
 
