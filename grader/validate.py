@@ -191,6 +191,10 @@ def _entry_problem(entry: os.DirEntry, allowed_suffixes: tuple[str, ...]) -> tup
     if not stat.S_ISREG(mode):
         return "is not a regular file", "special-file", True
     suffix = os.path.splitext(name)[1]
+    if name == "submission.json" and suffix not in allowed_suffixes:
+        return ("is TinyTorch's generate_submission file, which the grader does not read from an entry: run "
+                "`tinymlperf new SLUG --from-tinytorch submission.json` to turn it into submission.yaml (it "
+                "explains every field it cannot map), then remove it from the folder", "tinytorch-json", True)
     if suffix not in allowed_suffixes:
         return (f"file type {suffix or '(none)'!s} is not allowed; allowed: {', '.join(allowed_suffixes)}",
                 "file-type", True)
