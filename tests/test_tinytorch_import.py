@@ -173,3 +173,11 @@ def test_report_shows_their_measurements_beside_ours() -> None:
     assert "⚠️ they disagree beyond what the hardware explains" in report.render(result)
     result["submission"]["claimed"] = None
     assert "Your measurements" not in report.render(result)
+
+
+def test_the_default_rules_say_which_course_rules_they_enforce() -> None:
+    text = (Path(config.__file__).parent / "competition.yaml").read_text(encoding="utf-8")
+    for quoted in (">70% accuracy", "(must be >= -5%)", "Accuracy drop < 10%"):
+        assert quoted in text
+    rules_now = config.load().accuracy
+    assert rules_now.max_drop_pp == 10.0  # the course's validation list, as the comment says
