@@ -181,3 +181,14 @@ def test_the_default_rules_say_which_course_rules_they_enforce() -> None:
         assert quoted in text
     rules_now = config.load().accuracy
     assert rules_now.max_drop_pp == 10.0  # the course's validation list, as the comment says
+
+
+def test_the_pr_comment_carries_their_measurements_too() -> None:
+    from grader import comment
+
+    result = sample_result()
+    result["submission"]["claimed"] = {"speedup": 5.0, "hardware": "Intel i5-8250U"}
+    result["checks"].append({"id": "claimed_metrics", "status": "warn", "message": "..."})
+    body = comment.render_comment(comment.CommentView("scores", "a" * 40, "https://example.invalid/run", result=result))
+    assert "You measured on Intel i5-8250U; graded here on AMD EPYC: ⚠️ they disagree beyond what the hardware " \
+           "explains" in body
