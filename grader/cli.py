@@ -535,7 +535,10 @@ def _register_new(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("new", help="create submissions/SLUG/ from the baseline, ready to validate and grade",
                        description="Scaffold a submission folder that passes validate; refuses to overwrite.")
     p.add_argument("slug", metavar="SLUG", help="folder name: lowercase letters, digits, hyphens")
-    p.add_argument("--division", choices=["closed", "open"], required=True)
+    p.add_argument("--division", choices=["closed", "open"],
+                   help="required unless --from-tinytorch names it")
+    p.add_argument("--from-tinytorch", type=Path, metavar="SUBMISSION_JSON",
+                   help="fill submission.yaml from TinyTorch's submission.json (generate_submission)")
     p.add_argument("--root", type=Path, default=Path("submissions"), help="where to create it (default: submissions)")
     p.add_argument("--athlete", dest="athlete_name", help="your name for the leaderboard (default: SLUG)")
     p.add_argument("--github-repo", help="https URL of your GitHub repository")
@@ -547,14 +550,29 @@ def _register_new(sub: argparse._SubParsersAction) -> None:
 def _cmd_new(args: argparse.Namespace) -> int:
     from grader import config, scaffold
 
+    imported = None
+    if args.from_tinytorch is not None:
+        imported, found = scaffold.read_tinytorch(args.from_tinytorch)
+        for problem in found:
+            print(problem, file=sys.stderr)
+        if imported is None:
+            return EXIT_INVALID
+    division = args.division or (imported.division if imported else None)
+    if division is None:
+        raise UsageError("--division is required (closed or open) unless --from-tinytorch names it")
+    if imported is not None and division != imported.division:
+        raise UsageError(f"--division {division} contradicts division {imported.division!r} in "
+                         f"{args.from_tinytorch}; drop one")
     try:
-        folder = scaffold.create(args.slug, args.division, args.root, config.load(),
+        folder = scaffold.create(args.slug, division, args.root, config.load(),
                                  athlete_name=args.athlete_name, github_repo=args.github_repo,
-                                 baseline_weights=args.baseline_weights)
+                                 baseline_weights=args.baseline_weights, imported=imported)
     except scaffold.FolderExists as e:
         print(f"tinymlperf: {e}", file=sys.stderr)
         return EXIT_INVALID
-    print(scaffold.next_steps(folder, args.division))
+    for note in imported.notes if imported else ():
+        print(f"{note} (not in submission.yaml)", file=sys.stderr)
+    print(scaffold.next_steps(folder, division))
     return EXIT_OK
 
 

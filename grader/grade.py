@@ -88,11 +88,19 @@ def accuracy_pass(folder: Path, limits: SandboxLimits, isolation: Requested, ima
 
 
 def _copy_flat(src: Path, dst: Path, keep: Callable[[str], bool]) -> None:
-    """Copy the regular files of ``src`` whose name ``keep`` accepts into a new folder ``dst``."""
+    """Copy the regular files of ``src`` whose name ``keep`` accepts into a new folder ``dst``,
+    and the ``.py`` files of its package folder (validate allows one; links are copied as links,
+    which the sandbox then refuses)."""
     dst.mkdir(parents=True)
     for path in sorted(src.iterdir()):
         if path.is_file() and not path.is_symlink() and keep(path.name):
             shutil.copyfile(path, dst / path.name)
+        elif path.is_dir() and not path.is_symlink() and path.name != "__pycache__":
+            shutil.copytree(path, dst / path.name, symlinks=True, ignore=_not_package_code)
+
+
+def _not_package_code(folder: str, names: list[str]) -> set[str]:
+    return {n for n in names if n == "__pycache__" or not (n.endswith(CODE_SUFFIX) or Path(folder, n).is_dir())}
 
 
 def _is_code(name: str) -> bool:

@@ -50,6 +50,29 @@ def _metrics_table(result: dict) -> str:
     return markdown.table(["Measured", "Baseline", "Entry"], rows, right=(1, 2))
 
 
+def _claimed_section(result: dict) -> list[str]:
+    """The student's own measurements (``claimed``) beside the grader's, and whether they agree."""
+    claimed, s, e = result["submission"]["claimed"], result["normalized_scores"], result["optimized_metrics"]
+    rows = []
+    if "speedup" in claimed:
+        rows.append(["Speedup", f"{claimed['speedup']:.2f}x", f"{s['speedup']:.2f}x (95% CI {_ci(s)})"])
+    if "accuracy_pct" in claimed:
+        rows.append(["Accuracy", f"{claimed['accuracy_pct']:.2f}%", f"{e['accuracy_pct']:.2f}%"])
+    if "compression" in claimed:
+        rows.append(["Compression", f"{claimed['compression']:.2f}x", f"{s['compression']:.2f}x"])
+    if not rows:
+        return []
+    check = next((c for c in result["checks"] if c["id"] == "claimed_metrics"), None)
+    verdict = ("⚠️ they disagree beyond what the hardware explains (see `claimed_metrics`); the grade uses the "
+               "values measured here" if check is not None and check["status"] == "warn"
+               else "they agree within what the hardware explains")
+    where = markdown.text(claimed.get("hardware") or "your machine", 200)
+    return ["", "### Your measurements", "",
+            f"You measured on {where}; graded here on {markdown.text(result['hardware']['cpu_model'], 80)}: "
+            f"{verdict}.", "",
+            markdown.table(["", "You measured", "Graded here"], rows, right=(1, 2))]
+
+
 def _dtypes(dtypes: dict[str, int]) -> str:
     return ", ".join(f"{markdown.text(name, 32)} ×{count:,}" for name, count in sorted(dtypes.items())) or "none"
 
@@ -100,6 +123,8 @@ def render(result: dict, docs_url: str = DOCS_URL) -> str:
         out += ["", f"> {markdown.text(result['error'], 1500)}"]
     if result["normalized_scores"] is not None:
         out += ["", _scores_table(result), "", "### Measurements", "", _metrics_table(result)]
+        if sub and sub["claimed"]:
+            out += _claimed_section(result)
     if result["checks"]:
         out += ["", "### Checks", "", _checks_table(result["checks"], docs_url)]
     if result["timing"] is not None:

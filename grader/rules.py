@@ -22,6 +22,14 @@ Status = Literal["pass", "fail", "warn", "not_checked"]
 IDLE_CPU_FRACTION = 0.05
 
 
+# A speedup measured on the student's own machine (claimed.hardware) is flagged only outside our
+# 95% CI widened by this factor each way: the spread of the same pair's speedup across timing
+# methods and BLAS thread counts on one machine, measured by benchmarks/claimed_speedup_spread.py
+# (docs/submitting.md, claimed_metrics), before any difference of CPU.
+HARDWARE_SPEEDUP_BAND = 1.5
+# A claimed accuracy may differ from ours by this much (the same weights, other float rounding).
+ACCURACY_CLAIM_PP = 0.5
+
 # Timed predictions must equal the accuracy pass's for the same images. Up to this
 # fraction may differ: BLAS takes other code paths for 1 image than for 500, and
 # the float noise can flip a near-tie. A model that behaves differently when
@@ -77,23 +85,41 @@ def _range(check_id: str, label: str, value: float, low: float, high: float) -> 
 
 
 def _claims(claimed: dict | None, ev: Evidence) -> Check:
-    if not claimed:
+    """The student's own numbers beside ours; a warning (never a failure) when they disagree.
+
+    A claim measured on other hardware (``claimed.hardware``, as TinyTorch's
+    submission.json states it) is flagged only when its speedup lies outside our
+    95% CI widened by ``HARDWARE_SPEEDUP_BAND`` each way, and its compression is
+    shown, not compared: the course counts parameters, we count zlib bytes
+    (docs/submitting.md, ``claimed_metrics``, has the measurements behind both).
+    """
+    if not claimed or not any(k in claimed for k in ("speedup", "accuracy_pct", "compression")):
         return Check("claimed_metrics", "not_checked", "no claimed metrics in submission.yaml")
-    off = []
+    off, agree = [], []
     s = ev.scores
+    elsewhere = claimed.get("hardware")
+    where = f" on {elsewhere}" if elsewhere else ""
     if "speedup" in claimed:
         low = s.speedup_ci_low if s.speedup_ci_low is not None else s.speedup
         high = s.speedup_ci_high if s.speedup_ci_high is not None else s.speedup
-        if not low <= claimed["speedup"] <= high:
-            off.append(f"speedup claimed {claimed['speedup']:.2f}x, measured {s.speedup:.2f}x "
-                       f"(95% CI {low:.2f}-{high:.2f}x)")
-    if "accuracy_pct" in claimed and abs(claimed["accuracy_pct"] - ev.entry_accuracy_pct) > 0.5:
-        off.append(f"accuracy claimed {claimed['accuracy_pct']:.2f}%, measured {ev.entry_accuracy_pct:.2f}%")
-    if "compression" in claimed and abs(claimed["compression"] / s.compression - 1) > 0.02:
-        off.append(f"compression claimed {claimed['compression']:.2f}x, measured {s.compression:.2f}x")
+        band = HARDWARE_SPEEDUP_BAND if elsewhere else 1.0
+        said = (f"you measured {claimed['speedup']:.2f}x{where}; graded here {s.speedup:.2f}x "
+                f"(95% CI {low:.2f}-{high:.2f}x")
+        said += f", {band:g}x band for other hardware)" if elsewhere else ")"
+        (agree if low / band <= claimed["speedup"] <= high * band else off).append(said)
+    if "accuracy_pct" in claimed:
+        said = f"accuracy claimed {claimed['accuracy_pct']:.2f}%, measured {ev.entry_accuracy_pct:.2f}%"
+        (agree if abs(claimed["accuracy_pct"] - ev.entry_accuracy_pct) <= ACCURACY_CLAIM_PP else off).append(said)
+    if "compression" in claimed:
+        said = f"compression claimed {claimed['compression']:.2f}x, measured {s.compression:.2f}x"
+        if elsewhere:
+            agree.append(said + " (not compared: the course counts parameters, the grader zlib bytes)")
+        else:
+            (agree if abs(claimed["compression"] / s.compression - 1) <= 0.02 else off).append(said)
     if off:
-        return Check("claimed_metrics", "warn", "; ".join(off) + " (runners differ; the measured value counts)")
-    return Check("claimed_metrics", "pass", "claimed metrics agree with the measurements")
+        return Check("claimed_metrics", "warn", "; ".join(off + agree) + ": beyond what the hardware explains; "
+                     "the value measured here counts")
+    return Check("claimed_metrics", "pass", "; ".join(agree))
 
 
 def _timing_checks(ev: Evidence) -> list[Check]:

@@ -2,8 +2,8 @@
 
 size = sum over every array in every ``.npz`` weight file of
 ``len(zlib.compress(array.tobytes(), 9))`` + sum over every ``.py`` file except
-the build recipe of ``len(zlib.compress(code, 9))``, where ``code`` is the
-source with comments and docstrings removed (``ast.unparse``).
+the build recipe (the package folder's included) of ``len(zlib.compress(code, 9))``,
+where ``code`` is the source with comments and docstrings removed (``ast.unparse``).
 
 Lossless compression rewards what really shrinks a model (fewer bits, zeros,
 shared values) and ignores container overhead; counting the code stops an
@@ -50,7 +50,7 @@ class Footprint:
 
 
 def measure(folder: Path) -> Footprint:
-    """Measure the ``.npz`` weights and ``.py`` model code in ``folder`` (flat, trusted paths)."""
+    """Measure the ``.npz`` weights and ``.py`` model code in ``folder`` (trusted paths)."""
     weight_bytes = parameters = nonzeros = 0
     dtypes: Counter[str] = Counter()
     for path in sorted(folder.glob("*.npz")):
@@ -61,6 +61,12 @@ def measure(folder: Path) -> Footprint:
                 parameters += array.size
                 nonzeros += int(np.count_nonzero(array))
                 dtypes[array.dtype.name] += array.size
-    code_bytes = sum(len(zlib.compress(code_of(path.read_bytes()), 9))
-                     for path in sorted(folder.glob("*.py")) if path.name != RECIPE_FILE)
+    code_bytes = sum(len(zlib.compress(code_of(path.read_bytes()), 9)) for path in code_files(folder))
     return Footprint(weight_bytes + code_bytes, weight_bytes, code_bytes, parameters, nonzeros, dict(sorted(dtypes.items())))
+
+
+def code_files(folder: Path) -> list[Path]:
+    """The model's code: every ``.py`` file but the recipe, those of the entry's package folder included."""
+    top = [p for p in sorted(folder.glob("*.py")) if p.name != RECIPE_FILE]
+    package = [p for p in sorted(folder.glob("*/**/*.py")) if "__pycache__" not in p.relative_to(folder).parts]
+    return top + package

@@ -5,11 +5,17 @@ with ``O_NOFOLLOW``, Python is only parsed (``ast``), YAML is loaded strictly
 (``grader.yamlsrc``) and checked against ``schemas/submission.schema.json``,
 ``.npz`` files are inspected before numpy reads them (``grader.weightfile``).
 
-The folder format: a flat folder ``submissions/<slug>/`` with
+The folder format: a folder ``submissions/<slug>/`` with
 ``submission.yaml``, ``model.py`` (defines ``load(folder) -> model``),
 ``build.py`` (defines ``build(baseline_dir, calibration_images, out_dir)``;
 required in the Closed Division), ``.npz`` weight files (required in the Open
-Division unless ``build.py`` makes them) and an optional ``README.md``.
+Division unless ``build.py`` makes them), an optional ``README.md``, and at most
+one package folder of the entry's own Python code (a TinyTorch subset, say):
+``.py`` files only, an ``__init__.py`` in it and in each of its subpackages, at
+most ``PACKAGE_MAX_DEPTH`` folders deep, named so that it cannot shadow a
+standard-library or allowed module (``package_name_problem``). Its files count
+in every limit exactly as top-level files do (files, bytes, code bytes, the
+Closed Division's code bytes).
 
 A Closed Division entry ships code and documentation only: its weights must be
 what its recipe makes from the baseline's, so a data file in it (``.npz``, any
@@ -21,9 +27,11 @@ what its recipe makes from the baseline's, so a data file in it (``.npz``, any
 from __future__ import annotations
 
 import ast
+import keyword
 import os
 import re
 import stat
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +56,13 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 # (which never reaches its recipe or its model: grader/grade.py hands them the .py files only).
 CODE_SUFFIX = ".py"
 DOC_SUFFIXES = (".md", ".txt")
+# The package folder: <pkg>/<sub>/<module>.py at most (TinyTorch's own layout is tinytorch/core/tensor.py).
+PACKAGE_MAX_DEPTH = 2
+PACKAGE_INIT = "__init__.py"
+_MODULE_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+# Names the package may not take besides the standard library's and the allowlist's: the grader's own
+# package and the modules the worker loads from the entry by file name.
+RESERVED_PACKAGE_NAMES = frozenset({"grader", "model", "build", "worker"})
 
 
 @dataclass(frozen=True)
@@ -115,7 +130,13 @@ def validate_folder(folder: Path, config: Competition) -> ValidationResult:
         add(None, "the folder is empty: add submission.yaml, model.py and build.py or .npz weights", "empty")
         return ValidationResult(folder, tuple(problems), None)
     files: dict[str, int] = {}
+    packages = [e.name for e in entries if _is_real_dir(e) and _MODULE_NAME.fullmatch(e.name)]
     for entry in entries:
+        if entry.name in packages:
+            found_files, found_problems = _package(folder, entry.name, shown, config, packages)
+            files.update(found_files)
+            problems.extend(found_problems)
+            continue
         found = _entry_problem(entry, limits.allowed_suffixes)
         if found is not None:
             message, code, named = found
@@ -164,14 +185,91 @@ def _entry_problem(entry: os.DirEntry, allowed_suffixes: tuple[str, ...]) -> tup
                 "(no spaces, no '..')", "file-name", False)
     mode = entry.stat(follow_symlinks=False).st_mode
     if stat.S_ISDIR(mode):
-        return "subfolders are not allowed: keep every file directly in the submission folder", "subfolder", True
+        return (f"folder {_quote(name)} is not a package name: the one subfolder an entry may have is a Python "
+                "package of its own code, named in lowercase letters, digits and '_' (e.g. tinytorch)",
+                "subfolder", True)
     if not stat.S_ISREG(mode):
         return "is not a regular file", "special-file", True
     suffix = os.path.splitext(name)[1]
+    if name == "submission.json" and suffix not in allowed_suffixes:
+        return ("is TinyTorch's generate_submission file, which the grader does not read from an entry: run "
+                "`tinymlperf new SLUG --from-tinytorch submission.json` to turn it into submission.yaml (it "
+                "explains every field it cannot map), then remove it from the folder", "tinytorch-json", True)
     if suffix not in allowed_suffixes:
         return (f"file type {suffix or '(none)'!s} is not allowed; allowed: {', '.join(allowed_suffixes)}",
                 "file-type", True)
     return None
+
+
+def _is_real_dir(entry: os.DirEntry) -> bool:
+    return not entry.is_symlink() and entry.is_dir(follow_symlinks=False)
+
+
+def package_name_problem(name: str, allowed_imports: tuple[str, ...]) -> str | None:
+    """Why ``name`` cannot be an entry's package (it would shadow a module the sandbox or the entry relies on)."""
+    if not _MODULE_NAME.fullmatch(name) or keyword.iskeyword(name):
+        return "is not a Python module name in lowercase letters, digits and '_'"
+    if name in allowed_imports:
+        return "shadows an allowed module of the sandbox (competition.yaml sandbox.allowed_imports)"
+    if name in sys.stdlib_module_names or name in sys.builtin_module_names:
+        return "shadows a module of Python's standard library"
+    if name in RESERVED_PACKAGE_NAMES:
+        return "is a name the grader uses itself (grader, model, build, worker)"
+    return None
+
+
+def _package(folder: Path, name: str, shown: str, config: Competition,
+             packages: list[str]) -> tuple[dict[str, int], list[Problem]]:
+    """The package folder's files (relative path -> size) and its problems; files only when it is well formed."""
+    where = f"{shown}/{name}"
+    problems = []
+    if packages.index(name) > 0:
+        problems.append(Problem(where, None, None, f"a second package folder (first: {packages[0]}): an entry may "
+                                                   "ship one package of its own code; merge them", "package-count"))
+    why = package_name_problem(name, config.sandbox.allowed_imports)
+    if why:
+        problems.append(Problem(where, None, None, f"package name {name!r} {why}; rename the folder (and its "
+                                                   "imports), e.g. to tinytorch or mynet", "package-name"))
+    elif (folder / f"{name}.py").exists():
+        problems.append(Problem(where, None, None, f"both {name}/ and {name}.py exist: one of them could never be "
+                                                   "imported; rename one", "package-name"))
+    files: dict[str, int] = {}
+    _walk_package(folder, name, 1, shown, files, problems)
+    return files, problems
+
+
+def _walk_package(folder: Path, relative: str, depth: int, shown: str, files: dict[str, int],
+                  problems: list[Problem]) -> None:
+    """Collect the ``.py`` files of the package folder ``relative``; refuse anything else in it."""
+    with os.scandir(folder / relative) as listing:
+        entries = sorted((e for e in listing if not (e.name == PYCACHE and _is_real_dir(e))), key=lambda e: e.name)
+    names = [e.name for e in entries]
+    if PACKAGE_INIT not in names:
+        problems.append(Problem(f"{shown}/{relative}", None, None,
+                                f"{PACKAGE_INIT} is missing: every folder of the package needs one (it may be "
+                                "empty)", "package-init"))
+    for entry in entries:
+        path = f"{relative}/{entry.name}"
+        if _is_real_dir(entry) and _MODULE_NAME.fullmatch(entry.name) and not keyword.iskeyword(entry.name):
+            if depth >= PACKAGE_MAX_DEPTH:
+                problems.append(Problem(f"{shown}/{path}", None, None,
+                                        f"is {depth + 1} folders deep; a package may be at most "
+                                        f"{PACKAGE_MAX_DEPTH} deep (e.g. tinytorch/core/tensor.py)", "package-depth"))
+            else:
+                _walk_package(folder, path, depth + 1, shown, files, problems)
+            continue
+        found = _entry_problem(entry, (CODE_SUFFIX,))
+        if found is None and not _MODULE_NAME.fullmatch(entry.name[:-len(CODE_SUFFIX)].lower()):
+            found = (f"{_quote(entry.name)} is not an importable module name (letters, digits, '_')",
+                     "package-file", True)
+        if found is not None:
+            message, code, named = found
+            if code == "file-type":
+                message = f"{message.split(';')[0]}; a package folder holds Python code (.py) only"
+            problems.append(Problem(f"{shown}/{path}" if named else f"{shown}/{relative}", None, None, message,
+                                    code if code != "file-type" else "package-file"))
+        else:
+            files[path] = entry.stat(follow_symlinks=False).st_size
 
 
 def _quote(name: str) -> str:

@@ -376,7 +376,21 @@ def where(exc: BaseException, folder: str) -> str:
     return found
 
 
-def import_student(folder: str, name: str):
+def shadowing_packages(folder: str, allowed_imports) -> list:
+    """The entry's package folders named like a standard or allowed module (validate refuses them too).
+
+    With the folder first on ``sys.path`` such a package would be imported in
+    place of the real module by numpy's or the standard library's own imports,
+    which the import guard does not see; the worker then never serves the entry.
+    """
+    names = set(allowed_imports) | set(sys.stdlib_module_names) | set(sys.builtin_module_names)
+    return sorted(p.name for p in Path(folder).iterdir() if p.name in names and p.is_dir())
+
+
+def import_student(folder: str, name: str, shadows=()):
+    if shadows:
+        raise ImportError(f"tinymlperf sandbox: package folder {shadows[0]!r} shadows a standard or allowed "
+                          "module; rename it")
     path = os.path.join(folder, f"{name}.py")
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -398,7 +412,7 @@ def serve_model(proto: Protocol, new_denied, config: dict, np) -> None:
     folder = config["folder"]
     stage = "import"
     try:
-        module = import_student(folder, "model")
+        module = import_student(folder, "model", config["shadows"])
         stage = "load"
         model = module.load(Path(folder))
     except BaseException as exc:  # noqa: BLE001 - report any failure of student code
@@ -427,7 +441,7 @@ def serve_recipe(proto: Protocol, new_denied, config: dict, payload: bytes, np) 
     calibration = np.frombuffer(payload, dtype=np.uint8).reshape(config["calibration_shape"]).copy()
     stage = "import"
     try:
-        module = import_student(folder, "build")
+        module = import_student(folder, "build", config["shadows"])
         stage = "build"
         module.build(Path(config["baseline"]), calibration, Path(config["out"]))
     except BaseException as exc:  # noqa: BLE001
@@ -449,7 +463,9 @@ def main() -> None:
         numpy_dirs.append(libs)
     walls = install_walls()
     proto.send({"type": "hello", "pid": os.getpid(), "numpy": np.__version__, "walls": walls})
-    sys.path.insert(0, config["folder"])
+    config["shadows"] = shadowing_packages(config["folder"], config["allowed_imports"])
+    if not config["shadows"]:
+        sys.path.insert(0, config["folder"])
     sys.stdout.flush()
     # audit_layer is false only in tests proving that the OS walls hold once the hook is defeated
     new_denied = make_guard(config, numpy_dirs) if config.get("audit_layer", True) else list

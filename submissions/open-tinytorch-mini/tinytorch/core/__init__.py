@@ -1,0 +1,1 @@
+"""The core modules: tensors and layers."""
