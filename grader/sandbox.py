@@ -434,8 +434,11 @@ class ModelWorker:
 
     def __init__(self, folder: Path, limits: config.Sandbox, *, cpu: int | None = None,
                  isolation: Requested = "auto", python: str | None = None, hide: tuple[Path, ...] = (),
-                 audit_layer: bool = True) -> None:
+                 audit_layer: bool = True, load_seconds: float | None = None) -> None:
         """``hide``: folders (the test data) the worker must not see, covered in its mount namespace.
+
+        ``load_seconds``: the budget for importing model.py and ``load()``; past it the worker is
+        killed and the entry fails (a model.py that loops at import ends there, not at the CPU limit).
 
         ``audit_layer=False`` leaves out the in-worker audit hook and import guard: only for tests
         proving that the OS walls hold on their own against code that defeated that layer.
@@ -444,13 +447,19 @@ class ModelWorker:
         self._hide, self._audit_layer = tuple(hide), audit_layer
         self._worker: _Worker | None = None
         self._log: WorkerLog | None = None
+        self._load_seconds = load_seconds
+        self._budget: str | None = None  # the stage budget bounding the current deadline, for messages
 
     def __enter__(self) -> ModelWorker:
         try:
             self._worker = _Worker("model", Path(self.folder), self.limits, cpu=self._cpu,
                                    isolation=self._requested, python=self._python, hide=self._hide,
                                    audit_layer=self._audit_layer)
-            header, _ = self._call({"ready", "error"}, 0, "loading model.py")
+            if self._load_seconds is not None:
+                with self.within(self._load_seconds, "load"):
+                    header, _ = self._call({"ready", "error"}, 0, "loading model.py")
+            else:
+                header, _ = self._call({"ready", "error"}, 0, "loading model.py")
             if header["type"] == "error":
                 stage = "importing model.py" if header.get("stage") == "import" else "model.load()"
                 raise SubmissionError(_student_error(f"{stage} failed", header))
@@ -461,6 +470,25 @@ class ModelWorker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextlib.contextmanager
+    def within(self, seconds: float, stage: str) -> Iterator[None]:
+        """Bound what runs inside to ``seconds`` of wall clock from now (a stage's time budget).
+
+        Past it the worker is killed and a WorkerLimitError names the budget. The worker's own
+        wall-clock limit still holds when it comes sooner.
+        """
+        worker = self._alive()
+        saved, saved_budget = worker.deadline, self._budget
+        worker.deadline = min(saved, time.monotonic() + seconds)
+        self._budget = f"{stage} budget of {seconds:g} s (competition.yaml budgets)"
+        try:
+            yield
+        finally:
+            worker.deadline, self._budget = saved, saved_budget
+
+    def _limit_text(self) -> str:
+        return self._budget or f"{self.limits.wall_seconds} s wall-clock limit"
 
     @property
     def isolation(self) -> Isolation:
@@ -490,8 +518,7 @@ class ModelWorker:
         try:
             header, payload = worker.receive(types, max_payload)
         except WorkerTimeout as e:
-            raise WorkerLimitError(f"{doing}: the worker exceeded the {self.limits.wall_seconds} s "
-                                   "wall-clock limit") from e
+            raise WorkerLimitError(f"{doing}: the worker exceeded the {self._limit_text()}") from e
         except WorkerGone as e:
             error = WorkerLimitError if (worker.status or "").startswith("killed: ") else SandboxError
             raise error(f"{doing}: the worker died ({worker.status}): {e}") from e
@@ -509,8 +536,7 @@ class ModelWorker:
         try:
             worker.send({"type": "predict", "shape": list(images.shape), "batch": batch}, data)
         except WorkerTimeout as e:
-            raise WorkerLimitError(f"predict: the worker exceeded the {self.limits.wall_seconds} s "
-                                   "wall-clock limit") from e
+            raise WorkerLimitError(f"predict: the worker exceeded the {self._limit_text()}") from e
         except WorkerGone as e:
             raise SandboxError(f"predict: the worker died ({worker.status}): {e}") from e
         return self._call({"result", "error"}, len(images) * 10 * 8, "predict")
