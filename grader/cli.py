@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -61,11 +63,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # --- grade / baseline ------------------------------------------------------------------------------
 
-def _progress_printer() -> Callable[[str], None]:
-    """Progress lines on a terminal; silence otherwise (CI logs stay readable)."""
-    if sys.stderr.isatty():
-        return lambda message: print(f"tinymlperf: {message}", file=sys.stderr, flush=True)
-    return lambda message: None
+CI_PROGRESS_SECONDS = 15.0  # a CI log gets a repeated progress line (timing: N pairs) at most this often
+
+
+def _progress_printer(stream=None, clock: Callable[[], float] = time.monotonic) -> Callable[[str], None]:
+    """Every progress line on a terminal; on a CI log, each stage and a repeated line every 15 s, timestamped."""
+    stream = stream or sys.stderr
+    if stream.isatty():
+        return lambda message: print(f"tinymlperf: {message}", file=stream, flush=True)
+    started = clock()
+    last: dict[str, float] = {}
+
+    def log(message: str) -> None:
+        kind = message.split(":", 1)[0] if _REPEATED.match(message) else message
+        now = clock()
+        if kind in last and now - last[kind] < CI_PROGRESS_SECONDS:
+            return
+        last[kind] = now
+        print(f"tinymlperf [{now - started:5.0f} s]: {message}", file=stream, flush=True)
+    return log
+
+
+_REPEATED = re.compile(r"^timing: \d+ pairs")
 
 
 def _resolve_data(args: argparse.Namespace) -> Path:
@@ -92,12 +111,17 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     competition = config.load(args.config)
     if not args.folder.is_dir():
         raise UsageError(f"{args.folder}: not a folder")
-    request = grade.GradeRequest(
-        folder=args.folder, data_dir=_resolve_data(args), config=competition,
-        baseline_dir=Path(baseline_model.__file__).parent,
-        isolation=args.isolation, seed=args.seed, verify_repo=_repo_verifier(competition, args),
-    )
-    result = grade.grade(request, progress=_progress_printer())
+    baseline_dir = Path(baseline_model.__file__).parent
+    try:
+        data_dir = _resolve_data(args)
+    except GraderError as e:  # result.json and report.md are written on every exit code
+        result = grade.could_not_grade(args.folder, competition, baseline_dir, str(e))
+    else:
+        request = grade.GradeRequest(
+            folder=args.folder, data_dir=data_dir, config=competition, baseline_dir=baseline_dir,
+            isolation=args.isolation, seed=args.seed, verify_repo=_repo_verifier(competition, args),
+        )
+        result = grade.grade(request, progress=_progress_printer())
     schema.write(args.out, result, "result")
     if args.report:
         args.report.write_text(report.render(result), encoding="utf-8")

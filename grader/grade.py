@@ -213,9 +213,10 @@ def _mismatches(run: timing.PairedRun, reference: ModelRun, labels: list[np.ndar
                for idx, got in zip(run.indices, labels, strict=True))
 
 
-def empty_result(request: GradeRequest, submission_json: dict | None, baseline_sha: str) -> dict:
+def empty_result(request: GradeRequest | None, submission_json: dict | None, baseline_sha: str) -> dict:
     """The result skeleton: what is known before anything is measured."""
     return {
+        **({"folder": Path(request.folder).resolve().name[:300]} if request is not None else {}),
         "schema_version": 1,
         "grader_version": __version__,
         "status": "error",
@@ -464,19 +465,54 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress,
 
 
 def summary_line(result: dict) -> str:
-    """One line for the terminal: the status and, when graded, the scores."""
+    """One line for the terminal: the status and, when graded, the scores; else the first reason and the numbers."""
     s = result["normalized_scores"]
     if result["status"] == "error":
         return f"could not grade: {result['error']}"
-    failed = [c["id"] for c in result["checks"] if c["status"] == "fail"]
+    failing = [c for c in result["checks"] if c["status"] == "fail"]
+    failed = list(dict.fromkeys(c["id"] for c in failing))
     head = "valid" if result["status"] == "valid" else f"failed ({', '.join(failed)})"
     if s is None:
-        return head
+        if not failing:
+            return head
+        more = len(failing) - 1
+        head += f": {failing[0]['message']}" + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+        numbers = measured_line(result.get("measured"))
+        return head + (f"; measured so far: {numbers}" if numbers else "")
     ci = ("inconclusive" if s["speedup_ci_low"] is None
           else f"{s['speedup_ci_low']:.3f}-{s['speedup_ci_high']:.3f}")
     return (f"{head}: speedup {s['speedup']:.3f}x (95% CI {ci}), compression {s['compression']:.3f}x, "
             f"accuracy {result['optimized_metrics']['accuracy_pct']:.2f}% ({s['accuracy_delta_pp']:+.2f} pp), "
             f"efficiency {s['efficiency']:.3f}")
+
+
+def measured_line(measured: dict | None) -> str:
+    """The numbers a stopped grade kept, in one phrase ('' when none)."""
+    if not measured:
+        return ""
+    parts = []
+    if measured["entry_ms_per_image"] is not None:
+        ratio = measured["latency_ratio"]
+        parts.append(f"{measured['entry_ms_per_image']:.2f} ms per image"
+                     + (f" ({ratio:.2f}x the baseline's {measured['baseline_ms_per_image']:.2f} ms)"
+                        if ratio is not None else ""))
+    if measured["accuracy_pct"] is not None:
+        parts.append(f"accuracy {measured['accuracy_pct']:.2f}% on {measured['accuracy_images']:,} images")
+    if measured["size_bytes"] is not None:
+        parts.append(f"size {measured['size_bytes']:,} B"
+                     + (f" (baseline {measured['baseline_size_bytes']:,} B)"
+                        if measured["baseline_size_bytes"] is not None else ""))
+    return ", ".join(parts)
+
+
+def could_not_grade(folder: Path, config: Competition, baseline_dir: Path, message: str) -> dict:
+    """An ``error`` result for a grade that could not start (no data, say): written like any other."""
+    request = GradeRequest(folder=folder, data_dir=Path(), config=config, baseline_dir=baseline_dir)
+    submission = validate_folder(folder, config).submission
+    result = empty_result(request, submission.to_json() if submission else None,
+                          file_sha256(baseline_dir / "weights.npz"))
+    result["error"] = message
+    return result
 
 
 def measure_baseline(data_dir: Path, config: Competition, baseline_dir: Path, *,

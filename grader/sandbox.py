@@ -541,11 +541,11 @@ class ModelWorker:
             raise SandboxError(f"predict: the worker died ({worker.status}): {e}") from e
         return self._call({"result", "error"}, len(images) * 10 * 8, "predict")
 
-    def _labels(self, header: dict, payload: bytes, n: int) -> np.ndarray:
+    def _labels(self, header: dict, payload: bytes, n: int, batch: int | None = None) -> np.ndarray:
         if header["type"] == "error":
             raise SubmissionError(_student_error("model.predict() failed", header))
         try:
-            return labels_from_reply(header, payload, n)
+            return labels_from_reply(header, payload, n, batch)
         except SubmissionError:
             raise
         except SandboxError:
@@ -562,7 +562,7 @@ class ModelWorker:
         start = time.perf_counter()
         header, payload = self._request(images, batch_size)
         elapsed = time.perf_counter() - start
-        return elapsed, self._labels(header, payload, len(images))
+        return elapsed, self._labels(header, payload, len(images), batch_size)
 
     def cpu_seconds(self) -> float:
         """CPU seconds (user + system, all threads, exited ones included, ns precision) used so far.
