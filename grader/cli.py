@@ -105,7 +105,7 @@ def _add_common_grade_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
-    from grader import config, grade, report, schema
+    from grader import config, grade, placement, report, schema
     from grader.baseline import model as baseline_model
 
     competition = config.load(args.config)
@@ -123,10 +123,27 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         )
         result = grade.grade(request, progress=_progress_printer())
     schema.write(args.out, result, "result")
+    where = _placement(result, competition, args.folder)
+    extra = (("Where it stands", placement.render(where)),) if where else ()
     if args.report:
-        args.report.write_text(report.render(result), encoding="utf-8")
-    print(grade.summary_line(result))
+        args.report.write_text(report.render(result, extra=extra), encoding="utf-8")
+    print(grade.summary_line(result) + (f"; {where.line()}" if where else ""))
     return {"valid": EXIT_OK, "failed": EXIT_INVALID, "error": EXIT_ERROR}[result["status"]]
+
+
+def _placement(result: dict, competition, folder: Path):
+    """Where the entry would rank among the committed score records beside it (None: no scores or no board)."""
+    from grader import leaderboard, placement, record
+
+    submissions = folder.resolve().parent
+    try:
+        records = [r for r in record.load_all(submissions) if r.slug != folder.resolve().name]
+        sha = leaderboard.baseline_sha256(_BASELINE_WEIGHTS)
+        board = leaderboard.build(records, leaderboard.CurrentGrader(__version__, sha), competition.per_athlete,
+                                  competition.chart_entries, competition.name)
+    except GraderError:
+        return None  # a folder outside a submissions/ tree, or a record that does not read: no board to compare
+    return placement.place(result, board, competition.accuracy_penalty_per_pp)
 
 
 def _repo_verifier(competition, args: argparse.Namespace):

@@ -106,8 +106,12 @@ def _environment(result: dict) -> str:
             f"baseline weights sha256 `{result['baseline_sha256'][:12]}`")
 
 
-def render(result: dict, docs_url: str = DOCS_URL) -> str:
-    """The whole report for a result that passed result.schema.json; check ids link into ``docs_url``."""
+def render(result: dict, docs_url: str = DOCS_URL, *, extra: tuple[tuple[str, str], ...] = ()) -> str:
+    """The whole report for a result that passed result.schema.json; check ids link into ``docs_url``.
+
+    ``extra``: (heading, Markdown) sections for the student's own copy (where it stands, a
+    profile), placed after the checks; never part of the PR comment's ranking data.
+    """
     sub = result["submission"]
     folder = markdown.text(result["folder"], 100) if result.get("folder") else "this folder"
     title = (f"{markdown.text(sub['slug'], 64)} · {sub['division'].capitalize()} Division · "
@@ -121,6 +125,8 @@ def render(result: dict, docs_url: str = DOCS_URL) -> str:
         out += ["", "### Measured before the grade stopped", "", _measured_table(result["measured"])]
     if result["checks"]:
         out += ["", "### Checks", "", _checks_table(result["checks"], docs_url)]
+    for heading, body in extra:
+        out += ["", f"### {heading}", "", body]
     if result["timing"] is not None:
         out += ["", "### Timing", ""] + _timing_section(result)
     if sub:
