@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from grader import __version__
-from grader.errors import GraderError, UsageError
+from grader.errors import GraderError, SubmissionError, UsageError
 
 EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
 
@@ -600,6 +600,42 @@ def _cmd_new(args: argparse.Namespace) -> int:
 
 
 _REGISTRY += [_register_validate, _register_new]
+
+
+def _register_profile(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("profile", help="where the entry's time goes (per function) and its size per array, "
+                                       "beside the baseline's, run in the sandbox (for you; never for ranking)")
+    p.add_argument("folder", type=Path, help="the submission folder")
+    p.add_argument("--images", type=int, default=200, help="test images to profile, one per call (default 200)")
+    p.add_argument("--report", type=Path, help="also append the profile to this Markdown file (e.g. report.md)")
+    _add_common_grade_flags(p)
+    p.set_defaults(func=_cmd_profile)
+
+
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from grader import config, grade, profiling
+    from grader.baseline import model as baseline_model
+
+    if not args.folder.is_dir():
+        raise UsageError(f"{args.folder}: not a folder")
+    if not 1 <= args.images <= 10_000:
+        raise UsageError("--images must be between 1 and 10000")
+    request = grade.GradeRequest(folder=args.folder, data_dir=_resolve_data(args), config=config.load(args.config),
+                                 baseline_dir=Path(baseline_model.__file__).parent, isolation=args.isolation)
+    try:
+        entry, baseline = profiling.profile(request, args.images, progress=_progress_printer())
+    except SubmissionError as e:
+        print(f"tinymlperf profile: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    text = profiling.render(entry, baseline)
+    print(text, end="")
+    if args.report:
+        before = args.report.read_text(encoding="utf-8") if args.report.exists() else ""
+        args.report.write_text(before + ("\n" if before else "") + "### Profile\n\n" + text, encoding="utf-8")
+    return EXIT_OK
+
+
+_REGISTRY.append(_register_profile)
 # --- standings (issue #12): the leaders re-timed together ------------------------------------------
 
 

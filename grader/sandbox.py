@@ -434,7 +434,7 @@ class ModelWorker:
 
     def __init__(self, folder: Path, limits: config.Sandbox, *, cpu: int | None = None,
                  isolation: Requested = "auto", python: str | None = None, hide: tuple[Path, ...] = (),
-                 audit_layer: bool = True, load_seconds: float | None = None) -> None:
+                 audit_layer: bool = True, load_seconds: float | None = None, profile: bool = False) -> None:
         """``hide``: folders (the test data) the worker must not see, covered in its mount namespace.
 
         ``load_seconds``: the budget for importing model.py and ``load()``; past it the worker is
@@ -448,13 +448,14 @@ class ModelWorker:
         self._worker: _Worker | None = None
         self._log: WorkerLog | None = None
         self._load_seconds = load_seconds
+        self._profile = profile  # profiling mode: cProfile around predict (``profile_rows``), the student's only
         self._budget: str | None = None  # the stage budget bounding the current deadline, for messages
 
     def __enter__(self) -> ModelWorker:
         try:
             self._worker = _Worker("model", Path(self.folder), self.limits, cpu=self._cpu,
                                    isolation=self._requested, python=self._python, hide=self._hide,
-                                   audit_layer=self._audit_layer)
+                                   audit_layer=self._audit_layer, extra={"profile": True} if self._profile else None)
             if self._load_seconds is not None:
                 with self.within(self._load_seconds, "load"):
                     header, _ = self._call({"ready", "error"}, 0, "loading model.py")
@@ -556,6 +557,28 @@ class ModelWorker:
         """Labels (int64, shape (N,)) for uint8 N x 3 x 32 x 32 images, checked."""
         header, payload = self._request(images, len(images))
         return self._labels(header, payload, len(images))
+
+    def profile_rows(self) -> list[tuple[str, int, float, float]]:
+        """Profiling mode: (function, calls, own s, with callees s) the worker measured over its predict calls.
+
+        The worker's own numbers (it could lie): for the student's eyes, never for ranking.
+        """
+        worker = self._alive()
+        try:
+            worker.send({"type": "profile"}, b"")
+        except (WorkerTimeout, WorkerGone) as e:
+            raise SandboxError(f"profile: the worker did not answer ({worker.status})") from e
+        header, _ = self._call({"profile"}, 0, "profile")
+        rows = header.get("rows")
+        if not isinstance(rows, list):
+            raise SandboxError("worker sent a malformed profile")
+        out = []
+        for row in rows[:200]:
+            if (not isinstance(row, list) or len(row) != 4 or not isinstance(row[0], str)
+                    or not isinstance(row[1], int) or not all(isinstance(v, (int, float)) for v in row[2:])):
+                raise SandboxError("worker sent a malformed profile row")
+            out.append((sanitize_output(row[0].encode(), 160), row[1], float(row[2]), float(row[3])))
+        return out
 
     def time_queries(self, images: np.ndarray, batch_size: int) -> tuple[float, np.ndarray]:
         """Seconds (parent's perf_counter, send to full reply) for predict on consecutive batches, and labels."""
