@@ -72,10 +72,10 @@ def main() -> int:
             (folder / name).write_text(body, encoding="utf-8")
         result, took = _grade(folder, data_dir)
         line = grade.summary_line(result)
-        print(f"grade-line ({took:.0f} s): {line}")
+        print(f"grade-line ({took:.0f} s): {line}", flush=True)
         if result["status"] != "valid":
             raise SystemExit("the docs' example did not grade valid; the docs say it does")
-        text = replace(text, "grade-line", line, _stamp("the grade", took))
+        text = replace(text, "grade-line", line, _stamp("grading the float16 entry of A complete small example", took))
 
         slow = Path(tmp) / "slow-model"
         slow.mkdir()
@@ -84,7 +84,7 @@ def main() -> int:
         shutil.copyfile(BASELINE_DIR / "weights.npz", slow / "weights.npz")
         result, took = _grade(slow, data_dir)
         message = next(c["message"] for c in result["checks"] if c["id"] == "time_budget")
-        print(f"time-budget ({took:.0f} s): {message}")
+        print(f"time-budget ({took:.0f} s): {message}", flush=True)
         text = replace(text, "time-budget", message, _stamp("that grade", took))
     DOC.write_text(text, encoding="utf-8")
     print(f"{DOC.relative_to(ROOT)}: updated")
