@@ -47,6 +47,11 @@ def test_an_entry_far_slower_than_the_baseline_is_stopped_with_its_latency_and_r
     assert "certainly under the 0.5x minimum speedup" in reason
 
 
+def test_a_baseline_calibrated_near_zero_by_noise_does_not_stop_an_honest_entry() -> None:
+    assert budget.too_slow(_calibration(0.0, 1.0), CONFIG) is None
+    assert budget.too_slow(_calibration(0.001, 4.0), CONFIG) is None  # under MIN_SLOW_MS: timed, not stopped
+
+
 def test_an_entry_within_reach_of_the_minimum_speedup_is_timed() -> None:
     assert budget.too_slow(_calibration(1.0, 1.5), CONFIG) is None  # 0.67x: above 0.5 / slow_margin
 
