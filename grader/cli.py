@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from grader import __version__
-from grader.errors import GraderError, UsageError
+from grader.errors import GraderError, SubmissionError, UsageError
 
 EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
 
@@ -61,11 +63,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # --- grade / baseline ------------------------------------------------------------------------------
 
-def _progress_printer() -> Callable[[str], None]:
-    """Progress lines on a terminal; silence otherwise (CI logs stay readable)."""
-    if sys.stderr.isatty():
-        return lambda message: print(f"tinymlperf: {message}", file=sys.stderr, flush=True)
-    return lambda message: None
+CI_PROGRESS_SECONDS = 15.0  # a CI log gets a repeated progress line (timing: N pairs) at most this often
+
+
+def _progress_printer(stream=None, clock: Callable[[], float] = time.monotonic) -> Callable[[str], None]:
+    """Every progress line on a terminal; on a CI log, each stage and a repeated line every 15 s, timestamped."""
+    stream = stream or sys.stderr
+    if stream.isatty():
+        return lambda message: print(f"tinymlperf: {message}", file=stream, flush=True)
+    started = clock()
+    last: dict[str, float] = {}
+
+    def log(message: str) -> None:
+        kind = message.split(":", 1)[0] if _REPEATED.match(message) else message
+        now = clock()
+        if kind in last and now - last[kind] < CI_PROGRESS_SECONDS:
+            return
+        last[kind] = now
+        print(f"tinymlperf [{now - started:5.0f} s]: {message}", file=stream, flush=True)
+    return log
+
+
+_REPEATED = re.compile(r"^timing: \d+ pairs")
 
 
 def _resolve_data(args: argparse.Namespace) -> Path:
@@ -86,23 +105,45 @@ def _add_common_grade_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
-    from grader import config, grade, report, schema
+    from grader import config, grade, placement, report, schema
     from grader.baseline import model as baseline_model
 
     competition = config.load(args.config)
     if not args.folder.is_dir():
         raise UsageError(f"{args.folder}: not a folder")
-    request = grade.GradeRequest(
-        folder=args.folder, data_dir=_resolve_data(args), config=competition,
-        baseline_dir=Path(baseline_model.__file__).parent,
-        isolation=args.isolation, seed=args.seed, verify_repo=_repo_verifier(competition, args),
-    )
-    result = grade.grade(request, progress=_progress_printer())
+    baseline_dir = Path(baseline_model.__file__).parent
+    try:
+        data_dir = _resolve_data(args)
+    except GraderError as e:  # result.json and report.md are written on every exit code
+        result = grade.could_not_grade(args.folder, competition, baseline_dir, str(e))
+    else:
+        request = grade.GradeRequest(
+            folder=args.folder, data_dir=data_dir, config=competition, baseline_dir=baseline_dir,
+            isolation=args.isolation, seed=args.seed, verify_repo=_repo_verifier(competition, args),
+        )
+        result = grade.grade(request, progress=_progress_printer())
     schema.write(args.out, result, "result")
+    where = _placement(result, competition, args.folder)
+    extra = (("Where it stands", placement.render(where)),) if where else ()
     if args.report:
-        args.report.write_text(report.render(result), encoding="utf-8")
-    print(grade.summary_line(result))
+        args.report.write_text(report.render(result, extra=extra), encoding="utf-8")
+    print(grade.summary_line(result) + (f"; {where.line()}" if where else ""))
     return {"valid": EXIT_OK, "failed": EXIT_INVALID, "error": EXIT_ERROR}[result["status"]]
+
+
+def _placement(result: dict, competition, folder: Path):
+    """Where the entry would rank among the committed score records beside it (None: no scores or no board)."""
+    from grader import leaderboard, placement, record
+
+    submissions = folder.resolve().parent
+    try:
+        records = [r for r in record.load_all(submissions) if r.slug != folder.resolve().name]
+        sha = leaderboard.baseline_sha256(_BASELINE_WEIGHTS)
+        board = leaderboard.build(records, leaderboard.CurrentGrader(__version__, sha), competition.per_athlete,
+                                  competition.chart_entries, competition.name)
+    except GraderError:
+        return None  # a folder outside a submissions/ tree, or a record that does not read: no board to compare
+    return placement.place(result, board, competition.accuracy_penalty_per_pp)
 
 
 def _repo_verifier(competition, args: argparse.Namespace):
@@ -577,6 +618,42 @@ def _cmd_new(args: argparse.Namespace) -> int:
 
 
 _REGISTRY += [_register_validate, _register_new]
+
+
+def _register_profile(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("profile", help="where the entry's time goes (per function) and its size per array, "
+                                       "beside the baseline's, run in the sandbox (for you; never for ranking)")
+    p.add_argument("folder", type=Path, help="the submission folder")
+    p.add_argument("--images", type=int, default=200, help="test images to profile, one per call (default 200)")
+    p.add_argument("--report", type=Path, help="also append the profile to this Markdown file (e.g. report.md)")
+    _add_common_grade_flags(p)
+    p.set_defaults(func=_cmd_profile)
+
+
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from grader import config, grade, profiling
+    from grader.baseline import model as baseline_model
+
+    if not args.folder.is_dir():
+        raise UsageError(f"{args.folder}: not a folder")
+    if not 1 <= args.images <= 10_000:
+        raise UsageError("--images must be between 1 and 10000")
+    request = grade.GradeRequest(folder=args.folder, data_dir=_resolve_data(args), config=config.load(args.config),
+                                 baseline_dir=Path(baseline_model.__file__).parent, isolation=args.isolation)
+    try:
+        entry, baseline = profiling.profile(request, args.images, progress=_progress_printer())
+    except SubmissionError as e:
+        print(f"tinymlperf profile: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    text = profiling.render(entry, baseline)
+    print(text, end="")
+    if args.report:
+        before = args.report.read_text(encoding="utf-8") if args.report.exists() else ""
+        args.report.write_text(before + ("\n" if before else "") + "### Profile\n\n" + text, encoding="utf-8")
+    return EXIT_OK
+
+
+_REGISTRY.append(_register_profile)
 # --- standings (issue #12): the leaders re-timed together ------------------------------------------
 
 

@@ -59,6 +59,18 @@ class Sandbox:
 
 
 @dataclass(frozen=True)
+class Budgets:
+    """Seconds the entry may take per stage; past one, the grade stops early with what was measured."""
+
+    load_seconds: float  # import model.py + load(), per worker
+    build_seconds: float  # build.py's build()
+    accuracy_seconds: float  # the entry's accuracy pass, projected from a first chunk
+    timing_seconds: float  # the timing run for min_pairs pairs, projected from the calibration
+    slow_margin: float  # stop too when the calibrated speedup < sanity.speedup.min / slow_margin
+    accuracy_probe_images: int  # predicted first, to project the accuracy pass
+
+
+@dataclass(frozen=True)
 class SubmissionLimits:
     slug_pattern: str
     max_files: int
@@ -92,6 +104,7 @@ class Competition:
     accuracy_penalty_per_pp: float
     timing: Timing
     sandbox: Sandbox
+    budgets: Budgets
     calibration_images: int
     submission: SubmissionLimits
     require_owner_match: bool
@@ -111,6 +124,7 @@ def parse(raw: dict, source: str) -> Competition:
         accuracy_penalty_per_pp=raw["scoring"]["accuracy_penalty_per_pp"],
         timing=Timing(**raw["timing"]),
         sandbox=Sandbox(**{**raw["sandbox"], "allowed_imports": tuple(raw["sandbox"]["allowed_imports"])}),
+        budgets=Budgets(**raw["budgets"]),
         calibration_images=raw["calibration_images"],
         submission=SubmissionLimits(**{**raw["submission"],
                                        "allowed_suffixes": tuple(raw["submission"]["allowed_suffixes"])}),

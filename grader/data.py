@@ -177,7 +177,10 @@ def resolve(data_arg: Path | None, *, env: Mapping[str, str] = os.environ, cache
 def _how_to_supply(cache: Path, why: str) -> str:
     return (f"CIFAR-10 is not available ({why}). Supply it one of three ways: "
             f"pass --data DIR, set {ENV_VAR}=DIR, or put {FOLDER}/ in {cache} "
-            f"(DIR holds {FOLDER}/ or its files; get cifar-10-python.tar.gz from {OFFICIAL_URL}).")
+            f"(DIR holds {FOLDER}/ or its files; get cifar-10-python.tar.gz from {OFFICIAL_URL}). "
+            "Offline, build it from the shared JPEG copy: python -m pip install -e '.[data]' && "
+            "python ../shared/data/cifar10_from_jpeg.py ../shared/data/cifar10-jpeg.tar.gz DIR "
+            "(README: Getting the data).")
 
 
 def fetch(url: str, md5: str, cache: Path, *, progress: Callable[[int, int | None], None] | None = None,

@@ -8,6 +8,8 @@ protocol) ends as ``error`` (exit 2).
 
 from __future__ import annotations
 
+import dataclasses
+import contextlib
 import datetime as dt
 import hashlib
 import math
@@ -16,13 +18,13 @@ import random
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from grader import __version__, data, hardware, rules, sandbox, scoring, size, timing
-from grader.config import Competition, Timing
+from grader import __version__, budget, data, hardware, rules, sandbox, scoring, size, timing
+from grader.config import Budgets, Competition, Timing
 from grader.config import Sandbox as SandboxLimits
 from grader.errors import DataError, GraderError, SandboxError, SubmissionError
 from grader.github import RepoVerification
@@ -69,7 +71,45 @@ def dither(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def predict_all(worker: sandbox.ModelWorker, images: np.ndarray) -> np.ndarray:
+    if not len(images):
+        return np.empty(0, np.int64)
     return np.concatenate([worker.predict(images[i:i + PREDICT_BATCH]) for i in range(0, len(images), PREDICT_BATCH)])
+
+
+@dataclass
+class SoFar:
+    """What a grade has measured so far; kept in the result when a later stage fails (mutable on purpose)."""
+
+    stage: str = "build"
+    isolation: Isolation | None = None
+    numbers: dict = field(default_factory=lambda: dict.fromkeys(
+        ("entry_ms_per_image", "baseline_ms_per_image", "latency_ratio", "accuracy_pct", "accuracy_images",
+         "size_bytes", "baseline_size_bytes")))
+
+    def note_latency(self, latency: budget.Latency) -> None:
+        self.numbers.update(entry_ms_per_image=latency.entry_ms, baseline_ms_per_image=latency.baseline_ms,
+                            latency_ratio=latency.ratio if math.isfinite(latency.ratio) else None)
+
+    def to_json(self) -> dict:
+        return {"stage": self.stage, **self.numbers}
+
+    @property
+    def anything(self) -> bool:
+        return any(v is not None for v in self.numbers.values())
+
+
+def _bounded_predictions(worker: sandbox.ModelWorker, images: np.ndarray, dithered: np.ndarray,
+                         budgets: Budgets) -> ModelRun:
+    """Both predictions of the accuracy pass, stopped after a first chunk when the whole cannot fit its budget."""
+    n = min(budgets.accuracy_probe_images, len(images))
+    start = worker.cpu_seconds()  # CPU time, not wall: a busy machine must not fail an honest entry
+    first = worker.predict(images[:n])
+    probe = budget.AccuracyProbe(first, worker.cpu_seconds() - start)
+    reason = budget.accuracy_too_slow(probe, 2 * len(images), budgets.accuracy_seconds)
+    if reason is not None:
+        raise budget.StageTooSlow(f"accuracy: {reason}", {"probe": probe})
+    clean = np.concatenate([first, predict_all(worker, images[n:])])
+    return ModelRun(clean, predict_all(worker, dithered))
 
 
 def _seed_or_fresh(seed: int | None) -> int:
@@ -78,11 +118,22 @@ def _seed_or_fresh(seed: int | None) -> int:
 
 
 def accuracy_pass(folder: Path, limits: SandboxLimits, isolation: Requested, images: np.ndarray,
-                  dithered: np.ndarray, denied: list[str], hide: tuple[Path, ...] = ()) -> ModelRun:
-    """Predict the test set twice (clean, dithered) in one worker; labels never enter it."""
-    worker = sandbox.ModelWorker(folder, limits, isolation=isolation, hide=hide)
+                  dithered: np.ndarray, denied: list[str], hide: tuple[Path, ...] = (), *,
+                  budgets: Budgets | None = None) -> ModelRun:
+    """Predict the test set twice (clean, dithered) in one worker; labels never enter it.
+
+    With ``budgets`` (the entry's pass): loading within ``load_seconds``, the whole pass within
+    ``accuracy_seconds``, stopped after its first chunk when the rest cannot fit (StageTooSlow).
+    """
+    worker = sandbox.ModelWorker(folder, limits, isolation=isolation, hide=hide,
+                                 load_seconds=budgets.load_seconds if budgets else None)
     with worker:
-        run = ModelRun(predict_all(worker, images), predict_all(worker, dithered))
+        if budgets is None:
+            run = ModelRun(predict_all(worker, images), predict_all(worker, dithered))
+        else:
+            # The projection (CPU time) decides; the wall-clock bound only stops a model that slows down later.
+            with worker.within(budget.WALL_FACTOR * budgets.accuracy_seconds, "accuracy"):
+                run = _bounded_predictions(worker, images, dithered, budgets)
     denied.extend(worker.log.denied if worker.log else ())
     return run
 
@@ -137,8 +188,11 @@ def rebuild(request: GradeRequest, submission: Submission, work: Path, calibrati
     recipe_dir = work / "recipe-entry"
     if closed:
         _copy_flat(request.folder, recipe_dir, _is_code)
+    limits = request.config.sandbox
+    limits = dataclasses.replace(limits, wall_seconds=min(limits.wall_seconds,
+                                                          math.ceil(request.config.budgets.build_seconds)))
     outcome = sandbox.run_recipe(recipe_dir if closed else request.folder, request.baseline_dir, calibration,
-                                 work / "built", request.config.sandbox, isolation=request.isolation,
+                                 work / "built", limits, isolation=request.isolation,
                                  hide=sandbox.hidden_paths(request.data_dir))
     denied.extend(outcome.log.denied)
     for name, path in outcome.weights.items():
@@ -167,9 +221,10 @@ def _mismatches(run: timing.PairedRun, reference: ModelRun, labels: list[np.ndar
                for idx, got in zip(run.indices, labels, strict=True))
 
 
-def empty_result(request: GradeRequest, submission_json: dict | None, baseline_sha: str) -> dict:
+def empty_result(request: GradeRequest | None, submission_json: dict | None, baseline_sha: str) -> dict:
     """The result skeleton: what is known before anything is measured."""
     return {
+        **({"folder": Path(request.folder).resolve().name[:300]} if request is not None else {}),
         "schema_version": 1,
         "grader_version": __version__,
         "status": "error",
@@ -214,20 +269,32 @@ def grade(request: GradeRequest, progress: Progress = lambda message: None) -> d
     result["repo_verification"] = {"status": verification.status, "reason": verification.reason}
     checks = _metadata_checks(submission, verification)
     seed = _seed_or_fresh(request.seed)
+    so_far = SoFar()
     try:
-        measured = _measure(request, submission, seed, progress)
+        measured = _measure(request, submission, seed, progress, so_far)
     except SubmissionError as e:
         result["status"] = "failed"
-        result["checks"] = [c.to_json() for c in checks] + [Check("runs", "fail", str(e)).to_json()]
-        return result
+        failure = (Check("time_budget", "fail", str(e)) if isinstance(e, budget.StageTooSlow)
+                   else Check("runs", "fail", str(e)))
+        result["checks"] = [c.to_json() for c in checks + [failure]]
+        return _keep(result, so_far)
     except (SandboxError, GraderError) as e:
         result["error"] = str(e)
-        return result
+        return _keep(result, so_far)
     evidence, result_parts = measured
     checks += rules.evaluate(evidence, request.config)
     result.update(result_parts)
     result["checks"] = [c.to_json() for c in checks]
     result["status"] = rules.status_of(checks)
+    return result
+
+
+def _keep(result: dict, so_far: SoFar) -> dict:
+    """What was measured before the grade stopped, and the isolation its workers actually had."""
+    if so_far.isolation is not None:
+        result["isolation"] = so_far.isolation.to_json()
+    if so_far.anything:
+        result["measured"] = so_far.to_json()
     return result
 
 
@@ -242,20 +309,36 @@ class TimedEntry:
 
 def time_entry(model_dir: Path, baseline_dir: Path, images: np.ndarray, config: Competition,
                isolation: Requested, seed: int, progress: Progress = lambda message: None, *,
-               hide: tuple[Path, ...] = ()) -> TimedEntry:
+               hide: tuple[Path, ...] = (), so_far: SoFar | None = None) -> TimedEntry:
     """Time ``model_dir`` against the baseline, with the null model measuring the harness, on one CPU.
 
     ``hide``: folders the workers must not see (the test data), as ``sandbox.hidden_paths`` names them.
+    With ``so_far`` (a grade), the entry runs within its budgets (``config.budgets``): loading, and
+    the timing run, which stops after calibration when the entry is too slow (``budget.too_slow``);
+    the entry's isolation is noted in ``so_far`` even when it fails.
     """
     cpu = max(os.sched_getaffinity(0))
+    budgets = config.budgets if so_far is not None else None
     base_worker, entry_worker, null_worker = (
-        sandbox.ModelWorker(folder, config.sandbox, cpu=cpu, isolation=isolation, hide=hide)
+        sandbox.ModelWorker(folder, config.sandbox, cpu=cpu, isolation=isolation, hide=hide,
+                            load_seconds=budgets.load_seconds if budgets and folder == model_dir else None)
         for folder in (baseline_dir, model_dir, NULL_MODEL_DIR))
-    with base_worker, entry_worker, null_worker, timing.parent_off_cpu(cpu):
-        run = timing.run_pairs(
-            base_worker, entry_worker, null_worker, images, config.timing, rng=random.Random(seed),
-            progress=lambda n, est: progress(f"timing: {n} pairs" + (
-                f", speedup {est.speedup:.3f}x ±{est.half_width:.1%}" if est and est.half_width is not None else "")))
+    give_up = (lambda cal: budget.too_slow(cal, config)) if budgets else None
+    try:
+        with base_worker, entry_worker, null_worker, timing.parent_off_cpu(cpu), \
+                (entry_worker.within(budget.WALL_FACTOR * budgets.timing_seconds, "timing") if budgets
+                 else contextlib.nullcontext()):
+            if so_far is not None:
+                so_far.stage = "timing"
+            run = timing.run_pairs(
+                base_worker, entry_worker, null_worker, images, config.timing, rng=random.Random(seed),
+                progress=lambda n, est: progress(f"timing: {n} pairs" + (
+                    f", speedup {est.speedup:.3f}x ±{est.half_width:.1%}" if est and est.half_width is not None
+                    else "")), give_up=give_up)
+    finally:
+        if so_far is not None:
+            with contextlib.suppress(SandboxError):
+                so_far.isolation = entry_worker.isolation
     return TimedEntry(run, entry_worker.log.denied if entry_worker.log else (), entry_worker.isolation)
 
 
@@ -290,7 +373,8 @@ def timing_json(run: timing.PairedRun, speed: timing.SpeedupEstimate, params: Ti
     }
 
 
-def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -> tuple[rules.Evidence, dict]:
+def _measure(request: GradeRequest, submission, seed: int, progress: Progress,
+             so_far: SoFar) -> tuple[rules.Evidence, dict]:
     config = request.config
     refusal, ci_note = ci_policy(request.isolation, config.sandbox.allow_weak_isolation_in_ci)
     if refusal is not None:
@@ -307,6 +391,10 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -
             calibration = _calibration_images(request.data_dir, config.calibration_images)
             progress("running the build recipe in the sandbox")
         model_dir = rebuild(request, submission, work, calibration, denied)
+        with contextlib.suppress(SubmissionError):  # an unreadable file is reported by the stage that loads it
+            so_far.numbers.update(size_bytes=size.measure(model_dir).size_bytes,
+                                  baseline_size_bytes=size.measure(request.baseline_dir).size_bytes)
+        so_far.stage = "load"
 
         # Timing comes first and runs on the dithered images, whose noise is drawn fresh for this
         # grade: no worker of this entry has seen them yet, so nothing can be answered from a table
@@ -314,15 +402,30 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -
         # afterwards predicts the same dithered images, and the two must agree (the determinism check).
         progress("timing: paired samples, baseline vs entry on one CPU, freshly dithered test images")
         timed = time_entry(model_dir, request.baseline_dir, dithered, config, request.isolation, seed, progress,
-                           hide=hide)
+                           hide=hide, so_far=so_far)
         run = timed.run
         denied.extend(timed.denied)
+        so_far.note_latency(budget.latency_of(run.calibration, config))
+        if run.gave_up is not None:
+            raise budget.StageTooSlow(f"timing: {run.gave_up}", {})
+        so_far.stage = "accuracy"
 
         progress("accuracy: baseline, 10,000 test images clean and dithered")
         baseline_run = accuracy_pass(request.baseline_dir, config.sandbox, request.isolation, test.images, dithered,
                                      denied=[], hide=hide)
         progress("accuracy: entry, 10,000 test images clean and dithered")
-        entry_run = accuracy_pass(model_dir, config.sandbox, request.isolation, test.images, dithered, denied, hide)
+        try:
+            entry_run = accuracy_pass(model_dir, config.sandbox, request.isolation, test.images, dithered, denied,
+                                      hide, budgets=config.budgets)
+        except budget.StageTooSlow as e:
+            probe = e.measured["probe"]
+            accuracy = 100.0 * float(np.mean(probe.labels == test.labels[:len(probe.labels)]))
+            so_far.numbers.update(accuracy_pct=accuracy, accuracy_images=len(probe.labels))
+            raise budget.StageTooSlow(f"{e}; accuracy on those {len(probe.labels)} images: {accuracy:.1f}%",
+                                      e.measured) from e
+        so_far.numbers.update(accuracy_pct=100.0 * float(np.mean(entry_run.predictions == test.labels)),
+                              accuracy_images=len(test.labels))
+        so_far.stage = "rules"
         walls = timed.isolation.with_note(ci_note)
         entry_footprint = size.measure(model_dir)
     baseline_footprint = size.measure(request.baseline_dir)
@@ -370,19 +473,54 @@ def _measure(request: GradeRequest, submission, seed: int, progress: Progress) -
 
 
 def summary_line(result: dict) -> str:
-    """One line for the terminal: the status and, when graded, the scores."""
+    """One line for the terminal: the status and, when graded, the scores; else the first reason and the numbers."""
     s = result["normalized_scores"]
     if result["status"] == "error":
         return f"could not grade: {result['error']}"
-    failed = [c["id"] for c in result["checks"] if c["status"] == "fail"]
+    failing = [c for c in result["checks"] if c["status"] == "fail"]
+    failed = list(dict.fromkeys(c["id"] for c in failing))
     head = "valid" if result["status"] == "valid" else f"failed ({', '.join(failed)})"
     if s is None:
-        return head
+        if not failing:
+            return head
+        more = len(failing) - 1
+        head += f": {failing[0]['message']}" + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+        numbers = measured_line(result.get("measured"))
+        return head + (f"; measured so far: {numbers}" if numbers else "")
     ci = ("inconclusive" if s["speedup_ci_low"] is None
           else f"{s['speedup_ci_low']:.3f}-{s['speedup_ci_high']:.3f}")
     return (f"{head}: speedup {s['speedup']:.3f}x (95% CI {ci}), compression {s['compression']:.3f}x, "
             f"accuracy {result['optimized_metrics']['accuracy_pct']:.2f}% ({s['accuracy_delta_pp']:+.2f} pp), "
             f"efficiency {s['efficiency']:.3f}")
+
+
+def measured_line(measured: dict | None) -> str:
+    """The numbers a stopped grade kept, in one phrase ('' when none)."""
+    if not measured:
+        return ""
+    parts = []
+    if measured["entry_ms_per_image"] is not None:
+        ratio = measured["latency_ratio"]
+        parts.append(f"{measured['entry_ms_per_image']:.2f} ms per image"
+                     + (f" ({ratio:.2f}x the baseline's {measured['baseline_ms_per_image']:.2f} ms)"
+                        if ratio is not None else ""))
+    if measured["accuracy_pct"] is not None:
+        parts.append(f"accuracy {measured['accuracy_pct']:.2f}% on {measured['accuracy_images']:,} images")
+    if measured["size_bytes"] is not None:
+        parts.append(f"size {measured['size_bytes']:,} B"
+                     + (f" (baseline {measured['baseline_size_bytes']:,} B)"
+                        if measured["baseline_size_bytes"] is not None else ""))
+    return ", ".join(parts)
+
+
+def could_not_grade(folder: Path, config: Competition, baseline_dir: Path, message: str) -> dict:
+    """An ``error`` result for a grade that could not start (no data, say): written like any other."""
+    request = GradeRequest(folder=folder, data_dir=Path(), config=config, baseline_dir=baseline_dir)
+    submission = validate_folder(folder, config).submission
+    result = empty_result(request, submission.to_json() if submission else None,
+                          file_sha256(baseline_dir / "weights.npz"))
+    result["error"] = message
+    return result
 
 
 def measure_baseline(data_dir: Path, config: Competition, baseline_dir: Path, *,

@@ -73,6 +73,22 @@ def _claimed_section(result: dict) -> list[str]:
             markdown.table(["", "You measured", "Graded here"], rows, right=(1, 2))]
 
 
+def _measured_table(m: dict) -> str:
+    """What a stopped grade kept: each number, or that its stage was not reached."""
+    def num(value: float | int | None, fmt: str) -> str:
+        return "not reached" if value is None else format(value, fmt)
+    rows = [
+        ["Latency per image (calibration)", num(m["baseline_ms_per_image"], ".3f") + " ms",
+         num(m["entry_ms_per_image"], ".3f") + " ms"],
+        ["Entry / baseline time", "1", num(m["latency_ratio"], ".2f") + "x"],
+        ["Accuracy", "", num(m["accuracy_pct"], ".2f") + "%" + (f" on {m['accuracy_images']:,} images"
+                                                            if m["accuracy_images"] else "")],
+        ["Size (zlib-9 weights + code)", num(m["baseline_size_bytes"], ",") + " B", num(m["size_bytes"], ",") + " B"],
+    ]
+    return (f"Stopped at: {markdown.text(m['stage'], 20)}\n\n"
+            + markdown.table(["Measured", "Baseline", "Entry"], rows, right=(1, 2)))
+
+
 def _dtypes(dtypes: dict[str, int]) -> str:
     return ", ".join(f"{markdown.text(name, 32)} ×{count:,}" for name, count in sorted(dtypes.items())) or "none"
 
@@ -113,11 +129,16 @@ def _environment(result: dict) -> str:
             f"baseline weights sha256 `{result['baseline_sha256'][:12]}`")
 
 
-def render(result: dict, docs_url: str = DOCS_URL) -> str:
-    """The whole report for a result that passed result.schema.json; check ids link into ``docs_url``."""
+def render(result: dict, docs_url: str = DOCS_URL, *, extra: tuple[tuple[str, str], ...] = ()) -> str:
+    """The whole report for a result that passed result.schema.json; check ids link into ``docs_url``.
+
+    ``extra``: (heading, Markdown) sections for the student's own copy (where it stands, a
+    profile), placed after the checks; never part of the PR comment's ranking data.
+    """
     sub = result["submission"]
+    folder = markdown.text(result["folder"], 100) if result.get("folder") else "this folder"
     title = (f"{markdown.text(sub['slug'], 64)} · {sub['division'].capitalize()} Division · "
-             f"{markdown.text(sub['athlete_name'], 100)}") if sub else "unreadable submission"
+             f"{markdown.text(sub['athlete_name'], 100)}") if sub else f"{folder} (submission.yaml could not be read)"
     out = [f"## TinyMLPerf grade: {title}", "", _STATUS[result["status"]]]
     if result["status"] == "error" and result["error"]:
         out += ["", f"> {markdown.text(result['error'], 1500)}"]
@@ -125,8 +146,12 @@ def render(result: dict, docs_url: str = DOCS_URL) -> str:
         out += ["", _scores_table(result), "", "### Measurements", "", _metrics_table(result)]
         if sub and sub["claimed"]:
             out += _claimed_section(result)
+    if result.get("measured"):
+        out += ["", "### Measured before the grade stopped", "", _measured_table(result["measured"])]
     if result["checks"]:
         out += ["", "### Checks", "", _checks_table(result["checks"], docs_url)]
+    for heading, body in extra:
+        out += ["", f"### {heading}", "", body]
     if result["timing"] is not None:
         out += ["", "### Timing", ""] + _timing_section(result)
     if sub:

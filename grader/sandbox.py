@@ -444,8 +444,11 @@ class ModelWorker:
 
     def __init__(self, folder: Path, limits: config.Sandbox, *, cpu: int | None = None,
                  isolation: Requested = "auto", python: str | None = None, hide: tuple[Path, ...] = (),
-                 audit_layer: bool = True) -> None:
+                 audit_layer: bool = True, load_seconds: float | None = None, profile: bool = False) -> None:
         """``hide``: folders (the test data) the worker must not see, covered in its mount namespace.
+
+        ``load_seconds``: the budget for importing model.py and ``load()``; past it the worker is
+        killed and the entry fails (a model.py that loops at import ends there, not at the CPU limit).
 
         ``audit_layer=False`` leaves out the in-worker audit hook and import guard: only for tests
         proving that the OS walls hold on their own against code that defeated that layer.
@@ -454,13 +457,20 @@ class ModelWorker:
         self._hide, self._audit_layer = tuple(hide), audit_layer
         self._worker: _Worker | None = None
         self._log: WorkerLog | None = None
+        self._load_seconds = load_seconds
+        self._profile = profile  # profiling mode: cProfile around predict (``profile_rows``), the student's only
+        self._budget: str | None = None  # the stage budget bounding the current deadline, for messages
 
     def __enter__(self) -> ModelWorker:
         try:
             self._worker = _Worker("model", Path(self.folder), self.limits, cpu=self._cpu,
                                    isolation=self._requested, python=self._python, hide=self._hide,
-                                   audit_layer=self._audit_layer)
-            header, _ = self._call({"ready", "error"}, 0, "loading model.py")
+                                   audit_layer=self._audit_layer, extra={"profile": True} if self._profile else None)
+            if self._load_seconds is not None:
+                with self.within(self._load_seconds, "load"):
+                    header, _ = self._call({"ready", "error"}, 0, "loading model.py")
+            else:
+                header, _ = self._call({"ready", "error"}, 0, "loading model.py")
             if header["type"] == "error":
                 stage = "importing model.py" if header.get("stage") == "import" else "model.load()"
                 raise SubmissionError(_student_error(f"{stage} failed", header))
@@ -471,6 +481,25 @@ class ModelWorker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextlib.contextmanager
+    def within(self, seconds: float, stage: str) -> Iterator[None]:
+        """Bound what runs inside to ``seconds`` of wall clock from now (a stage's time budget).
+
+        Past it the worker is killed and a WorkerLimitError names the budget. The worker's own
+        wall-clock limit still holds when it comes sooner.
+        """
+        worker = self._alive()
+        saved, saved_budget = worker.deadline, self._budget
+        worker.deadline = min(saved, time.monotonic() + seconds)
+        self._budget = f"{stage} budget of {seconds:g} s (competition.yaml budgets)"
+        try:
+            yield
+        finally:
+            worker.deadline, self._budget = saved, saved_budget
+
+    def _limit_text(self) -> str:
+        return self._budget or f"{self.limits.wall_seconds} s wall-clock limit"
 
     @property
     def isolation(self) -> Isolation:
@@ -500,8 +529,7 @@ class ModelWorker:
         try:
             header, payload = worker.receive(types, max_payload)
         except WorkerTimeout as e:
-            raise WorkerLimitError(f"{doing}: the worker exceeded the {self.limits.wall_seconds} s "
-                                   "wall-clock limit") from e
+            raise WorkerLimitError(f"{doing}: the worker exceeded the {self._limit_text()}") from e
         except WorkerGone as e:
             error = WorkerLimitError if (worker.status or "").startswith("killed: ") else SandboxError
             raise error(f"{doing}: the worker died ({worker.status}): {e}") from e
@@ -519,17 +547,16 @@ class ModelWorker:
         try:
             worker.send({"type": "predict", "shape": list(images.shape), "batch": batch}, data)
         except WorkerTimeout as e:
-            raise WorkerLimitError(f"predict: the worker exceeded the {self.limits.wall_seconds} s "
-                                   "wall-clock limit") from e
+            raise WorkerLimitError(f"predict: the worker exceeded the {self._limit_text()}") from e
         except WorkerGone as e:
             raise SandboxError(f"predict: the worker died ({worker.status}): {e}") from e
         return self._call({"result", "error"}, len(images) * 10 * 8, "predict")
 
-    def _labels(self, header: dict, payload: bytes, n: int) -> np.ndarray:
+    def _labels(self, header: dict, payload: bytes, n: int, batch: int | None = None) -> np.ndarray:
         if header["type"] == "error":
             raise SubmissionError(_student_error("model.predict() failed", header))
         try:
-            return labels_from_reply(header, payload, n)
+            return labels_from_reply(header, payload, n, batch)
         except SubmissionError:
             raise
         except SandboxError:
@@ -541,12 +568,34 @@ class ModelWorker:
         header, payload = self._request(images, len(images))
         return self._labels(header, payload, len(images))
 
+    def profile_rows(self) -> list[tuple[str, int, float, float]]:
+        """Profiling mode: (function, calls, own s, with callees s) the worker measured over its predict calls.
+
+        The worker's own numbers (it could lie): for the student's eyes, never for ranking.
+        """
+        worker = self._alive()
+        try:
+            worker.send({"type": "profile"}, b"")
+        except (WorkerTimeout, WorkerGone) as e:
+            raise SandboxError(f"profile: the worker did not answer ({worker.status})") from e
+        header, _ = self._call({"profile"}, 0, "profile")
+        rows = header.get("rows")
+        if not isinstance(rows, list):
+            raise SandboxError("worker sent a malformed profile")
+        out = []
+        for row in rows[:200]:
+            if (not isinstance(row, list) or len(row) != 4 or not isinstance(row[0], str)
+                    or not isinstance(row[1], int) or not all(isinstance(v, (int, float)) for v in row[2:])):
+                raise SandboxError("worker sent a malformed profile row")
+            out.append((sanitize_output(row[0].encode(), 160), row[1], float(row[2]), float(row[3])))
+        return out
+
     def time_queries(self, images: np.ndarray, batch_size: int) -> tuple[float, np.ndarray]:
         """Seconds (parent's perf_counter, send to full reply) for predict on consecutive batches, and labels."""
         start = time.perf_counter()
         header, payload = self._request(images, batch_size)
         elapsed = time.perf_counter() - start
-        return elapsed, self._labels(header, payload, len(images))
+        return elapsed, self._labels(header, payload, len(images), batch_size)
 
     def cpu_seconds(self) -> float:
         """CPU seconds (user + system, all threads, exited ones included, ns precision) used so far.

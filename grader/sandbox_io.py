@@ -164,29 +164,55 @@ class Channel:
         return header, self._read(payload_len, deadline)
 
 
-def labels_from_reply(header: dict, payload: bytes, n: int) -> np.ndarray:
-    """int64 labels (n,) from a 'result' reply: N x 10 finite scores (argmax) or N ints in 0..9."""
+def _call_shape(shape: list[int], n: int, batch: int) -> tuple[int, tuple[int, ...]]:
+    """The student's own call: images per ``predict`` call and the shape one call returned.
+
+    The worker calls ``predict`` on consecutive chunks of ``batch`` images and concatenates the
+    answers; when every call had the same size and returned as many rows, one call's return is
+    the reply's shape with its first axis divided by the number of calls.
+    """
+    calls = -(-n // batch) if batch else 1
+    if calls > 1 and n % batch == 0 and shape and shape[0] % calls == 0:
+        return batch, (shape[0] // calls, *shape[1:])
+    return n, tuple(shape)
+
+
+def labels_from_reply(header: dict, payload: bytes, n: int, batch: int | None = None) -> np.ndarray:
+    """int64 labels (n,) from a 'result' reply: N x 10 finite scores (argmax) or N ints in 0..9.
+
+    ``batch``: images per ``predict`` call (default: all ``n`` in one); messages describe the
+    student's own call, e.g. ``model.predict(images) with images of shape (1, 3, 32, 32)
+    returned shape (10, 1); expected (1,) labels or (1, 10) scores``.
+    """
     dtype, shape = header.get("dtype"), header.get("shape")
+    call = f"model.predict(images) with images of shape ({batch or n}, 3, 32, 32)"
     if dtype not in DTYPES:
-        raise SubmissionError(f"predict returned dtype {str(dtype)[:40]!r}; expected float scores or int labels")
-    if (not isinstance(shape, list) or not 1 <= len(shape) <= 2
+        raise SubmissionError(f"{call} returned dtype {str(dtype)[:40]!r}; expected float scores or int labels")
+    if (not isinstance(shape, list) or not 1 <= len(shape) <= 4
             or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
-        raise SubmissionError(f"predict returned an array of shape {str(shape)[:60]}; expected ({n}, 10) or ({n},)")
+        raise SubmissionError(f"{call} returned an array of shape {str(shape)[:60]}; "
+                              f"expected ({batch or n},) labels or ({batch or n}, 10) scores")
+    per_call, returned = _call_shape(shape, n, batch or n)
+    call = f"model.predict(images) with images of shape ({per_call}, 3, 32, 32)"
+    expected = f"expected ({per_call},) labels or ({per_call}, 10) scores"
+    if returned not in ((per_call,), (per_call, 10)):
+        raise SubmissionError(f"{call} returned shape {returned}; {expected}")
     array_dtype = np.dtype(dtype)
     if math.prod(shape) * array_dtype.itemsize != len(payload):
         raise SandboxError("worker reply length does not match its declared shape")
     array = np.frombuffer(payload, dtype=array_dtype).reshape(shape)
     if array.dtype.kind == "b":
-        raise SubmissionError("predict returned booleans; expected float scores or int labels")
+        raise SubmissionError(f"{call} returned booleans (dtype bool); {expected}")
     if array.shape == (n, 10):
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             bad = int((~np.isfinite(array)).any(axis=1).sum())
-            raise SubmissionError(f"predict returned NaN or infinite scores for {bad} of {n} images")
+            raise SubmissionError(f"{call} returned NaN or infinite scores for {bad} of {n} images")
         return np.argmax(array, axis=1).astype(np.int64)
-    if array.shape == (n,):
-        if array.dtype.kind == "f":
-            raise SubmissionError(f"predict returned {n} floats; labels must be integers (or return {n} x 10 scores)")
-        if n and (array.min() < 0 or array.max() > 9):
-            raise SubmissionError("predict returned labels outside 0..9")
-        return array.astype(np.int64)
-    raise SubmissionError(f"predict returned shape {tuple(shape)} for {n} images; expected ({n}, 10) or ({n},)")
+    if array.dtype.kind == "f":
+        example = float(array[0]) if n else 0.0
+        raise SubmissionError(f"{call} returned shape {returned} of floats (dtype {array.dtype.name}, first value "
+                              f"{example:g}); labels must be integers: return labels.astype(np.int64), or "
+                              f"({per_call}, 10) scores")
+    if n and (array.min() < 0 or array.max() > 9):
+        raise SubmissionError(f"{call} returned labels outside 0..9 (from {int(array.min())} to {int(array.max())})")
+    return array.astype(np.int64)

@@ -52,7 +52,7 @@ import numpy as np
 from grader import stats
 from grader.config import Timing
 
-StopReason = Literal["target", "budget", "max_pairs"]
+StopReason = Literal["target", "budget", "max_pairs", "too_slow"]
 Who = Literal["overhead", "baseline", "entry"]
 WHO: tuple[Who, ...] = ("overhead", "baseline", "entry")
 
@@ -214,6 +214,7 @@ class PairedRun:
     idle_cpu_baseline: float = 0.0  # CPU the baseline's worker used while another model was timed
     idle_cpu_entry: float = 0.0  # CPU the entry's worker used while another model was timed
     stop: StopReason = "max_pairs"
+    gave_up: str | None = None  # why the run stopped after calibration ("too_slow"), in the student's terms
 
     @property
     def valid(self) -> list[Pair]:
@@ -324,8 +325,13 @@ def _round(workers: dict[Who, Timed], warm: np.ndarray, batch: np.ndarray, batch
 
 def run_pairs(baseline: Timed, entry: Timed, overhead: Timed, images: np.ndarray, params: Timing, *,
               rng: random.Random, clock: Callable[[], float] = time.monotonic,
-              progress: Callable[[int, SpeedupEstimate | None], None] | None = None) -> PairedRun:
+              progress: Callable[[int, SpeedupEstimate | None], None] | None = None,
+              give_up: Callable[[Calibration], str | None] | None = None) -> PairedRun:
     """Calibrate, then time pairs in random order until the interval is tight enough.
+
+    ``give_up`` sees the calibration (each model's measured per-query cost) before any pair
+    is timed; a reason returned ends the run there, with no pairs and ``stop == "too_slow"``
+    (an entry too slow for its time budget, or certainly under the speedup minimum).
 
     ``images`` are the test images to draw from; every timed sample uses fresh ones, never
     reused, and the three models of a pair see the same ones. Warm-up queries reuse the first
@@ -345,6 +351,10 @@ def run_pairs(baseline: Timed, entry: Timed, overhead: Timed, images: np.ndarray
     queries, shortened = plan_queries(costs["baseline"], costs["entry"], params, supply.left)
     per_sample = queries * params.batch_size
     run = PairedRun(Calibration(costs["overhead"], costs["baseline"], costs["entry"], queries, shortened))
+    reason = give_up(run.calibration) if give_up is not None else None
+    if reason is not None:
+        run.stop, run.gave_up = "too_slow", reason
+        return run
     max_pairs = min(params.max_pairs, supply.left // per_sample)
     started = clock()
     while True:

@@ -40,6 +40,7 @@ from typing import Any
 from grader import __version__, submission, weightfile
 from grader.config import Competition, SubmissionLimits
 from grader.errors import UsageError
+from grader.imports import import_problems, imported_modules
 from grader.problem import Problem, display_path
 from grader.record import RECORD_NAME
 from grader.submission import Submission
@@ -163,6 +164,8 @@ def validate_folder(folder: Path, config: Competition) -> ValidationResult:
                                                  limits.max_code_bytes))
             elif name.endswith(".npz") and not closed:  # a Closed one is refused whatever it holds
                 problems.extend(weightfile.check(folder / name, f"{shown}/{name}", limits.max_npz_uncompressed_bytes))
+    if within_limits:
+        problems.extend(_import_check(folder, shown, files, config))
     if parsed and parsed.submission:
         problems.extend(_division_problems(parsed, f"{shown}/{submission.FILENAME}"))
     return ValidationResult(folder, tuple(sorted(problems, key=Problem.sort_key)),
@@ -359,6 +362,30 @@ def _python_problems(path: Path, file: str, entry_point: str | None, max_bytes: 
             "build(baseline_dir, calibration_images, out_dir)"
         return [Problem(file, None, None, f"must define {signature} at the top level", "python-entry-point")]
     return []
+
+
+def _import_check(folder: Path, shown: str, files: dict[str, int], config: Competition) -> list[Problem]:
+    """Imports the sandbox would refuse, in the code it runs: model.py, build.py and the entry's modules they import.
+
+    Other files (a ``train.py`` run on the student's machine) are never run by the grader and may import
+    anything. Files that do not parse are skipped: their syntax errors are reported above.
+    """
+    own = {name[:-3] for name in files if name.endswith(".py")}
+    own |= {e.name for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)}  # package folders
+    queue = [name for name in (MODEL, RECIPE) if name in files]
+    seen, out = set(queue), []
+    while queue:
+        name = queue.pop(0)
+        try:
+            tree = ast.parse(_read_bytes(folder / name, config.submission.max_code_bytes).decode("utf-8"))
+        except (UnicodeDecodeError, SyntaxError, ValueError, RecursionError, MemoryError, OSError):
+            continue
+        out += import_problems(tree, f"{shown}/{name}", config.sandbox.allowed_imports, own)
+        for module, _, _ in imported_modules(tree):
+            if f"{module}.py" in files and f"{module}.py" not in seen:
+                seen.add(f"{module}.py")
+                queue.append(f"{module}.py")
+    return out
 
 
 def _top_level_names(tree: ast.Module) -> set[str]:

@@ -408,6 +408,38 @@ def array_reply(value, np):
     return {"dtype": array.dtype.str, "shape": list(array.shape)}, array.tobytes()
 
 
+# ---- profiling mode (``tinymlperf profile``): the student's own numbers, never used for ranking
+
+
+def make_profiler():
+    """A deterministic profiler (cProfile) switched on only around the model's ``predict`` calls."""
+    import cProfile
+
+    return cProfile.Profile()
+
+
+PROFILE_ROWS = 60
+
+
+def profile_rows(profiler, folder: str) -> list:
+    """Per function: name, calls, own seconds, seconds including callees; the student's code and C calls."""
+    rows = []
+    prefix = folder + os.sep
+    for entry in profiler.getstats():
+        code = entry.code
+        if isinstance(code, str):
+            name = code  # a built-in or C method: "<method 'dot' of 'numpy.ndarray' objects>"
+        elif code.co_filename.startswith(prefix):
+            name = f"{code.co_filename[len(prefix):]}:{code.co_firstlineno}({code.co_name})"
+        else:
+            name = f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}({code.co_name})"
+            if os.path.basename(code.co_filename) == "worker.py":
+                continue
+        rows.append([name[:160], int(entry.callcount), float(entry.inlinetime), float(entry.totaltime)])
+    rows.sort(key=lambda r: -r[2])
+    return rows[:PROFILE_ROWS]
+
+
 def serve_model(proto: Protocol, new_denied, config: dict, np) -> None:
     folder = config["folder"]
     stage = "import"
@@ -420,14 +452,24 @@ def serve_model(proto: Protocol, new_denied, config: dict, np) -> None:
                     "denied": new_denied()})
         return
     proto.send({"type": "ready", "denied": new_denied()})
+    profiler = make_profiler() if config.get("profile") else None
     while True:
         header, payload = proto.receive()
+        if header.get("type") == "profile" and profiler is not None:
+            proto.send({"type": "profile", "rows": profile_rows(profiler, folder), "denied": new_denied()})
+            continue
         if header.get("type") != "predict":
             return
         images = np.frombuffer(payload, dtype=np.uint8).reshape(header["shape"])
         batch = int(header["batch"])
         try:
-            outputs = [np.asarray(model.predict(images[i:i + batch])) for i in range(0, len(images), batch)]
+            if profiler is not None:
+                profiler.enable()
+            try:
+                outputs = [np.asarray(model.predict(images[i:i + batch])) for i in range(0, len(images), batch)]
+            finally:
+                if profiler is not None:
+                    profiler.disable()
             reply, data = array_reply(outputs[0] if len(outputs) == 1 else np.concatenate(outputs), np)
         except BaseException as exc:  # noqa: BLE001
             proto.send({"type": "error", "stage": "predict", "error": describe(exc), "where": where(exc, folder),
