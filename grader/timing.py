@@ -88,14 +88,16 @@ class Turn:
     cpu_s: float  # CPU time of the timed worker (all its threads) during the request
     wait_s: float  # time it was runnable but another process had its CPU (preempted)
     idle_cpu_s: float  # CPU time of the other workers meanwhile (should be ~0)
+    parent_wait_s: float = 0.0  # time the grader itself waited for a CPU meanwhile (it reads the reply late)
 
     @property
     def stopped_s(self) -> float:
-        """Wall time neither running nor waiting for the CPU: stopped, or blocked on something."""
-        return self.wall_s - self.cpu_s - self.wait_s
+        """Wall time neither running nor waiting for the CPU, on either side: stopped, or blocked on something."""
+        return self.wall_s - self.cpu_s - self.wait_s - self.parent_wait_s
 
     def to_json(self) -> dict:
-        return {"wall_s": self.wall_s, "cpu_s": self.cpu_s, "wait_s": self.wait_s, "idle_cpu_s": self.idle_cpu_s}
+        return {"wall_s": self.wall_s, "cpu_s": self.cpu_s, "wait_s": self.wait_s, "idle_cpu_s": self.idle_cpu_s,
+                "parent_wait_s": self.parent_wait_s}
 
 
 @dataclass(frozen=True)
@@ -296,18 +298,32 @@ class _Images:
         return chosen
 
 
+def own_wait_seconds() -> float:
+    """Time the calling thread (the grader's) has spent runnable but waiting for a CPU (schedstat run_delay).
+
+    A grader that waits for a CPU reads the worker's reply late: that delay is in the turn's wall
+    time though the worker was idle, and must not count as the worker being stopped.
+    """
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as handle:
+            return int(handle.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def _timed_turn(workers: dict[Who, Timed], who: Who, warm: np.ndarray, batch: np.ndarray,
                 batch_size: int) -> tuple[Turn, np.ndarray]:
     """Warm ``who`` up on images it has seen, then time one request; CPU of everyone read around it."""
     active = workers[who]
     active.time_queries(warm, batch_size)
     before = {w: workers[w].cpu_seconds() for w in WHO}
-    waited = active.wait_seconds()
+    waited, parent_waited = active.wait_seconds(), own_wait_seconds()
     seconds, labels = active.time_queries(batch, batch_size)
+    parent_waited = own_wait_seconds() - parent_waited
     after = {w: workers[w].cpu_seconds() for w in WHO}
     waited = active.wait_seconds() - waited
     used = {w: after[w] - before[w] for w in WHO}
-    return Turn(seconds, used[who], waited, math.fsum(used[w] for w in WHO if w != who)), labels
+    return Turn(seconds, used[who], waited, math.fsum(used[w] for w in WHO if w != who), parent_waited), labels
 
 
 def _round(workers: dict[Who, Timed], warm: np.ndarray, batch: np.ndarray, batch_size: int,

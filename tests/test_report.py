@@ -18,7 +18,7 @@ def sample_result() -> dict:
     metrics = {"accuracy_pct": 78.12, "dithered_accuracy_pct": 78.05, "latency_ms_median": 1.234,
                "latency_ms_p90": 1.301, "size_bytes": 2010000, "parameters": 545098, "nonzeros": 545098,
                "dtypes": {"float32": 545098}}
-    turn = {"wall_s": 0.0505, "cpu_s": 0.0504, "wait_s": 0.0, "idle_cpu_s": 0.0}
+    turn = {"wall_s": 0.0505, "cpu_s": 0.0504, "wait_s": 0.0, "idle_cpu_s": 0.0, "parent_wait_s": 0.0}
     entry = dict(metrics, accuracy_pct=77.9, dithered_accuracy_pct=77.85, latency_ms_median=0.91,
                  latency_ms_p90=0.97, size_bytes=402000, nonzeros=283000, dtypes={"float32": 298, "int8": 544800})
     return {

@@ -219,6 +219,8 @@ def test_an_entry_on_two_cores_is_flagged_and_its_pairs_discarded() -> None:
     (timing.Turn(wall_s=0.100, cpu_s=0.050, wait_s=0.050, idle_cpu_s=0.0), None),  # preempted: fine
     (timing.Turn(wall_s=0.051, cpu_s=0.050, wait_s=0.0, idle_cpu_s=0.0), None),  # a wake-up's slack
     (timing.Turn(wall_s=0.100, cpu_s=0.050, wait_s=0.0, idle_cpu_s=0.0), "stopped or blocked"),
+    # the grader itself waited for its CPU and read the reply 50 ms late: not the worker's doing
+    (timing.Turn(wall_s=0.100, cpu_s=0.050, wait_s=0.0, idle_cpu_s=0.0, parent_wait_s=0.050), None),
     (timing.Turn(wall_s=0.050, cpu_s=0.100, wait_s=0.0, idle_cpu_s=0.0), "more than one core"),
     (timing.Turn(wall_s=0.0008, cpu_s=0.0007, wait_s=0.0, idle_cpu_s=0.0), "no longer than the harness"),
 ])
