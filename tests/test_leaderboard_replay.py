@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests import gitfixture
+from tests import gitfixture, workflow_steps
 from tests.github_server import GitHubServer
 from tests import scorefactory as sf
 
@@ -40,8 +40,7 @@ BOT_TOKEN, APP_TOKEN, APP_LOGIN = "ghs_test", "ghs_app_installation", "tinymlper
 
 
 def _step(job: str, step_id: str) -> dict:
-    steps = yaml.safe_load(WORKFLOW.read_text())["jobs"][job]["steps"]
-    return next(s for s in steps if s.get("id") == step_id)
+    return workflow_steps.step(WORKFLOW, job, step_id)
 
 
 def step_script(job: str, step_id: str) -> str:
@@ -49,16 +48,7 @@ def step_script(job: str, step_id: str) -> str:
 
 
 def step_env(job: str, step_id: str, context: dict[str, str]) -> dict[str, str]:
-    """The step's ``env:`` block with each ``${{ expr }}`` looked up in ``context`` (unknown ones fail)."""
-    env = {}
-    for name, value in _step(job, step_id).get("env", {}).items():
-        if "${{" not in value:
-            env[name] = value
-            continue
-        expr = value.removeprefix("${{").removesuffix("}}").strip()
-        assert expr in context, f"replay does not know {value!r} (step {job}.{step_id}, env {name})"
-        env[name] = context[expr]
-    return env
+    return workflow_steps.step_env(WORKFLOW, job, step_id, context)
 
 
 @pytest.fixture

@@ -22,10 +22,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from grader import __version__, leaderboard, schema
-from tests import gitfixture
+from tests import gitfixture, workflow_steps
 from tests import scorefactory as sf
 from tests.github_server import GitHubServer
 from tests.test_leaderboard_replay import (APP_LOGIN, APP_TOKEN, BOT_TOKEN, REPO, competition_api, origin_file,
@@ -45,21 +44,11 @@ ROUND_DRIFT = (1.0, 1.02, 0.98, 1.01)  # per-round factors on each stand-in entr
 
 
 def _step(job: str, step_id: str) -> dict:
-    steps = yaml.safe_load(WORKFLOW.read_text())["jobs"][job]["steps"]
-    return next(s for s in steps if s.get("id") == step_id)
+    return workflow_steps.step(WORKFLOW, job, step_id)
 
 
 def step_env(job: str, step_id: str, context: dict[str, str]) -> dict[str, str]:
-    """The step's ``env:`` block with each ``${{ expr }}`` looked up in ``context`` (unknown ones fail)."""
-    env = {}
-    for name, value in _step(job, step_id).get("env", {}).items():
-        if "${{" not in value:
-            env[name] = value
-            continue
-        expr = value.removeprefix("${{").removesuffix("}}").strip()
-        assert expr in context, f"replay does not know {value!r} (step {job}.{step_id}, env {name})"
-        env[name] = context[expr]
-    return env
+    return workflow_steps.step_env(WORKFLOW, job, step_id, context)
 
 
 @pytest.fixture
