@@ -19,7 +19,6 @@ import numpy as np
 
 from grader import data, grade, markdown, sandbox
 from grader.errors import SubmissionError
-from grader.isolation import Requested
 from grader.validate import validate_folder
 
 SHOWN = 12  # functions and arrays listed per model
