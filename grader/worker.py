@@ -71,8 +71,10 @@ WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 # The seccomp filter: system calls that act on other processes, change the CPU set, or reach
 # kernel interfaces a model never needs fail with EPERM. Names -> numbers per architecture
 # (x86_64: asm/unistd_64.h; aarch64: asm-generic/unistd.h). kill and tgkill are allowed only on
-# the worker itself (abort() and raise() use them); clone only without namespace flags; clone3
-# answers ENOSYS (its flags sit in memory a filter cannot read), so glibc falls back to clone.
+# the worker itself (abort() and raise() use them); clone only for threads (CLONE_THREAD) and
+# without namespace flags, fork and vfork not at all: a child process's CPU time is not the
+# worker's, so work done there would not be timed; clone3 answers ENOSYS (its flags sit in memory
+# a filter cannot read), so glibc falls back to clone.
 SECCOMP_DENIED = (
     "sched_setaffinity", "sched_setscheduler", "sched_setparam", "sched_setattr", "tkill", "pidfd_open",
     "pidfd_send_signal", "pidfd_getfd", "ptrace", "process_vm_readv", "process_vm_writev", "rt_sigqueueinfo",
@@ -82,7 +84,7 @@ SECCOMP_DENIED = (
 )
 SECCOMP_ARCHES = {  # machine: (AUDIT_ARCH_*, x32 bit to refuse, {name: number})
     "x86_64": (0xC000003E, 0x40000000, dict(
-        kill=62, tgkill=234, clone=56, clone3=435, seccomp=317, sched_setaffinity=203, sched_setscheduler=144,
+        kill=62, tgkill=234, clone=56, clone3=435, fork=57, vfork=58, seccomp=317, sched_setaffinity=203, sched_setscheduler=144,
         sched_setparam=142, sched_setattr=314, tkill=200, pidfd_open=434, pidfd_send_signal=424, pidfd_getfd=438,
         ptrace=101, process_vm_readv=310, process_vm_writev=311, rt_sigqueueinfo=129, rt_tgsigqueueinfo=297,
         perf_event_open=298, unshare=272, setns=308, mount=165, umount2=166, pivot_root=155, chroot=161,
@@ -99,6 +101,8 @@ SECCOMP_ARCHES = {  # machine: (AUDIT_ARCH_*, x32 bit to refuse, {name: number})
         io_uring_enter=426, io_uring_register=427)),
 }
 CLONE_NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
+CLONE_THREAD = 0x00010000
+PROCESS_CREATION = ("fork", "vfork")  # where the architecture has them (aarch64 only has clone)
 
 
 class Protocol:
@@ -308,12 +312,13 @@ def seccomp_program(machine: str, pid: int) -> bytes:
     code = [(ld, 0, 0, arch_at), (jeq, 0, "eperm", audit_arch), (ld, 0, 0, nr_at)]
     if x32_bit is not None:
         code.append((jge, "eperm", 0, x32_bit))
-    code += [(jeq, "eperm", 0, numbers[name]) for name in SECCOMP_DENIED]
+    code += [(jeq, "eperm", 0, numbers[name]) for name in SECCOMP_DENIED + PROCESS_CREATION if name in numbers]
     code += [(jeq, "self", 0, numbers["kill"]), (jeq, "self", 0, numbers["tgkill"]),
              (jeq, "clone", 0, numbers["clone"]), (jeq, "enosys", 0, numbers["clone3"]), (ret, 0, 0, allow)]
     labels = {}
     for label, block in (("self", [(ld, 0, 0, arg0_low), (jeq, "allow", "eperm", pid)]),
-                         ("clone", [(ld, 0, 0, arg0_low), (jset, "eperm", "allow", CLONE_NAMESPACE_FLAGS)]),
+                         ("clone", [(ld, 0, 0, arg0_low), (jset, "eperm", 0, CLONE_NAMESPACE_FLAGS),
+                                    (jset, "allow", "eperm", CLONE_THREAD)]),
                          ("enosys", [(ret, 0, 0, enosys)]), ("eperm", [(ret, 0, 0, eperm)]),
                          ("allow", [(ret, 0, 0, allow)])):
         labels[label] = len(code)
@@ -358,7 +363,8 @@ def install_walls() -> str:
     if libc.syscall(ctypes.c_long(seccomp_nr), ctypes.c_long(1), ctypes.c_long(1), ctypes.byref(fprog)) != 0:
         raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_SET_MODE_FILTER) failed")
     return (f"seccomp: {machine} filter, EPERM for {len(SECCOMP_DENIED)} syscalls ({', '.join(SECCOMP_DENIED)}), "
-            "kill/tgkill but to itself, clone with namespace flags, and other architectures' syscalls; "
+            "kill/tgkill but to itself, fork, vfork, clone but for threads or with namespace flags, and other "
+            "architectures' syscalls; "
             "clone3 ENOSYS; no_new_privs; non-dumpable")
 
 

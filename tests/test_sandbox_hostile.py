@@ -523,6 +523,23 @@ def assert_answers_promptly(victim: ModelWorker) -> None:
 
 
 @pytest.mark.parametrize("level", LEVELS)
+def test_no_child_process_can_be_started_to_do_untimed_work(tmp_path: Path, level: str) -> None:
+    # A child's CPU time is not the worker's: a worker yielding its core to a child that computes
+    # would look idle-but-preempted while the work went untimed. Threads stay allowed.
+    folder = attacker(tmp_path, """
+        attempt("fork", lambda: posix.fork())
+        done = []
+        t = threading.Thread(target=lambda: done.append(1))
+        t.start()
+        t.join()
+        report("thread", done)
+    """)
+    lines = run_attack(folder, level)
+    assert f"fork refused {errno.EPERM}" in lines, lines
+    assert "thread [1]" in lines, lines
+
+
+@pytest.mark.parametrize("level", LEVELS)
 def test_sibling_worker_cannot_be_stopped_by_kill_or_pidfd(tmp_path: Path, level: str) -> None:
     victim_folder = write_model(tmp_path / "victim", ZEROS_MODEL)
     with ModelWorker(victim_folder, small_limits(), **level_kwargs(level)) as victim:
