@@ -648,12 +648,52 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     text = profiling.render(entry, baseline)
     print(text, end="")
     if args.report:
-        before = args.report.read_text(encoding="utf-8") if args.report.exists() else ""
-        args.report.write_text(before + ("\n" if before else "") + "### Profile\n\n" + text, encoding="utf-8")
+        _append_section(args.report, "Profile", text)
     return EXIT_OK
 
 
+def _append_section(report: Path, heading: str, text: str) -> None:
+    """Append ``### heading`` and ``text`` to the Markdown file ``report`` (created when missing)."""
+    before = report.read_text(encoding="utf-8") if report.exists() else ""
+    report.write_text(before + ("\n" if before else "") + f"### {heading}\n\n" + text, encoding="utf-8")
+
+
 _REGISTRY.append(_register_profile)
+
+
+def _register_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="compare the entry's predictions with the baseline's on the test images "
+                                       "(agreement, accuracy per class, what it gets wrong that the baseline did not)")
+    p.add_argument("folder", type=Path, help="the submission folder")
+    p.add_argument("--images", type=int, default=10_000, help="first test images to compare (default all 10000)")
+    p.add_argument("--report", type=Path, help="also append the comparison to this Markdown file (e.g. report.md)")
+    _add_common_grade_flags(p)
+    p.set_defaults(func=_cmd_compare)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from grader import compare, config, grade
+    from grader.baseline import model as baseline_model
+
+    if not args.folder.is_dir():
+        raise UsageError(f"{args.folder}: not a folder")
+    if not 1 <= args.images <= 10_000:
+        raise UsageError("--images must be between 1 and 10000")
+    request = grade.GradeRequest(folder=args.folder, data_dir=_resolve_data(args), config=config.load(args.config),
+                                 baseline_dir=Path(baseline_model.__file__).parent, isolation=args.isolation)
+    try:
+        comparison = compare.compare(request, args.images, progress=_progress_printer())
+    except SubmissionError as e:
+        print(f"tinymlperf compare: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    text = compare.render(comparison)
+    print(text, end="")
+    if args.report:
+        _append_section(args.report, "Compared with the baseline", text)
+    return EXIT_OK
+
+
+_REGISTRY.append(_register_compare)
 # --- standings (issue #12): the leaders re-timed together ------------------------------------------
 
 

@@ -200,6 +200,22 @@ def rebuild(request: GradeRequest, submission: Submission, work: Path, calibrati
     return model_dir
 
 
+def build_entry(request: GradeRequest, work: Path, progress: Progress = lambda message: None) -> Path:
+    """The folder whose model a grade would time: validated, and rebuilt by its recipe when it has one.
+
+    For the student's tools (profile, compare); raises SubmissionError when the folder does not validate.
+    """
+    validation = validate_folder(request.folder, request.config)
+    if not validation.ok or validation.submission is None:
+        raise SubmissionError(f"{request.folder}: does not validate; run tinymlperf validate "
+                              f"{request.folder} first ({len(validation.problems)} problem(s))")
+    calibration = np.empty((0, 3, 32, 32), np.uint8)
+    if validation.submission.has_recipe:
+        progress("running the build recipe in the sandbox")
+        calibration = _calibration_images(request.data_dir, request.config.calibration_images)
+    return rebuild(request, validation.submission, work, calibration, [])
+
+
 def _metrics(run: ModelRun, labels: np.ndarray, seconds: list[float], images_per_sample: int,
              footprint: size.Footprint) -> dict:
     per_image_ms = [1000.0 * s / images_per_sample for s in seconds]

@@ -18,8 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from grader import data, grade, markdown, sandbox
-from grader.errors import SubmissionError
-from grader.validate import validate_folder
 
 SHOWN = 12  # functions and arrays listed per model
 
@@ -86,18 +84,9 @@ def profile_model(folder: Path, images: np.ndarray, request: grade.GradeRequest)
 def profile(request: grade.GradeRequest, count: int, progress=lambda message: None) -> tuple[ModelProfile,
                                                                                                 ModelProfile]:
     """The entry's profile and the baseline's, on the first ``count`` test images (entry rebuilt as in a grade)."""
-    validation = validate_folder(request.folder, request.config)
-    if not validation.ok or validation.submission is None:
-        raise SubmissionError(f"{request.folder}: does not validate; run tinymlperf validate "
-                              f"{request.folder} first ({len(validation.problems)} problem(s))")
-    submission = validation.submission
     images = data.load_split(request.data_dir, "test").images[:count]
     with tempfile.TemporaryDirectory(prefix="tinymlperf-profile-") as tmp:
-        calibration = np.empty((0, 3, 32, 32), np.uint8)
-        if submission.has_recipe:
-            progress("running the build recipe in the sandbox")
-            calibration = grade._calibration_images(request.data_dir, request.config.calibration_images)
-        model_dir = grade.rebuild(request, submission, Path(tmp), calibration, [])
+        model_dir = grade.build_entry(request, Path(tmp), progress)
         progress(f"profiling the entry on {count} test images, one per call")
         entry = profile_model(model_dir, images, request)
     progress(f"profiling the baseline on {count} test images, one per call")
