@@ -620,18 +620,30 @@ def _cmd_new(args: argparse.Namespace) -> int:
 _REGISTRY += [_register_validate, _register_new]
 
 
-def _register_profile(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("profile", help="where the entry's time goes (per function) and its size per array, "
-                                       "beside the baseline's, run in the sandbox (for you; never for ranking)")
-    p.add_argument("folder", type=Path, help="the submission folder")
-    p.add_argument("--images", type=int, default=200, help="test images to profile, one per call (default 200)")
-    p.add_argument("--report", type=Path, help="also append the profile to this Markdown file (e.g. report.md)")
-    _add_common_grade_flags(p)
-    p.set_defaults(func=_cmd_profile)
+# --- the student's own tools (profile, compare): an entry beside the baseline, in the sandbox, never a score ---
+
+STUDENT_TOOLS = {
+    # command: (help, default --images, what --images means, the report's heading)
+    "profile": ("where the entry's time goes (per function) and its size per array, beside the baseline's, run in "
+                "the sandbox (for you; never for ranking)", 200, "test images to profile, one per call", "Profile"),
+    "compare": ("compare the entry's predictions with the baseline's on the test images (agreement, accuracy per "
+                "class, what it gets wrong that the baseline did not)", 10_000, "first test images to compare",
+                "Compared with the baseline"),
+}
 
 
-def _cmd_profile(args: argparse.Namespace) -> int:
-    from grader import config, grade, profiling
+def _register_student_tools(sub: argparse._SubParsersAction) -> None:
+    for name, (help_text, images, images_help, _) in STUDENT_TOOLS.items():
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("folder", type=Path, help="the submission folder")
+        p.add_argument("--images", type=int, default=images, help=f"{images_help} (default {images})")
+        p.add_argument("--report", type=Path, help="also append it to this Markdown file (e.g. report.md)")
+        _add_common_grade_flags(p)
+        p.set_defaults(func=_cmd_student_tool)
+
+
+def _cmd_student_tool(args: argparse.Namespace) -> int:
+    from grader import compare, config, grade, profiling
     from grader.baseline import model as baseline_model
 
     if not args.folder.is_dir():
@@ -641,14 +653,16 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     request = grade.GradeRequest(folder=args.folder, data_dir=_resolve_data(args), config=config.load(args.config),
                                  baseline_dir=Path(baseline_model.__file__).parent, isolation=args.isolation)
     try:
-        entry, baseline = profiling.profile(request, args.images, progress=_progress_printer())
+        if args.command == "profile":
+            text = profiling.render(*profiling.profile(request, args.images, progress=_progress_printer()))
+        else:
+            text = compare.render(compare.compare(request, args.images, progress=_progress_printer()))
     except SubmissionError as e:
-        print(f"tinymlperf profile: {e}", file=sys.stderr)
+        print(f"tinymlperf {args.command}: {e}", file=sys.stderr)
         return EXIT_INVALID
-    text = profiling.render(entry, baseline)
     print(text, end="")
     if args.report:
-        _append_section(args.report, "Profile", text)
+        _append_section(args.report, STUDENT_TOOLS[args.command][3], text)
     return EXIT_OK
 
 
@@ -658,42 +672,7 @@ def _append_section(report: Path, heading: str, text: str) -> None:
     report.write_text(before + ("\n" if before else "") + f"### {heading}\n\n" + text, encoding="utf-8")
 
 
-_REGISTRY.append(_register_profile)
-
-
-def _register_compare(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="compare the entry's predictions with the baseline's on the test images "
-                                       "(agreement, accuracy per class, what it gets wrong that the baseline did not)")
-    p.add_argument("folder", type=Path, help="the submission folder")
-    p.add_argument("--images", type=int, default=10_000, help="first test images to compare (default all 10000)")
-    p.add_argument("--report", type=Path, help="also append the comparison to this Markdown file (e.g. report.md)")
-    _add_common_grade_flags(p)
-    p.set_defaults(func=_cmd_compare)
-
-
-def _cmd_compare(args: argparse.Namespace) -> int:
-    from grader import compare, config, grade
-    from grader.baseline import model as baseline_model
-
-    if not args.folder.is_dir():
-        raise UsageError(f"{args.folder}: not a folder")
-    if not 1 <= args.images <= 10_000:
-        raise UsageError("--images must be between 1 and 10000")
-    request = grade.GradeRequest(folder=args.folder, data_dir=_resolve_data(args), config=config.load(args.config),
-                                 baseline_dir=Path(baseline_model.__file__).parent, isolation=args.isolation)
-    try:
-        comparison = compare.compare(request, args.images, progress=_progress_printer())
-    except SubmissionError as e:
-        print(f"tinymlperf compare: {e}", file=sys.stderr)
-        return EXIT_INVALID
-    text = compare.render(comparison)
-    print(text, end="")
-    if args.report:
-        _append_section(args.report, "Compared with the baseline", text)
-    return EXIT_OK
-
-
-_REGISTRY.append(_register_compare)
+_REGISTRY.append(_register_student_tools)
 # --- standings (issue #12): the leaders re-timed together ------------------------------------------
 
 
