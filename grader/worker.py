@@ -125,6 +125,15 @@ class Protocol:
         header = json.loads(self.read_exact(header_len))
         return header, self.read_exact(payload_len)
 
+    def wait_for_close(self) -> None:
+        """Block until the parent closes the request pipe (or kills us) after the last reply.
+
+        The worker never leaves first: a worker that failed at import and exited at once could be
+        gone before the parent had found its host pid, which the parent needs to stop it cleanly.
+        """
+        while os.read(REQUEST_FD, 1 << 16):
+            pass
+
     def send(self, header: dict, payload: bytes = b"") -> None:
         data = json.dumps(header).encode()
         view = memoryview(FRAME.pack(len(data), len(payload)) + data + payload)
@@ -521,6 +530,7 @@ def main() -> None:
         serve_model(proto, new_denied, config, np)
     else:
         serve_recipe(proto, new_denied, config, payload, np)
+    proto.wait_for_close()
 
 
 if __name__ == "__main__":

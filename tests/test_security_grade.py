@@ -311,6 +311,12 @@ def test_slowing_down_in_one_phase_only_hurts_the_entry(tmp_path: Path, small_da
         Model.predict = _slow
     """)
     result = grade_to_files(folder, small_data, tmp_path / "out")
+    if when == "timing" and result["normalized_scores"] is None:
+        # On a busy machine the calibration can find it too slow to time at all: stopped early, as the
+        # entry's failure, with its measured slowdown.
+        assert checks_of(result)["time_budget"]["status"] == "fail"
+        assert result["measured"]["latency_ratio"] > 1.1
+        return
     speedup = result["normalized_scores"]["speedup"]
     assert checks_of(result)["deterministic"]["status"] == "pass"
     if when == "accuracy":
