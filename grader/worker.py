@@ -126,10 +126,10 @@ class Protocol:
         return header, self.read_exact(payload_len)
 
     def wait_for_close(self) -> None:
-        """Block until the parent closes the request pipe (or kills us) after the last reply.
+        """Block until the parent closes the request pipe (or kills us) after a last message it will read.
 
-        The worker never leaves first: a worker that failed at import and exited at once could be
-        gone before the parent had found its host pid, which the parent needs to stop it cleanly.
+        Used after a failed import/load and after a recipe's last message: a worker that exited at
+        once could be gone before the parent had found its host pid, which it needs to stop it cleanly.
         """
         while os.read(REQUEST_FD, 1 << 16):
             pass
@@ -465,6 +465,7 @@ def serve_model(proto: Protocol, new_denied, config: dict, np) -> None:
     except BaseException as exc:  # noqa: BLE001 - report any failure of student code
         proto.send({"type": "error", "stage": stage, "error": describe(exc), "where": where(exc, folder),
                     "denied": new_denied()})
+        proto.wait_for_close()
         return
     proto.send({"type": "ready", "denied": new_denied()})
     profiler = make_profiler() if config.get("profile") else None
@@ -504,8 +505,9 @@ def serve_recipe(proto: Protocol, new_denied, config: dict, payload: bytes, np) 
     except BaseException as exc:  # noqa: BLE001
         proto.send({"type": "error", "stage": stage, "error": describe(exc), "where": where(exc, folder),
                     "denied": new_denied()})
-        return
-    proto.send({"type": "done", "denied": new_denied()})
+    else:
+        proto.send({"type": "done", "denied": new_denied()})
+    proto.wait_for_close()  # the parent reads the last message, then stops this worker
 
 
 def main() -> None:
@@ -530,7 +532,6 @@ def main() -> None:
         serve_model(proto, new_denied, config, np)
     else:
         serve_recipe(proto, new_denied, config, payload, np)
-    proto.wait_for_close()
 
 
 if __name__ == "__main__":
