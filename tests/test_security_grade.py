@@ -190,11 +190,12 @@ def test_thread_bomb_is_caught_stealing_cpu_while_the_baseline_is_timed(tmp_path
     limits = dataclasses.replace(fast_config().sandbox, cpu_seconds=15, wall_seconds=15)
     result = grade_to_files(folder, small_data, tmp_path / "out", sandbox=limits)
     checks = checks_of(result)
-    # The spinning threads starve the worker (a limit kills it) or show as CPU stolen from the
-    # baseline's turn; either way it is the entry's failure, not "could not grade".
+    # The spinning threads starve the worker (a limit or the load budget stops it) or show as CPU
+    # stolen from the baseline's turn; either way it is the entry's failure, not "could not grade".
     assert result["status"] == "failed", result["error"]
     assert (checks.get("idle_cpu_entry", {}).get("status") == "fail"
-            or re.search(r"wall-clock limit|CPU limit", checks["runs"]["message"])), checks
+            or re.search(r"wall-clock limit|CPU limit|exceeded the load budget",
+                         checks["runs"]["message"])), checks
 
 
 # --------------------------------------------------------------------------- gaming the numbers
