@@ -22,7 +22,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from grader import data  # noqa: E402
+from grader.measure import data  # noqa: E402
 from grader.baseline import model as net  # noqa: E402
 
 # Multiply-adds x 2 of the convolutions and linear layers (bias, ReLU, pooling excluded).

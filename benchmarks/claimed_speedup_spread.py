@@ -7,7 +7,7 @@ CPU time on one pinned core. This script times the same pair (the baseline
 and an entry folder, default submissions/open-slim-int8) each of those ways on
 this machine, and prints every speedup and the largest ratio between two of
 them: the spread due to method alone, before any difference of CPU, cache or
-BLAS build. ``grader.rules.HARDWARE_SPEEDUP_BAND`` must be at least that
+BLAS build. ``grader.judge.rules.HARDWARE_SPEEDUP_BAND`` must be at least that
 spread, or honest students get flagged.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/claimed_speedup_spread.py [--entry DIR] [--seconds 2]

@@ -49,7 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import config, data
+from grader.core import config
+from grader.measure import data
 from grader.baseline import model as net
 
 BASELINE_DIR = Path(net.__file__).parent

@@ -49,7 +49,10 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import config, data, grade, hardware, sandbox, timing
+from grader.core import config
+from grader.measure import data, hardware, timing
+from grader.grading import grade
+from grader.sandbox import parent as sandbox
 from grader.baseline import model as baseline_model
 
 if os.environ.get("GLIBC_TUNABLES") != sandbox.MALLOC_TUNABLES:  # the reference allocates as the workers do

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import scorefactory as sf  # noqa: E402
 
-from grader import leaderboard, record  # noqa: E402
+from grader.board import leaderboard, record  # noqa: E402
 
 
 def regenerate(submissions: Path, out: Path) -> float:

@@ -16,7 +16,7 @@ passes ``validate`` and answers through the sandbox like any other):
   (L1 norm), no retraining (about 2.5x and 5x).
 
 Each run is one standings group, timed exactly as ``tinymlperf standings`` does
-(``grader.standings_run.time_group``: every entry once per round, paired with
+(``grader.grading.standings_run.time_group``: every entry once per round, paired with
 the baseline, in random order, each worker loaded once). Printed: each entry's
 speedup per run, its max/min spread across runs, whether every run ranked the
 entries (by speedup) identically, and each run's wall time.
@@ -41,8 +41,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from grader import config, data, standings_run, standings_stats  # noqa: E402
-from grader.validate import validate_folder  # noqa: E402
+from grader.core import config
+from grader.measure import data
+from grader.grading import standings_run
+from grader.board import standings_stats  # noqa: E402
+from grader.contract.validate import validate_folder  # noqa: E402
 
 EXAMPLES = ("closed-int8-prune", "open-slim-int8")
 BASELINE = ROOT / "grader" / "baseline"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import data
+from grader.measure import data
 
 
 def write_batch(path: Path, n: int, seed: int = 0) -> data.Split:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import data
+from grader.measure import data
 from tests import cifar_archive, pr_replay
 from tests.github_server import GitHubServer
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from grader import schema
+from grader.core import schema
 from tests.github_server import GitHubServer
 from tests.workflow_replay import Context, JobRun, replay, tinymlperf_shim
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import config
-from grader.isolation import probe
+from grader.core import config
+from grader.sandbox.isolation import probe
 from grader.baseline import model as baseline
 
 BASELINE_SOURCE = Path(baseline.__file__)

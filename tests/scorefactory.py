@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from grader import record
+from grader.board import record
 
 BASELINE_SHA = "ab" * 32
 OTHER_SHA = "cd" * 32

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import config, data, training
-from grader.validate import validate_folder
+from grader.core import config
+from grader.measure import data, training
+from grader.contract.validate import validate_folder
 from grader.baseline import model as net
 
 BASELINE_DIR = Path(net.__file__).parent

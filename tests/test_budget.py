@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import budget, config, grade, schema
-from grader.errors import SubmissionError
-from grader.timing import Calibration
+from grader.measure import budget
+from grader.core import config, schema
+from grader.grading import grade
+from grader.core.errors import SubmissionError
+from grader.measure.timing import Calibration
 from tests.grading import checks_of, entry, fast_config, request
 
 CONFIG = config.load()

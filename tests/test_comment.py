@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from grader.artifact import Artifact
-from grader.comment import MARKER, CommentView, plan, render_comment
-from grader.scope import Scope
+from grader.ci.artifact import Artifact
+from grader.ci.comment import MARKER, CommentView, plan, render_comment
+from grader.ci.scope import Scope
 
 GOLDEN = Path(__file__).parent / "golden"
 SHA = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
@@ -48,7 +48,7 @@ def errored_result() -> dict[str, Any]:
     ("comment_scores.md", CommentView("scores", SHA, RUN, result=sample_result(), docs_url=DOCS)),
     ("comment_error.md", CommentView("scores", SHA, RUN, result=errored_result(), docs_url=DOCS)),
     ("comment_scope.md", CommentView("scope", SHA, RUN, problems=(
-        "grader/sandbox.py: changes the grader or its workflows, which a submission PR may not do; drop this change",
+        "grader/sandbox/parent.py: changes the grader or its workflows, which a submission PR may not do; drop this change",
         "touches 2 submission folders (ada, bob); split it into one PR per submission"))),
     ("comment_failed.md", CommentView("failed", SHA, RUN, reason="the grade run ended as failure: "
                                       "the grade run produced no result.json")),

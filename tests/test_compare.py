@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import cli, compare
+from grader.cli import main as cli
+from grader.grading import compare
 from tests.grading import entry
 
 ANSWERS_AIRPLANE = """

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import data
-from grader.errors import DataError
+from grader.measure import data
+from grader.core.errors import DataError
 from tests.cifar_archive import Archive, make_archive, write_batch
 
 

@@ -12,9 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from grader import config, grade, report, rules, scaffold, scoring, timing
+from grader.core import config
+from grader.grading import grade
+from grader.report import markdown_report as report
+from grader.judge import rules, scoring
+from grader.contract import scaffold
+from grader.measure import timing
 from grader.baseline import model as baseline_model
-from grader.validate import validate_folder
+from grader.contract.validate import validate_folder
 from tests import grading
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +69,7 @@ def _evidence(division: str) -> rules.Evidence:
 
 def produced_check_ids() -> set[str]:
     """Every check id the grader can emit: literal ``Check("...`` ids in the source plus what the rules produce."""
-    source = "".join((ROOT / "grader" / name).read_text(encoding="utf-8") for name in ("rules.py", "grade.py"))
+    source = "".join((ROOT / "grader" / name).read_text(encoding="utf-8") for name in ("judge/rules.py", "grading/grade.py"))
     literal = set(re.findall(r'(?:Check|_range)\(\s*"([a-z_]+)"', source))
     evaluated = {c.id for division in ("closed", "open") for c in rules.evaluate(_evidence(division), config.load())}
     return literal | evaluated

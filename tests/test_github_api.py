@@ -1,4 +1,4 @@
-"""grader.github against a real HTTP server on loopback, with PyGithub itself as the client."""
+"""grader.ci.github_api against a real HTTP server on loopback, with PyGithub itself as the client."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from github import Github
 
-from grader import cli, config, schema
-from grader import github as gh
-from grader.errors import GitHubError
-from grader.scope import ChangedFile
+from grader.cli import main as cli
+from grader.core import config, schema
+from grader.ci import github_api as gh
+from grader.core.errors import GitHubError
+from grader.ci.scope import ChangedFile
 from tests.github_server import GitHubServer
 
 TOKEN, BOT = "ghs_test_token", "github-actions[bot]"

@@ -1,4 +1,4 @@
-"""grader.artifact: the grade artifact read as hostile input."""
+"""grader.ci.artifact: the grade artifact read as hostile input."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import artifact
+from grader.ci import artifact
 
 SHA = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
 SAMPLE = Path(__file__).parent / "golden" / "result_sample.json"
@@ -77,6 +77,6 @@ def test_unexpected_files_are_ignored_and_named_as_a_problem(folder: Path) -> No
 
 
 def test_write_metadata_refuses_a_malformed_sha(tmp_path: Path) -> None:
-    from grader.errors import GraderError
+    from grader.core.errors import GraderError
     with pytest.raises(GraderError, match="head_sha"):
         artifact.write_metadata(tmp_path, pr_number=1, head_sha="HEAD", base_sha="0" * 40, run_id=1)

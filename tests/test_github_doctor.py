@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import doctor
-from grader import github as gh
+from grader.ci import doctor
+from grader.ci import github_api as gh
 from tests.github_server import GitHubServer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from grader import annotations, config, intake
+from grader.ci import annotations, intake
+from grader.core import config
 
 LIMITS = config.load().submission
 ROOT = Path(__file__).resolve().parents[1]

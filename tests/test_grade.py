@@ -10,7 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import cli, config, data, grade, report, schema
+from grader.cli import main as cli
+from grader.core import config, schema
+from grader.measure import data
+from grader.grading import grade
+from grader.report import markdown_report as report
 from tests.cifar_archive import write_batch
 from tests.grading import BASELINE_DIR, checks_of, entry, request
 
@@ -129,7 +133,7 @@ def test_cli_writes_a_schema_valid_result_and_report_and_exits_by_status(tmp_pat
 
 def test_a_freshly_scaffolded_closed_entry_grades_valid_at_exactly_the_baseline_size(tmp_path: Path,
                                                                                       small_data: Path) -> None:
-    from grader import scaffold
+    from grader.contract import scaffold
 
     folder = scaffold.create("fresh", "closed", tmp_path, config.load(), athlete_name="Ada",
                              github_repo="https://github.com/ada/tinytorch")

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests import scorefactory as sf
-from grader import leaderboard, schema
-from grader.leaderboard import CurrentGrader
-from grader.record import ScoreRecord
+from grader.board import leaderboard
+from grader.core import schema
+from grader.board.leaderboard import CurrentGrader
+from grader.board.record import ScoreRecord
 
 GOLDEN = Path(__file__).parent / "golden"
 CURRENT = CurrentGrader(sf.VERSION, sf.BASELINE_SHA)

@@ -1,4 +1,4 @@
-"""grader.markdown: untrusted strings stay inert wherever we render them."""
+"""grader.core.markdown: untrusted strings stay inert wherever we render them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from grader import markdown
+from grader.core import markdown
 
 
 @pytest.mark.parametrize(("raw", "rendered"), [

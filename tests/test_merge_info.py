@@ -11,8 +11,10 @@ import pytest
 from tests import gitfixture
 from tests.github_server import GitHubServer
 from tests import scorefactory as sf
-from grader import cli, merge_info, publish, record
-from grader.errors import GitHubError, GraderError
+from grader.cli import main as cli
+from grader.ci import merge_info, publish
+from grader.board import record
+from grader.core.errors import GitHubError, GraderError
 
 REPO = "tinyml/tinymlperf"
 

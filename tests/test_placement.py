@@ -6,7 +6,10 @@ import copy
 import json
 from pathlib import Path
 
-from grader import __version__, config, leaderboard, placement, record, report
+from grader import __version__
+from grader.core import config
+from grader.board import leaderboard, placement, record
+from grader.report import markdown_report as report
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = config.load()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import publish_state as ps
-from grader.errors import GraderError
+from grader.ci import publish_state as ps
+from grader.core.errors import GraderError
 
 A, B = "a" * 40, "b" * 40
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import report, schema
+from grader.report import markdown_report as report
+from grader.core import schema
 
 GOLDEN = Path(__file__).parent / "golden"
 

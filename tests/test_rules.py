@@ -6,7 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from grader import config, rules, scoring, timing
+from grader.core import config
+from grader.judge import rules, scoring
+from grader.measure import timing
 
 CONFIG = config.load()
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.errors import GraderError, SandboxError, SubmissionError
-from grader.isolation import UID_BASE
-from grader.sandbox import ModelWorker, run_recipe
+from grader.core.errors import GraderError, SandboxError, SubmissionError
+from grader.sandbox.isolation import UID_BASE
+from grader.sandbox.parent import ModelWorker, run_recipe
 from tests.sandbox_helpers import ATTACK_PRELUDE, ZEROS_MODEL, attack_lines, images, random_weights, small_limits, \
     strong_python, world_readable_dir, write_model, write_recipe
 

@@ -1,11 +1,11 @@
-"""grader.scope: one submission folder per PR, and a precise reason otherwise."""
+"""grader.ci.scope: one submission folder per PR, and a precise reason otherwise."""
 
 from __future__ import annotations
 
 import pytest
 
-from grader import config
-from grader.scope import ChangedFile, Scope, check, parse_name_status
+from grader.core import config
+from grader.ci.scope import ChangedFile, Scope, check, parse_name_status
 
 PATTERN = config.load().submission.slug_pattern
 
@@ -27,7 +27,7 @@ def test_a_rename_inside_the_folder_is_in_scope() -> None:
 
 
 @pytest.mark.parametrize("path, fragment", [
-    ("grader/sandbox.py", "changes the grader or its workflows"),
+    ("grader/sandbox/parent.py", "changes the grader or its workflows"),
     (".github/workflows/grade.yml", "changes the grader or its workflows"),
     ("README.md", "is outside submissions/<slug>/"),
     ("submissions/README.md", "is outside submissions/<slug>/"),

@@ -21,7 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import cli, grade, report, schema
+from grader.cli import main as cli
+from grader.grading import grade
+from grader.report import markdown_report as report
+from grader.core import schema
 from grader.baseline import model as baseline_model
 from tests.grading import BASELINE_DIR, checks_of, entry, fast_config
 from tests.sandbox_helpers import strong_python
@@ -230,7 +233,7 @@ def test_lookup_table_of_its_own_test_set_predictions_gains_no_speed(tmp_path: P
                 table = dict(zip(f["keys"].tolist(), f["labels"].tolist()))
             return _Table(_load(folder), table)
     """)
-    from grader import data
+    from grader.measure import data
     test = data.load_batch(small_data / data.TEST_BATCH)
     own = np.argmax(baseline_model.load(BASELINE_DIR).predict(test.images), axis=1)
     np.savez(folder / "table.npz", keys=_fingerprint(test.images), labels=own)

@@ -17,9 +17,12 @@ from typing import Any
 
 import pytest
 
-from grader import data, leaderboard, report, schema
-from grader.comment import CommentView, render_comment
-from grader.errors import DataError
+from grader.measure import data
+from grader.board import leaderboard
+from grader.report import markdown_report as report
+from grader.core import schema
+from grader.ci.comment import CommentView, render_comment
+from grader.core.errors import DataError
 from tests import scorefactory as sf
 from tests.github_server import GitHubServer
 from tests.cifar_archive import Archive, make_archive

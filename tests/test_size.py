@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import size
+from grader.measure import size
 
 
 def test_comments_and_docstrings_cost_nothing(tmp_path: Path) -> None:

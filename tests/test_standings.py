@@ -14,9 +14,12 @@ import pytest
 
 from tests import scorefactory as sf
 from tests.test_leaderboard import golden
-from grader import cli, config, leaderboard, schema, standings, standings_run
-from grader.errors import GraderError
-from grader.leaderboard import CurrentGrader
+from grader.cli import main as cli
+from grader.core import config, schema
+from grader.board import leaderboard, standings
+from grader.grading import standings_run
+from grader.core.errors import GraderError
+from grader.board.leaderboard import CurrentGrader
 
 COMPETITION = config.load()
 CURRENT = CurrentGrader(sf.VERSION, sf.BASELINE_SHA)

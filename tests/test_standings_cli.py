@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import schema
+from grader.core import schema
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ("closed-int8-prune", "open-slim-int8")

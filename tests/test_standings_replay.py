@@ -23,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import __version__, leaderboard, schema
+from grader import __version__
+from grader.board import leaderboard
+from grader.core import schema
 from tests import gitfixture, workflow_steps
 from tests import scorefactory as sf
 from tests.github_server import GitHubServer

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from grader import config
+from grader.core import config
 from tests.test_workflows import PINNED, run_tool, steps, triggers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,8 +154,8 @@ def test_publishing_mints_the_leaderboard_apps_token_and_falls_back_to_a_pr_like
 
 
 def test_doctor_reports_a_repository_without_standings_yml_on_its_default_branch() -> None:
-    from grader import doctor
-    from grader import github as gh
+    from grader.ci import doctor
+    from grader.ci import github_api as gh
     from tests.github_server import GitHubServer
 
     with GitHubServer() as api:

@@ -10,9 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import cli, grade, report, schema
-from grader.errors import SubmissionError
-from grader.sandbox_io import labels_from_reply
+from grader.cli import main as cli
+from grader.grading import grade
+from grader.report import markdown_report as report
+from grader.core import schema
+from grader.core.errors import SubmissionError
+from grader.sandbox.protocol import labels_from_reply
 from tests.grading import BASELINE_DIR, META
 
 

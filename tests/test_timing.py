@@ -9,7 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from grader import config, stats, timing
+from grader.core import config
+from grader.measure import stats, timing
 
 PARAMS = config.load().timing
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import grade
-from grader.isolation import probe
+from grader.grading import grade
+from grader.sandbox.isolation import probe
 from tests.grading import BASELINE_DIR, checks_of, entry, fast_config, request
 
 REACH = """

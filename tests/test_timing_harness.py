@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import config
+from grader.core import config
 from grader.baseline import model as baseline_model
-from grader.sandbox import ModelWorker
+from grader.sandbox.parent import ModelWorker
 
 BASELINE_DIR = Path(baseline_model.__file__).parent
 

@@ -1,4 +1,4 @@
-"""grader.validate and ``tinymlperf validate``: every problem, each at its file:line:col, exit 0/1/2.
+"""grader.contract.validate and ``tinymlperf validate``: every problem, each at its file:line:col, exit 0/1/2.
 
 The text cases live in ``tests/examples/`` (valid/<slug>/ and invalid/<slug>/ with
 ``<slug>.expected.txt``, the exact output of ``tinymlperf validate <slug>``);
@@ -19,8 +19,10 @@ import jsonschema
 import numpy as np
 import pytest
 
-from grader import annotations, cli, config, schema
-from grader.validate import Problem, validate_folder
+from grader.ci import annotations
+from grader.cli import main as cli
+from grader.core import config, schema
+from grader.contract.validate import Problem, validate_folder
 
 EXAMPLES = Path(__file__).parent / "examples"
 VALID = sorted(p for p in (EXAMPLES / "valid").iterdir() if p.is_dir())

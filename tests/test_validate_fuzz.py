@@ -11,8 +11,9 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from grader import config, weightfile, yamlsrc
-from grader.validate import validate_folder
+from grader.core import config, yamlsrc
+from grader.contract import weightfile
+from grader.contract.validate import validate_folder
 
 CONFIG = config.load()
 EXAMPLE = Path(__file__).parent / "examples" / "valid" / "closed-minimal"

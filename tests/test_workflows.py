@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from grader import schema
-from grader.comment import MARKER
+from grader.core import schema
+from grader.ci.comment import MARKER
 from tests.github_server import GitHubServer
 from tests.pr_replay import (BOT, COMMENT, FORK, GOLDEN, GRADE, HEAD, PR, REPO, ROOT, pr_commit, run_comment,
                              run_grade, sample_result, seed_scoped_pr, workflow_run_event, write_artifact)
@@ -200,11 +200,11 @@ def test_comment_never_checks_out_or_runs_pr_code() -> None:
 def test_replay_grade_refuses_a_pr_that_edits_the_grader_and_comment_says_so(
         tmp_path: Path, replay_origin: Path, replay_api: GitHubServer) -> None:
     base, head = pr_commit(replay_origin, {"submissions/ada-quant/model.py": "x = 1\n",
-                                           "grader/rules.py": "STRICT = False\n"})
+                                           "grader/judge/rules.py": "STRICT = False\n"})
     job, store = run_grade(tmp_path, replay_origin, replay_api, base, head)
     assert job.failed and job.step("scope").outcome == "failure"
     assert job.step("grade").outcome == "skipped"
-    assert job.annotations == ["::error title=Not one submission::grader/rules.py: changes the grader or its "
+    assert job.annotations == ["::error title=Not one submission::grader/judge/rules.py: changes the grader or its "
                                "workflows, which a submission PR may not do; drop this change"]
     assert sorted(p.name for p in (store / "grade-result").iterdir()) == ["metadata.json"]
     metadata = json.loads((store / "grade-result" / "metadata.json").read_text())
@@ -212,12 +212,12 @@ def test_replay_grade_refuses_a_pr_that_edits_the_grader_and_comment_says_so(
 
     replay_api.state.add_pull(REPO, PR, author="ada", head_sha=head, head_repo=FORK, files=[
         {"filename": "submissions/ada-quant/model.py", "status": "added"},
-        {"filename": "grader/rules.py", "status": "modified"}])
+        {"filename": "grader/judge/rules.py", "status": "modified"}])
     comment = run_comment(tmp_path, replay_api, store, workflow_run_event(head, "failure"))
     assert not comment.failed, [(s.name, s.stderr) for s in comment.steps]
     (posted,) = replay_api.state.issue_comments(REPO, PR)
     assert posted["user"]["login"] == BOT and posted["body"].startswith(MARKER)
-    assert "🚫 not graded" in posted["body"] and "grader/rules.py: changes the grader" in posted["body"]
+    assert "🚫 not graded" in posted["body"] and "grader/judge/rules.py: changes the grader" in posted["body"]
 
 
 def test_replay_comment_posts_scores_once_and_edits_them_on_the_next_run(tmp_path: Path, replay_api: GitHubServer) -> None:
@@ -265,7 +265,7 @@ def test_replay_comment_says_nothing_while_a_run_awaits_approval(tmp_path: Path,
 
 
 def test_post_skips_a_run_awaiting_approval_even_when_the_job_runs(tmp_path: Path, replay_api: GitHubServer) -> None:
-    from grader import post
+    from grader.ci import post
     seed_scoped_pr(replay_api)
     event = workflow_run_event(HEAD, "action_required")
     (tmp_path / "event.json").write_text(json.dumps(event))
@@ -276,14 +276,14 @@ def test_post_skips_a_run_awaiting_approval_even_when_the_job_runs(tmp_path: Pat
 
 def test_replay_grade_passes_an_organizer_pr_without_grading_and_comment_stays_silent(
         tmp_path: Path, replay_origin: Path, replay_api: GitHubServer) -> None:
-    base, head = pr_commit(replay_origin, {"grader/rules.py": "STRICT = False\n", "docs/x.md": "doc\n"})
+    base, head = pr_commit(replay_origin, {"grader/judge/rules.py": "STRICT = False\n", "docs/x.md": "doc\n"})
     job, store = run_grade(tmp_path, replay_origin, replay_api, base, head)
     assert not job.failed, [(s.name, s.outcome, s.stderr[-500:]) for s in job.steps]
     assert job.step("scope").outcome == "success" and job.step("grade").outcome == "skipped"
     assert job.annotations == ["::notice title=No submission::this PR changes no file under submissions/, so there "
                                "is nothing to grade; its review decides"]
     replay_api.state.add_pull(REPO, PR, author="maintainer", head_sha=head, head_repo=REPO, files=[
-        {"filename": "grader/rules.py", "status": "modified"}, {"filename": "docs/x.md", "status": "added"}])
+        {"filename": "grader/judge/rules.py", "status": "modified"}, {"filename": "docs/x.md", "status": "added"}])
     event = workflow_run_event(head, "success")
     event["workflow_run"]["head_repository"]["full_name"] = REPO
     comment = run_comment(tmp_path, replay_api, store, event)

@@ -1,4 +1,4 @@
-"""grader.yamlsrc: strict YAML with positions; every bad input is a positioned problem, never a traceback."""
+"""grader.core.yamlsrc: strict YAML with positions; every bad input is a positioned problem, never a traceback."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from grader import yamlsrc
+from grader.core import yamlsrc
 
 
 def problems(source: bytes) -> list[str]:

@@ -1,6 +1,6 @@
 """The null model: answers every query with label 0 and does no work.
 
-Timed beside the baseline and the entry in every pair (``grader.timing``), it measures what
+Timed beside the baseline and the entry in every pair (``grader.measure.timing``), it measures what
 the harness alone costs per request and per query (IPC, wake-up, image transfer, the worker's
 loop), which is subtracted from both models' times so that only their own work is compared.
 """

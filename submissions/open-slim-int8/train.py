@@ -7,7 +7,7 @@ committed weights.npz):
 
 DIR holds the full CIFAR-10 python layout (training batches included). The run
 is seeded and checkpoints every epoch (rerun the same command to resume). It
-trains with the course's NumPy trainer (grader/training.py): Adam, cosine
+trains with the course's NumPy trainer (grader/measure/training.py): Adam, cosine
 schedule, random flip + crop, 15 epochs, widths 16/32/64 instead of the
 baseline's 32/64/128 (4x fewer parameters, 3.5x fewer FLOPs). Then every
 weight matrix is quantized to int8 with one float32 scale per output channel.

@@ -8,7 +8,7 @@ committed weights.npz):
 DIR holds the full CIFAR-10 python layout (training batches included). The
 network is the competition CNN's family at widths 16/32/64 (conv1, conv2
 channels, fc1 units), trained with the course's NumPy trainer
-(grader/training.py: AdamW, cosine schedule, flip + crop), seed 2, 15 epochs.
+(grader/measure/training.py: AdamW, cosine schedule, flip + crop), seed 2, 15 epochs.
 The run checkpoints after every epoch: rerun the same command to resume.
 
 The weights are stored as float16 under the layer names of the entry's own

@@ -1,0 +1,6 @@
+"""Foundations every district may import: the error types, a problem's file:line location, JSON Schema
+validation (``grader/schemas/`` is the one source of truth for every file the grader reads or writes),
+YAML with source positions, ``competition.yaml`` as typed values, and Markdown escaping.
+
+May import: nothing else in ``grader``.
+"""

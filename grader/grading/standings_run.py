@@ -1,0 +1,247 @@
+"""The standings timing loop: one group of entries timed in rounds, on one CPU, each worker loaded once.
+
+Every round times every entry once, paired with the baseline, in a fresh
+random order, so drift over the run hits all entries alike. An entry never
+sees a test image twice (each gets its own permutation of the freshly
+dithered test set, consumed round by round), so no answer can come from a
+cache. ``time_round`` is the one place that turns "an entry and the baseline,
+one round" into a log speedup; it calls ``grader.measure.timing``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader import __version__
+from grader.measure import data, hardware, timing
+from grader.grading import grade
+from grader.judge import rules
+from grader.sandbox import parent as sandbox
+from grader.board import standings
+from grader.core.config import Competition, Timing
+from grader.core.errors import SandboxError, SubmissionError
+from grader.sandbox.isolation import Requested
+from grader.board.record import ScoreRecord
+from grader.contract.validate import validate_folder
+from grader.contract.layout import WEIGHTS_FILE
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RoundTiming:
+    """One entry's round: its log speedup, and the labels it gave (for the accuracy check)."""
+
+    log_speedup: float
+    indices: np.ndarray  # into the images the round was given, in timed order
+    labels: np.ndarray  # the entry's labels for those images
+    seconds: float  # wall time of the round, both models, warm-up included
+    baseline_seconds: float  # wall time of the baseline's and the null model's timed samples
+    idle_cpu_entry: float  # CPU the entry's worker used while the baseline was timed
+
+
+def round_params(competition: Competition) -> Timing:
+    """The grade's timing settings, with exactly ``pairs_per_round`` pairs and no time budget."""
+    pairs = competition.standings.pairs_per_round
+    return replace(competition.timing, min_pairs=pairs, max_pairs=pairs, budget_seconds=math.inf,
+                   confidence=competition.standings.confidence)
+
+
+def time_round(baseline: timing.Timed, entry: timing.Timed, overhead: timing.Timed, images: np.ndarray,
+               params: Timing, rng: random.Random, clock: Callable[[], float] = time.perf_counter) -> RoundTiming:
+    """Time ``entry`` paired with ``baseline`` (and the null model, ``overhead``) on ``images`` -> one round.
+
+    The grade's timing engine as is: calibration, warm-ups, harness subtraction, CPU time and the
+    classification of every turn; a round whose pairs were all discarded is the entry's failure.
+    """
+    start = clock()
+    run = timing.run_pairs(baseline, entry, overhead, images, params, rng=rng)
+    est = run.estimate(params.confidence)
+    if est is None:
+        raise SubmissionError("timing_integrity: no usable timing pairs in the round: "
+                              + "; ".join(dict.fromkeys(p.invalid or "" for p in run.pairs[:20])))
+    others_timed = math.fsum(p.baseline.wall_s + p.overhead.wall_s for p in run.pairs)
+    return RoundTiming(est.log_mean, np.concatenate(run.indices), np.concatenate(run.entry_labels), clock() - start,
+                       others_timed, run.idle_cpu_entry)
+
+
+def accuracy_problem(correct: int, total: int, recorded_pct: float, tolerance_pp: float) -> str | None:
+    """Why the labels an entry gave while timed contradict its recorded accuracy, or None.
+
+    Allowed: the dither tolerance plus four binomial standard errors below the record.
+    """
+    if total == 0:
+        return "no images were timed"
+    pct = 100.0 * correct / total
+    p = min(max(recorded_pct / 100.0, 0.0), 1.0)
+    margin = tolerance_pp + 400.0 * math.sqrt(p * (1.0 - p) / total)
+    if pct < recorded_pct - margin:
+        return (f"its answers while timed were {pct:.2f}% correct on {total} dithered test images, "
+                f"against {recorded_pct:.2f}% in its score record (allowed {margin:.2f} pp less)")
+    return None
+
+
+def idle_problem(idle_cpu: float, window: float) -> str | None:
+    """Why an entry's worker worked while it was not being timed (it slows what is), or None."""
+    if idle_cpu > rules.IDLE_CPU_FRACTION * window:
+        return (f"its worker used {idle_cpu:.3f} s CPU while other models were timed ({window:.3f} s): "
+                "background work while idle is not allowed")
+    return None
+
+
+def _cpu(worker: sandbox.ModelWorker) -> float | None:
+    """The worker's CPU seconds, or None when it is gone."""
+    try:
+        return worker.cpu_seconds()
+    except (SandboxError, OSError):
+        return None
+
+
+def _start_entries(slugs: Sequence[str], submissions: Path, data_dir: Path, competition: Competition,
+                   baseline_dir: Path, work: Path, stack: ExitStack, *, cpu: int, isolation: Requested,
+                   excluded: dict[str, str], setup: dict[str, float], progress: Progress,
+                   clock: Callable[[], float]) -> dict[str, sandbox.ModelWorker]:
+    """Validate, rebuild (recipe entries) and load each entry once; what fails is excluded with its reason."""
+    workers: dict[str, sandbox.ModelWorker] = {}
+    calibration = np.empty((0, 3, 32, 32), np.uint8)
+    for slug in slugs:
+        began = clock()
+        progress(f"loading {slug}")
+        folder = submissions / slug
+        validation = validate_folder(folder, competition)
+        if not validation.ok or validation.submission is None:
+            excluded[slug] = "no longer passes validation: " + "; ".join(map(str, validation.problems[:3]))
+            continue
+        sub = validation.submission
+        if sub.has_recipe and not len(calibration):
+            calibration = grade._calibration_images(data_dir, competition.calibration_images)
+        request = grade.GradeRequest(folder=folder, data_dir=data_dir, config=competition,
+                                     baseline_dir=baseline_dir, isolation=isolation)
+        try:
+            model_dir = grade.rebuild(request, sub, work / slug, calibration, [])
+            workers[slug] = stack.enter_context(sandbox.ModelWorker(model_dir, competition.sandbox, cpu=cpu,
+                                                                    isolation=isolation))
+        except SubmissionError as e:
+            excluded[slug] = f"could not be loaded: {e}"
+        setup[slug] = clock() - began
+    return workers
+
+
+def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissions: Path, data_dir: Path,
+               competition: Competition, baseline_dir: Path, *, group: int, run_id: str,
+               isolation: Requested = "auto", seed: int | None = None,
+               progress: Progress = lambda message: None,
+               clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+    """Time one group; the result is valid against standings_group.schema.json.
+
+    ``accuracy_pct`` is each entry's recorded accuracy: an entry whose answers while timed
+    fall well below it is excluded (it may have found a faster, wrong path).
+    """
+    started_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    t0 = clock()
+    seed = seed if seed is not None else int.from_bytes(os.urandom(8), "little")
+    rng = random.Random(seed)
+    test = data.load_split(data_dir, "test")
+    dithered = grade.dither(test.images, np.random.default_rng(seed))
+    params = round_params(competition)
+    per_round = standings.images_per_round(competition, len(dithered))
+    rounds = competition.standings.rounds
+    cpu = max(os.sched_getaffinity(0))
+    excluded: dict[str, str] = {}
+    setup: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="tinymlperf-standings-") as tmp, ExitStack() as stack:
+        base = stack.enter_context(sandbox.ModelWorker(baseline_dir, competition.sandbox, cpu=cpu,
+                                                       isolation=isolation))
+        null = stack.enter_context(sandbox.ModelWorker(grade.NULL_MODEL_DIR, competition.sandbox, cpu=cpu,
+                                                       isolation=isolation))
+        stack.enter_context(timing.parent_off_cpu(cpu))
+        workers = _start_entries(slugs, submissions, data_dir, competition, baseline_dir, Path(tmp), stack,
+                                 cpu=cpu, isolation=isolation, excluded=excluded, setup=setup,
+                                 progress=progress, clock=clock)
+        orders = {slug: np.array(rng.sample(range(len(dithered)), len(dithered))) for slug in workers}
+        logs: dict[str, list[float]] = {slug: [] for slug in workers}
+        correct = dict.fromkeys(workers, 0)
+        total = dict.fromkeys(workers, 0)
+        # CPU an entry's worker used while something else was timed, and how long that was:
+        # the baseline within its own rounds, every other entry's round in full.
+        idle_cpu = dict.fromkeys(workers, 0.0)
+        idle_window = dict.fromkeys(workers, 0.0)
+        for r in range(rounds):
+            alive = [s for s in workers if s not in excluded]
+            for slug in rng.sample(alive, len(alive)):
+                chosen = orders[slug][r * per_round:(r + 1) * per_round]
+                others = [o for o in workers if o != slug and o not in excluded]
+                before = {o: _cpu(workers[o]) for o in others}
+                try:
+                    rt = time_round(base, workers[slug], null, dithered[chosen], params, rng)
+                except (SubmissionError, SandboxError) as e:
+                    if _cpu(base) is None:
+                        raise
+                    excluded[slug] = f"failed in round {r + 1}: {e}"
+                    workers[slug].close()
+                    continue
+                for o in others:
+                    after, earlier = _cpu(workers[o]), before[o]
+                    if after is None or earlier is None:
+                        excluded.setdefault(o, f"its worker was gone in round {r + 1}")
+                        continue
+                    idle_cpu[o] += after - earlier
+                    idle_window[o] += rt.seconds
+                idle_cpu[slug] += rt.idle_cpu_entry
+                idle_window[slug] += rt.baseline_seconds
+                logs[slug].append(rt.log_speedup)
+                correct[slug] += int(np.sum(rt.labels == test.labels[chosen][rt.indices]))
+                total[slug] += len(rt.indices)
+            progress(f"round {r + 1}/{rounds}: " + ", ".join(
+                f"{s} {math.exp(logs[s][-1]):.3f}x" for s in workers if s not in excluded))
+    for slug in workers:
+        if slug not in excluded:
+            problem = (idle_problem(idle_cpu[slug], idle_window[slug])
+                       or accuracy_problem(correct[slug], total[slug], accuracy_pct[slug],
+                                           competition.accuracy.dither_max_diff_pp))
+            if problem:
+                excluded[slug] = problem
+    return {
+        "schema_version": 1,
+        "run_id": run_id,
+        "group": group,
+        "grader_version": __version__,
+        "baseline_sha256": grade.file_sha256(baseline_dir / WEIGHTS_FILE),
+        "hardware": hardware.describe(),
+        "started_at": started_at,
+        "minutes": (clock() - t0) / 60.0,
+        "rounds": rounds,
+        "pairs_per_round": competition.standings.pairs_per_round,
+        "confidence": competition.standings.confidence,
+        "entries": [{"slug": s, "log_speedups": logs[s], "timed_images": total[s],
+                     "timed_accuracy_pct": 100.0 * correct[s] / total[s] if total[s] else None,
+                     "setup_seconds": setup[s]}
+                    for s in slugs if s in workers and len(logs[s]) == rounds],
+        "excluded": [{"slug": s, "reason": excluded[s][:1000]} for s in slugs if s in excluded],
+    }
+
+
+def run_all(p: standings.Plan, records: dict[str, ScoreRecord], submissions: Path, data_dir: Path,
+            competition: Competition, baseline_dir: Path, *, run_id: str, isolation: Requested = "auto",
+            seed: int | None = None, progress: Progress = lambda message: None) -> list[dict[str, Any]]:
+    """Every group of ``p`` in turn on this machine (a local standings run); their results, in order."""
+    out = []
+    for i, slugs in enumerate(p.groups):
+        progress(f"group {i}: {len(slugs)} entries")
+        accuracy = {s: records[s].accuracy_pct or 0.0 for s in slugs}
+        out.append(time_group(slugs, accuracy, submissions, data_dir, competition, baseline_dir, group=i,
+                              run_id=run_id, isolation=isolation, seed=None if seed is None else seed + i,
+                              progress=progress))
+    return out

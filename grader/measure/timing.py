@@ -1,0 +1,415 @@
+"""Paired, interleaved timing of the baseline and an entry, and the speedup with its confidence interval.
+
+What is timed, and why this way (``benchmarks/engine_validation.py`` checks each claim against
+a reference measured another way):
+
+- **Three workers on one CPU**: the baseline, the entry and a *null* model (``grader/null_model``:
+  constant labels, no work). A *pair* is one timed sample of each, in random order, on the same
+  fresh images; a sample is one request of ``q`` queries.
+- **CPU time, read by the parent from the kernel**: a sample's time is the worker's CPU time
+  over the request (all its threads, the kernel's per-process CPU clock), not the worker's word.
+  On the idle core the worker is pinned to, CPU time equals wall time; unlike wall time it is
+  not inflated when another process shares the core, and a worker that is stopped (SIGSTOP,
+  throttling) accrues none, so nobody can make the baseline look slow by pausing it. The wall
+  time is kept beside it as a cross-check and a second speedup.
+- **Warm-up before every sample**: a worker idle while another model ran finds its caches cold
+  (the baseline's first query after a switch ran ~0.4 ms slower than its 20th). Right before
+  each timed request the same worker answers ``warmup_queries`` untimed queries on images it has
+  already seen, so the timed request starts warm.
+- **Harness costs subtracted**: every request costs the worker some reading, looping and replying
+  alike for all models; the null model's sample in the same pair measures exactly that, and is
+  subtracted from both models' samples. What is left is the model's own per-query work, so a
+  reading does not depend on the sample length.
+- **Calibrated sample length**: ``calibration_samples`` untimed rounds measure each model's
+  per-query cost; ``q`` is then set so the faster model's sample lasts ``min_sample_seconds``
+  (pyperf sizes its loops the same way), within the supply of never-reused test images.
+- **Each turn classified from its counters**: CPU above wall time means more than one core was
+  used (the rules refuse it); wall time that is neither CPU nor waiting for the CPU means the
+  worker was stopped or blocked during its turn, and the pair is discarded.
+
+The speedup is the geometric mean of the per-pair ratios of net CPU times, with a t-interval on
+the log ratios: pairing cancels drift that hits all models. The interval covers the sampling
+noise of this run on this machine; not run-to-run drift or another CPU model (the standings
+re-time entries side by side for that).
+
+``run_pairs`` is the loop; ``estimate``, ``classify``, ``plan_queries`` and ``warnings`` are pure
+functions of the samples, so the statistics are tested with injected numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+
+from grader.measure import stats
+from grader.core.config import Timing
+
+StopReason = Literal["target", "budget", "max_pairs", "too_slow"]
+Who = Literal["overhead", "baseline", "entry"]
+WHO: tuple[Who, ...] = ("overhead", "baseline", "entry")
+
+# Wall time of a turn that may be neither CPU nor waiting for the CPU: pipe wake-ups and the
+# parent's side of the request (measured: under 0.5 ms on this project's machine), plus a fraction.
+SLACK_S = 0.002
+MAX_STOPPED_FRACTION = 0.2
+# CPU time above wall time by this factor means more than one core was used.
+MAX_CPU_PER_WALL = 1.05
+# Preemption (waiting for the CPU) above this share of the timed wall time is warned about:
+# CPU time stays right, but the caches were disturbed by whatever else ran there.
+MAX_WAIT_FRACTION = 0.25
+# A run is not trusted when more than this fraction of its pairs had to be discarded
+# (the rules fail ``timing_integrity`` past it).
+MAX_INVALID_FRACTION = 0.2
+
+
+class Timed(Protocol):
+    """What the timing loop needs from a worker (``grader.sandbox.parent.ModelWorker`` is one)."""
+
+    def time_queries(self, images: np.ndarray, batch_size: int) -> tuple[float, np.ndarray]: ...
+
+    def cpu_seconds(self) -> float: ...
+
+    def wait_seconds(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One timed request of one model: the parent's wall clock and the kernel's counters for the worker."""
+
+    wall_s: float
+    cpu_s: float  # CPU time of the timed worker (all its threads) during the request
+    wait_s: float  # time it was runnable but another process had its CPU (preempted)
+    idle_cpu_s: float  # CPU time of the other workers meanwhile (should be ~0)
+    parent_wait_s: float = 0.0  # time the grader itself waited for a CPU meanwhile (it reads the reply late)
+
+    @property
+    def stopped_s(self) -> float:
+        """Wall time neither running nor waiting for the CPU, on either side: stopped, or blocked on something."""
+        return self.wall_s - self.cpu_s - self.wait_s - self.parent_wait_s
+
+    def to_json(self) -> dict:
+        return {"wall_s": self.wall_s, "cpu_s": self.cpu_s, "wait_s": self.wait_s, "idle_cpu_s": self.idle_cpu_s,
+                "parent_wait_s": self.parent_wait_s}
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One sample of each model on the same images; ``invalid`` says why it is not used (None: used)."""
+
+    overhead: Turn
+    baseline: Turn
+    entry: Turn
+    invalid: str | None
+    multi_core: bool  # the entry's CPU exceeded its wall time: it ran on more than one core
+
+    @property
+    def baseline_s(self) -> float:
+        """The baseline's own CPU time: its sample's minus the harness's, measured by the null model."""
+        return self.baseline.cpu_s - self.overhead.cpu_s
+
+    @property
+    def entry_s(self) -> float:
+        return self.entry.cpu_s - self.overhead.cpu_s
+
+    @property
+    def baseline_wall_s(self) -> float:
+        return self.baseline.wall_s - self.overhead.wall_s
+
+    @property
+    def entry_wall_s(self) -> float:
+        return self.entry.wall_s - self.overhead.wall_s
+
+
+def classify(overhead: Turn, baseline: Turn, entry: Turn) -> Pair:
+    """Decide whether a pair can be used, from its wall and kernel counters alone (pure)."""
+    reasons = []
+    multi_core = entry.cpu_s > MAX_CPU_PER_WALL * entry.wall_s + SLACK_S
+    for who, turn in (("baseline", baseline), ("entry", entry)):
+        if turn.cpu_s > MAX_CPU_PER_WALL * turn.wall_s + SLACK_S:
+            reasons.append(f"the {who} used {turn.cpu_s * 1000:.1f} ms CPU in {turn.wall_s * 1000:.1f} ms "
+                           "(more than one core)")
+        if turn.stopped_s > MAX_STOPPED_FRACTION * turn.wall_s + SLACK_S:
+            reasons.append(f"the {who} was stopped or blocked for {turn.stopped_s * 1000:.1f} ms of its "
+                           f"{turn.wall_s * 1000:.1f} ms turn")
+        if turn.cpu_s <= overhead.cpu_s or turn.wall_s <= overhead.wall_s:
+            reasons.append(f"the {who} took no longer than the harness alone")
+    return Pair(overhead, baseline, entry, "; ".join(reasons) or None, multi_core)
+
+
+@dataclass(frozen=True)
+class SpeedupEstimate:
+    """Speedup = exp(mean log(baseline/entry)); ci_* are None when there are too few pairs."""
+
+    speedup: float
+    ci_low: float | None
+    ci_high: float | None
+    half_width: float | None  # relative: the larger of high/speedup - 1 and 1 - low/speedup
+    log_mean: float
+    log_sd: float | None
+    pairs: int
+    confidence: float
+
+
+def estimate(baseline_s: Sequence[float], entry_s: Sequence[float], confidence: float) -> SpeedupEstimate:
+    """Geometric-mean speedup of paired samples with a t-interval on the log ratios."""
+    if len(baseline_s) != len(entry_s) or not baseline_s:
+        raise ValueError("need the same, non-zero number of baseline and entry samples")
+    logs = [math.log(b / e) for b, e in zip(baseline_s, entry_s, strict=True)]
+    log_mean = stats.mean(logs)
+    n = len(logs)
+    if n < 2:
+        return SpeedupEstimate(math.exp(log_mean), None, None, None, log_mean, None, n, confidence)
+    sd = stats.stdev(logs)
+    margin = stats.t_quantile(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
+    low, high = math.exp(log_mean - margin), math.exp(log_mean + margin)
+    speedup = math.exp(log_mean)
+    half = max(high / speedup - 1.0, 1.0 - low / speedup)
+    return SpeedupEstimate(speedup, low, high, half, log_mean, sd, n, confidence)
+
+
+def cv(values: Sequence[float]) -> float:
+    """Coefficient of variation (sample sd / mean); 0 for fewer than two values."""
+    return stats.stdev(values) / stats.mean(values) if len(values) > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per-query costs measured before timing, and the sample length chosen from them."""
+
+    overhead_query_s: float  # the null model's CPU time per query (the harness alone)
+    baseline_query_s: float  # net of the harness
+    entry_query_s: float
+    queries_per_sample: int
+    shortened_by_supply: bool  # the images left could not fill min_pairs samples of the planned length
+
+
+def plan_queries(baseline_query_s: float, entry_query_s: float, params: Timing,
+                 images_left: int) -> tuple[int, bool]:
+    """Queries per sample so the faster model's sample lasts ``min_sample_seconds``, within the image supply."""
+    fastest = max(min(baseline_query_s, entry_query_s), 1e-7)
+    wanted = max(params.min_queries_per_sample, math.ceil(params.min_sample_seconds / fastest))
+    affordable = images_left // (params.min_pairs * params.batch_size)
+    if wanted <= affordable:
+        return wanted, False
+    if affordable < 1:
+        raise ValueError(f"{images_left} images are too few for {params.min_pairs} timed pairs")
+    return affordable, True
+
+
+@dataclass
+class PairedRun:
+    """Raw record of a timing run: every pair (used or not), the calibration, why it stopped."""
+
+    calibration: Calibration
+    pairs: list[Pair] = field(default_factory=list)
+    baseline_labels: list[np.ndarray] = field(default_factory=list)  # every timed pair, used or not
+    entry_labels: list[np.ndarray] = field(default_factory=list)
+    indices: list[np.ndarray] = field(default_factory=list)
+    idle_cpu_baseline: float = 0.0  # CPU the baseline's worker used while another model was timed
+    idle_cpu_entry: float = 0.0  # CPU the entry's worker used while another model was timed
+    stop: StopReason = "max_pairs"
+    gave_up: str | None = None  # why the run stopped after calibration ("too_slow"), in the student's terms
+
+    @property
+    def valid(self) -> list[Pair]:
+        return [p for p in self.pairs if p.invalid is None]
+
+    @property
+    def baseline_s(self) -> list[float]:
+        """Net seconds of the baseline in the pairs used."""
+        return [p.baseline_s for p in self.valid]
+
+    @property
+    def entry_s(self) -> list[float]:
+        return [p.entry_s for p in self.valid]
+
+    @property
+    def overhead_s(self) -> list[float]:
+        return [p.overhead.cpu_s for p in self.valid]
+
+    def wall_estimate(self, confidence: float) -> SpeedupEstimate | None:
+        """The same pairs' speedup from wall times: a cross-check, equal on a quiet core."""
+        valid = self.valid
+        return estimate([p.baseline_wall_s for p in valid], [p.entry_wall_s for p in valid], confidence) \
+            if valid else None
+
+    @property
+    def wait_fraction(self) -> float:
+        """Share of the models' timed wall time spent waiting for a CPU another process held."""
+        turns = [t for p in self.pairs for t in (p.baseline, p.entry)]
+        wall = math.fsum(t.wall_s for t in turns)
+        return math.fsum(t.wait_s for t in turns) / wall if wall > 0 else 0.0
+
+    def estimate(self, confidence: float) -> SpeedupEstimate | None:
+        """The speedup from the pairs used; None with fewer than one."""
+        valid = self.valid
+        return estimate([p.baseline_s for p in valid], [p.entry_s for p in valid], confidence) if valid else None
+
+
+def warnings(run: PairedRun, result: SpeedupEstimate | None, params: Timing) -> list[str]:
+    """Reasons the speedup itself is unreliable (not mere noise the interval already covers)."""
+    found = []
+    used, total = len(run.valid), len(run.pairs)
+    if result is None or result.half_width is None:
+        found.append(f"only {used} usable pairs: no confidence interval, the speedup is inconclusive")
+    elif result.half_width > 2 * params.target_ci_half_width:
+        found.append(f"the interval reached only ±{result.half_width:.1%} (target ±{params.target_ci_half_width:.0%})"
+                     f" before the {run.stop.replace('_', ' ')} ran out: the machine was too noisy to rank this "
+                     "entry finely")
+    if result is not None and used < params.min_pairs:
+        found.append(f"only {used} usable pairs (minimum {params.min_pairs})")
+    if total and total - used > MAX_INVALID_FRACTION * total:
+        found.append(f"{total - used} of {total} pairs were discarded (a worker was not running during its turn "
+                     "or ran on more than one core)")
+    if run.wait_fraction > MAX_WAIT_FRACTION:
+        found.append(f"other processes held the timed CPU for {run.wait_fraction:.0%} of the timed turns: CPU times "
+                     "stay right, but caches were disturbed; grade on a quieter machine for a finer reading")
+    if run.calibration.shortened_by_supply:
+        found.append(f"samples shortened to {run.calibration.queries_per_sample} queries by the supply of fresh "
+                     "test images")
+    return found
+
+
+class _Images:
+    """Fresh test images in a random order, handed out once each."""
+
+    def __init__(self, images: np.ndarray, rng: random.Random) -> None:
+        self.images = images
+        self.order = np.array(rng.sample(range(len(images)), len(images)))
+        self.cursor = 0
+
+    @property
+    def left(self) -> int:
+        return len(self.order) - self.cursor
+
+    def take(self, n: int) -> np.ndarray:
+        if n > self.left:
+            raise ValueError(f"{len(self.order)} images are too few for this timing plan")
+        chosen = self.order[self.cursor:self.cursor + n]
+        self.cursor += n
+        return chosen
+
+
+def own_wait_seconds() -> float:
+    """Time the calling thread (the grader's) has spent runnable but waiting for a CPU (schedstat run_delay).
+
+    A grader that waits for a CPU reads the worker's reply late: that delay is in the turn's wall
+    time though the worker was idle, and must not count as the worker being stopped.
+    """
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as handle:
+            return int(handle.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _timed_turn(workers: dict[Who, Timed], who: Who, warm: np.ndarray, batch: np.ndarray,
+                batch_size: int) -> tuple[Turn, np.ndarray]:
+    """Warm ``who`` up on images it has seen, then time one request; CPU of everyone read around it."""
+    active = workers[who]
+    active.time_queries(warm, batch_size)
+    before = {w: workers[w].cpu_seconds() for w in WHO}
+    waited, parent_waited = active.wait_seconds(), own_wait_seconds()
+    seconds, labels = active.time_queries(batch, batch_size)
+    parent_waited = own_wait_seconds() - parent_waited
+    after = {w: workers[w].cpu_seconds() for w in WHO}
+    waited = active.wait_seconds() - waited
+    used = {w: after[w] - before[w] for w in WHO}
+    return Turn(seconds, used[who], waited, math.fsum(used[w] for w in WHO if w != who), parent_waited), labels
+
+
+def _round(workers: dict[Who, Timed], warm: np.ndarray, batch: np.ndarray, batch_size: int,
+           rng: random.Random) -> tuple[dict[Who, Turn], dict[Who, np.ndarray], dict[Who, float]]:
+    turns: dict[Who, Turn] = {}
+    labels: dict[Who, np.ndarray] = {}
+    idle: dict[Who, float] = {w: 0.0 for w in WHO}
+    for who in rng.sample(WHO, len(WHO)):
+        before = {w: workers[w].cpu_seconds() for w in WHO if w != who}
+        turns[who], labels[who] = _timed_turn(workers, who, warm, batch, batch_size)
+        for w in before:
+            idle[w] += workers[w].cpu_seconds() - before[w]
+    return turns, labels, idle
+
+
+def run_pairs(baseline: Timed, entry: Timed, overhead: Timed, images: np.ndarray, params: Timing, *,
+              rng: random.Random, clock: Callable[[], float] = time.monotonic,
+              progress: Callable[[int, SpeedupEstimate | None], None] | None = None,
+              give_up: Callable[[Calibration], str | None] | None = None) -> PairedRun:
+    """Calibrate, then time pairs in random order until the interval is tight enough.
+
+    ``give_up`` sees the calibration (each model's measured per-query cost) before any pair
+    is timed; a reason returned ends the run there, with no pairs and ``stop == "too_slow"``
+    (an entry too slow for its time budget, or certainly under the speedup minimum).
+
+    ``images`` are the test images to draw from; every timed sample uses fresh ones, never
+    reused, and the three models of a pair see the same ones. Warm-up queries reuse the first
+    few images, which every worker has seen.
+    """
+    workers: dict[Who, Timed] = {"overhead": overhead, "baseline": baseline, "entry": entry}
+    supply = _Images(images, rng)
+    warm = images[supply.take(params.warmup_queries * params.batch_size)] if params.warmup_queries else images[:0]
+    first = params.min_queries_per_sample * params.batch_size
+    per_query: dict[Who, list[float]] = {w: [] for w in WHO}
+    for _ in range(params.calibration_samples):
+        turns, _, _ = _round(workers, warm, images[supply.take(first)], params.batch_size, rng)
+        for w in WHO:
+            net = turns[w].cpu_s - (0.0 if w == "overhead" else turns["overhead"].cpu_s)
+            per_query[w].append(max(net, 0.0) / params.min_queries_per_sample)
+    costs = {w: stats.median(v) if v else 1e-3 for w, v in per_query.items()}
+    queries, shortened = plan_queries(costs["baseline"], costs["entry"], params, supply.left)
+    per_sample = queries * params.batch_size
+    run = PairedRun(Calibration(costs["overhead"], costs["baseline"], costs["entry"], queries, shortened))
+    reason = give_up(run.calibration) if give_up is not None else None
+    if reason is not None:
+        run.stop, run.gave_up = "too_slow", reason
+        return run
+    max_pairs = min(params.max_pairs, supply.left // per_sample)
+    started = clock()
+    while True:
+        chosen = supply.take(per_sample)
+        turns, labels, idle = _round(workers, warm, images[chosen], params.batch_size, rng)
+        run.pairs.append(classify(turns["overhead"], turns["baseline"], turns["entry"]))
+        run.idle_cpu_baseline += idle["baseline"]
+        run.idle_cpu_entry += idle["entry"]
+        run.baseline_labels.append(labels["baseline"])
+        run.entry_labels.append(labels["entry"])
+        run.indices.append(chosen)
+        current = run.estimate(params.confidence)
+        if progress is not None:
+            progress(len(run.valid), current)
+        elapsed = clock() - started
+        if len(run.valid) >= params.min_pairs and current is not None and current.half_width is not None \
+                and current.half_width <= params.target_ci_half_width:
+            run.stop = "target"
+            break
+        if len(run.pairs) >= max_pairs:
+            run.stop = "max_pairs"
+            break
+        # Past the budget with two usable pairs, or long past it with none (every pair discarded).
+        if elapsed >= params.budget_seconds and (len(run.valid) >= 2 or elapsed >= 3 * params.budget_seconds):
+            run.stop = "budget"
+            break
+    return run
+
+
+@contextlib.contextmanager
+def parent_off_cpu(cpu: int) -> Iterator[None]:
+    """Keep the grading process off the workers' CPU while it times them (when there is another)."""
+    before = os.sched_getaffinity(0)
+    others = before - {cpu}
+    if not others:
+        yield
+        return
+    os.sched_setaffinity(0, others)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
