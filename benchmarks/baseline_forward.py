@@ -22,8 +22,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from grader.measure import data  # noqa: E402
 from grader.baseline import model as net  # noqa: E402
+from grader.measure import data  # noqa: E402
 
 # Multiply-adds x 2 of the convolutions and linear layers (bias, ReLU, pooling excluded).
 FLOPS_PER_IMAGE = 2 * (32 * 32 * 32 * 27 + 16 * 16 * 64 * 288 + 4096 * 128 + 128 * 10)

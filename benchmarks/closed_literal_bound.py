@@ -49,9 +49,9 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.baseline import model as net
 from grader.core import config
 from grader.measure import data
-from grader.baseline import model as net
 
 BASELINE_DIR = Path(net.__file__).parent
 BATCH = 500

@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.student_loop import META, SLOW  # noqa: E402
-from grader.core import config
-from grader.measure import data, hardware
-from grader.grading import grade  # noqa: E402
 from grader.baseline import model as baseline_model  # noqa: E402
+from grader.core import config
+from grader.grading import grade  # noqa: E402
+from grader.measure import data, hardware
 
 DOC = ROOT / "docs" / "submitting.md"
 EXAMPLE = re.compile(r"<!-- example: ([^ ]+) -->\n```[^\n]*\n(.*?)^```", re.S | re.M)

@@ -49,11 +49,11 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.core import config
-from grader.measure import data, hardware, timing
-from grader.grading import grade
-from grader.sandbox import parent as sandbox
 from grader.baseline import model as baseline_model
+from grader.core import config
+from grader.grading import grade
+from grader.measure import data, hardware, timing
+from grader.sandbox import parent as sandbox
 
 if os.environ.get("GLIBC_TUNABLES") != sandbox.MALLOC_TUNABLES:  # the reference allocates as the workers do
     os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "GLIBC_TUNABLES": sandbox.MALLOC_TUNABLES})

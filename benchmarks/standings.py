@@ -41,11 +41,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from grader.core import config
-from grader.measure import data
-from grader.grading import standings_run
 from grader.board import standings_stats  # noqa: E402
 from grader.contract.validate import validate_folder  # noqa: E402
+from grader.core import config
+from grader.grading import standings_run
+from grader.measure import data
 
 EXAMPLES = ("closed-int8-prune", "open-slim-int8")
 BASELINE = ROOT / "grader" / "baseline"

@@ -26,10 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader.core import config
-from grader.measure import data, hardware
-from grader.grading import grade  # noqa: E402
 from grader.baseline import model as baseline_model  # noqa: E402
+from grader.core import config
+from grader.grading import grade  # noqa: E402
+from grader.measure import data, hardware
 
 BASELINE_DIR = Path(baseline_model.__file__).parent
 META = """\

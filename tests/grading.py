@@ -7,9 +7,9 @@ import shutil
 import textwrap
 from pathlib import Path
 
+from grader.baseline import model as baseline_model
 from grader.core import config
 from grader.grading import grade
-from grader.baseline import model as baseline_model
 
 BASELINE_DIR = Path(baseline_model.__file__).parent
 META = """\

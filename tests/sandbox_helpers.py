@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from grader.baseline import model as baseline
 from grader.core import config
 from grader.sandbox.isolation import probe
-from grader.baseline import model as baseline
 
 BASELINE_SOURCE = Path(baseline.__file__)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from grader.baseline import model as net
+from grader.contract.validate import validate_folder
 from grader.core import config
 from grader.measure import data, training
-from grader.contract.validate import validate_folder
-from grader.baseline import model as net
 
 BASELINE_DIR = Path(net.__file__).parent
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.measure import budget
 from grader.core import config, schema
-from grader.grading import grade
 from grader.core.errors import SubmissionError
+from grader.grading import grade
+from grader.measure import budget
 from grader.measure.timing import Calibration
 from tests.grading import checks_of, entry, fast_config, request
 

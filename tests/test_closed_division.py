@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from grader.baseline import model as baseline_model
 from grader.cli import main as cli
+from grader.contract.validate import validate_folder
 from grader.core import config
 from grader.grading import grade
-from grader.baseline import model as baseline_model
-from grader.contract.validate import validate_folder
 from tests.grading import BASELINE_DIR, META, checks_of, request
 
 ROOT = Path(__file__).resolve().parent.parent

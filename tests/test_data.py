@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.measure import data
 from grader.core.errors import DataError
+from grader.measure import data
 from tests.cifar_archive import Archive, make_archive, write_batch
-
 
 # --- the real test set --------------------------------------------------------------------------
 

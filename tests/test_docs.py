@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from grader.baseline import model as baseline_model
+from grader.contract import scaffold
+from grader.contract.validate import validate_folder
 from grader.core import config
 from grader.grading import grade
-from grader.report import markdown_report as report
 from grader.judge import rules, scoring
-from grader.contract import scaffold
 from grader.measure import timing
-from grader.baseline import model as baseline_model
-from grader.contract.validate import validate_folder
+from grader.report import markdown_report as report
 from tests import grading
 
 ROOT = Path(__file__).resolve().parent.parent

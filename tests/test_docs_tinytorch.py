@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from grader.contract.validate import validate_folder
 from grader.core import config
 from grader.grading import grade
-from grader.contract.validate import validate_folder
 from tests import grading
 
 ROOT = Path(__file__).resolve().parent.parent

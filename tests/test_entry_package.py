@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from grader.contract.validate import PACKAGE_MAX_DEPTH, validate_folder
 from grader.core import config
+from grader.core.errors import SubmissionError
 from grader.grading import grade
 from grader.measure import size
-from grader.core.errors import SubmissionError
 from grader.sandbox.parent import ModelWorker
-from grader.contract.validate import PACKAGE_MAX_DEPTH, validate_folder
 from tests.sandbox_helpers import images, small_limits, strong_python, world_readable_dir
 
 REPO = Path(__file__).parent.parent

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from github import Github
 
+from grader.ci import github_api as gh
+from grader.ci.scope import ChangedFile
 from grader.cli import main as cli
 from grader.core import config, schema
-from grader.ci import github_api as gh
 from grader.core.errors import GitHubError
-from grader.ci.scope import ChangedFile
 from tests.github_server import GitHubServer
 
 TOKEN, BOT = "ghs_test_token", "github-actions[bot]"

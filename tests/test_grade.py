@@ -12,8 +12,8 @@ import pytest
 
 from grader.cli import main as cli
 from grader.core import config, schema
-from grader.measure import data
 from grader.grading import grade
+from grader.measure import data
 from grader.report import markdown_report as report
 from tests.cifar_archive import write_batch
 from tests.grading import BASELINE_DIR, checks_of, entry, request

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from grader.core import config
 from grader.contract.validate import validate_folder
+from grader.core import config
 from tests.grading import BASELINE_DIR, META
 
 CONFIG = config.load()

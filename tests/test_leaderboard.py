@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests import scorefactory as sf
 from grader.board import leaderboard
-from grader.core import schema
 from grader.board.leaderboard import CurrentGrader
 from grader.board.record import ScoreRecord
+from grader.core import schema
+from tests import scorefactory as sf
 
 GOLDEN = Path(__file__).parent / "golden"
 CURRENT = CurrentGrader(sf.VERSION, sf.BASELINE_SHA)

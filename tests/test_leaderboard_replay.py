@@ -17,19 +17,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests import gitfixture, workflow_steps
-from tests.github_server import GitHubServer
 from tests import scorefactory as sf
+from tests.github_server import GitHubServer
 
 pytestmark = pytest.mark.slow
 

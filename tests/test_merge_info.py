@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests import gitfixture
-from tests.github_server import GitHubServer
-from tests import scorefactory as sf
-from grader.cli import main as cli
-from grader.ci import merge_info, publish
 from grader.board import record
+from grader.ci import merge_info, publish
+from grader.cli import main as cli
 from grader.core.errors import GitHubError, GraderError
+from tests import gitfixture
+from tests import scorefactory as sf
+from tests.github_server import GitHubServer
 
 REPO = "tinyml/tinymlperf"
 

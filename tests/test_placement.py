@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from grader import __version__
-from grader.core import config
 from grader.board import leaderboard, placement, record
+from grader.core import config
 from grader.report import markdown_report as report
 
 ROOT = Path(__file__).resolve().parents[1]

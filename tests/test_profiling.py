@@ -63,8 +63,8 @@ def test_the_cli_prints_the_profile_and_appends_it_to_the_report(tmp_path: Path,
 
 
 def test_a_model_worker_outside_profiling_mode_answers_no_profile(tmp_path: Path) -> None:
-    from grader.sandbox import parent as sandbox
     from grader.core.errors import SandboxError
+    from grader.sandbox import parent as sandbox
 
     with sandbox.ModelWorker(BASELINE_DIR, fast_config().sandbox, isolation="process") as worker:
         worker.predict(np.zeros((1, 3, 32, 32), np.uint8))

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests import scorefactory as sf
 from grader.board import record
 from grader.core import schema
 from grader.core.errors import GraderError
+from tests import scorefactory as sf
 
 PROV = record.Provenance(athlete_login="real-author", repository="tinyml/tinymlperf", pr_number=42,
                          merge_commit_sha="f" * 40, graded_at="2025-03-01T14:30:00+02:00")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.report import markdown_report as report
 from grader.core import schema
+from grader.report import markdown_report as report
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from grader.cli import main as cli
-from grader.core import config
-from grader.board import leaderboard, record
 from grader.baseline import model as baseline_model
+from grader.board import leaderboard, record
+from grader.cli import main as cli
 from grader.contract.validate import validate_folder
+from grader.core import config
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBMISSIONS = ROOT / "submissions"

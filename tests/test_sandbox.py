@@ -17,8 +17,16 @@ from grader.core.errors import SandboxError, SubmissionError
 from grader.sandbox.isolation import UID_BASE, UID_SPAN, ci_policy, lease_uid, plan_isolation
 from grader.sandbox.parent import WORKER_SCRIPT, ModelWorker, hidden_paths, run_recipe, sanitize_output
 from grader.sandbox.protocol import labels_from_reply
-from tests.sandbox_helpers import ZEROS_MODEL, baseline_folder, images, random_weights, small_limits, strong_python, \
-    write_model, write_recipe
+from tests.sandbox_helpers import (
+    ZEROS_MODEL,
+    baseline_folder,
+    images,
+    random_weights,
+    small_limits,
+    strong_python,
+    write_model,
+    write_recipe,
+)
 
 # --------------------------------------------------------------------------- pure parts
 

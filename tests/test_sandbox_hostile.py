@@ -20,8 +20,18 @@ import pytest
 from grader.core.errors import GraderError, SandboxError, SubmissionError
 from grader.sandbox.isolation import UID_BASE
 from grader.sandbox.parent import ModelWorker, run_recipe
-from tests.sandbox_helpers import ATTACK_PRELUDE, ZEROS_MODEL, attack_lines, images, random_weights, small_limits, \
-    strong_python, world_readable_dir, write_model, write_recipe
+from tests.sandbox_helpers import (
+    ATTACK_PRELUDE,
+    ZEROS_MODEL,
+    attack_lines,
+    images,
+    random_weights,
+    small_limits,
+    strong_python,
+    world_readable_dir,
+    write_model,
+    write_recipe,
+)
 
 PRELUDE = """
 import pathlib

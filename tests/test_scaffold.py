@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.cli import main as cli
-from grader.core import config
-from grader.contract import scaffold
 from grader.baseline import model as baseline_model
+from grader.cli import main as cli
+from grader.contract import scaffold
 from grader.contract.validate import validate_folder
+from grader.core import config
 
 CONFIG = config.load()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from grader.core import config
 from grader.ci.scope import ChangedFile, Scope, check, parse_name_status
+from grader.core import config
 
 PATTERN = config.load().submission.slug_pattern
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from grader.baseline import model as baseline_model
 from grader.cli import main as cli
+from grader.core import schema
 from grader.grading import grade
 from grader.report import markdown_report as report
-from grader.core import schema
-from grader.baseline import model as baseline_model
 from tests.grading import BASELINE_DIR, checks_of, entry, fast_config
 from tests.sandbox_helpers import strong_python
 

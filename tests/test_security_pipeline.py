@@ -17,17 +17,27 @@ from typing import Any
 
 import pytest
 
-from grader.measure import data
 from grader.board import leaderboard
-from grader.report import markdown_report as report
-from grader.core import schema
 from grader.ci.comment import CommentView, render_comment
+from grader.core import schema
 from grader.core.errors import DataError
+from grader.measure import data
+from grader.report import markdown_report as report
 from tests import scorefactory as sf
-from tests.github_server import GitHubServer
 from tests.cifar_archive import Archive, make_archive
-from tests.pr_replay import (HEAD, PR, REPO, pr_commit, run_comment, run_grade, sample_result, seed_scoped_pr,
-                             workflow_run_event, write_artifact)
+from tests.github_server import GitHubServer
+from tests.pr_replay import (
+    HEAD,
+    PR,
+    REPO,
+    pr_commit,
+    run_comment,
+    run_grade,
+    sample_result,
+    seed_scoped_pr,
+    workflow_run_event,
+    write_artifact,
+)
 
 # The escaper itself puts U+200B after "@" to break mentions, so that one is checked by context.
 BIDI_AND_INVISIBLE = "\u202e\u202d\u2066\u2067\u2068\u2069\u200c\u200d\u2060\ufeff"

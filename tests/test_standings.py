@@ -12,14 +12,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests import scorefactory as sf
-from tests.test_leaderboard import golden
+from grader.board import leaderboard, standings
+from grader.board.leaderboard import CurrentGrader
 from grader.cli import main as cli
 from grader.core import config, schema
-from grader.board import leaderboard, standings
-from grader.grading import standings_run
 from grader.core.errors import GraderError
-from grader.board.leaderboard import CurrentGrader
+from grader.grading import standings_run
+from tests import scorefactory as sf
+from tests.test_leaderboard import golden
 
 COMPETITION = config.load()
 CURRENT = CurrentGrader(sf.VERSION, sf.BASELINE_SHA)
@@ -73,7 +73,7 @@ def test_entries_that_fit_one_job_are_one_group() -> None:
 def test_entries_beyond_one_job_are_split_into_groups_sharing_anchors() -> None:
     groups = standings.split(list("abcdefg"), dict.fromkeys("abcdefg", 10.0), 40.0, 2)
     assert groups == (("a", "b", "c", "d"), ("c", "d", "e", "f"), ("e", "f", "g"))
-    for before, after in zip(groups, groups[1:]):
+    for before, after in zip(groups, groups[1:], strict=False):
         assert before[-2:] == after[:2]
     assert set().union(*groups) == set("abcdefg")
 

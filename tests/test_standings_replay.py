@@ -29,8 +29,16 @@ from grader.core import schema
 from tests import gitfixture, workflow_steps
 from tests import scorefactory as sf
 from tests.github_server import GitHubServer
-from tests.test_leaderboard_replay import (APP_LOGIN, APP_TOKEN, BOT_TOKEN, REPO, competition_api, origin_file,
-                                           protect_main, run_step)
+from tests.test_leaderboard_replay import (
+    APP_LOGIN,
+    APP_TOKEN,
+    BOT_TOKEN,
+    REPO,
+    competition_api,
+    origin_file,
+    protect_main,
+    run_step,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from grader.measure import stats
 from grader.board.standings_stats import Measurement, compare, entry_interval, interval, link_groups, rank
+from grader.measure import stats
 
 LN = math.log
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from grader.cli import main as cli
-from grader.grading import grade
-from grader.report import markdown_report as report
 from grader.core import schema
 from grader.core.errors import SubmissionError
+from grader.grading import grade
+from grader.report import markdown_report as report
 from grader.sandbox.protocol import labels_from_reply
 from tests.grading import BASELINE_DIR, META
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.core import config
 from grader.baseline import model as baseline_model
+from grader.core import config
 from grader.sandbox.parent import ModelWorker
 
 BASELINE_DIR = Path(baseline_model.__file__).parent

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from grader.cli import main as cli
-from grader.core import config, schema
-from grader.report import markdown_report as report
-from grader.judge import rules
 from grader.contract import tinytorch
 from grader.contract.validate import validate_folder
+from grader.core import config, schema
+from grader.judge import rules
+from grader.report import markdown_report as report
 from tests.test_report import sample_result
 from tests.test_rules import evidence
 

@@ -21,8 +21,8 @@ import pytest
 
 from grader.ci import annotations
 from grader.cli import main as cli
-from grader.core import config, schema
 from grader.contract.validate import Problem, validate_folder
+from grader.core import config, schema
 
 EXAMPLES = Path(__file__).parent / "examples"
 VALID = sorted(p for p in (EXAMPLES / "valid").iterdir() if p.is_dir())

@@ -11,9 +11,9 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from grader.core import config, yamlsrc
 from grader.contract import weightfile
 from grader.contract.validate import validate_folder
+from grader.core import config, yamlsrc
 
 CONFIG = config.load()
 EXAMPLE = Path(__file__).parent / "examples" / "valid" / "closed-minimal"

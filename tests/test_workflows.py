@@ -20,11 +20,27 @@ from typing import Any
 import pytest
 import yaml
 
-from grader.core import schema
 from grader.ci.comment import MARKER
+from grader.core import schema
 from tests.github_server import GitHubServer
-from tests.pr_replay import (BOT, COMMENT, FORK, GOLDEN, GRADE, HEAD, PR, REPO, ROOT, pr_commit, run_comment,
-                             run_grade, sample_result, seed_scoped_pr, workflow_run_event, write_artifact)
+from tests.pr_replay import (
+    BOT,
+    COMMENT,
+    FORK,
+    GOLDEN,
+    GRADE,
+    HEAD,
+    PR,
+    REPO,
+    ROOT,
+    pr_commit,
+    run_comment,
+    run_grade,
+    sample_result,
+    seed_scoped_pr,
+    workflow_run_event,
+    write_artifact,
+)
 
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 ALL_WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from grader.board.record import BaselineMetrics, ScoreRecord
 from grader.core import markdown
 from grader.core.errors import GraderError
 from grader.core.markdown import repo_link, text
-from grader.board.record import BaselineMetrics, ScoreRecord
 
 PerAthlete = Literal["best", "latest"]
 DIVISIONS: tuple[tuple[str, str], ...] = (("closed", "Closed Division"), ("open", "Open Division"))

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grader.judge import scoring
 from grader.board.leaderboard import Board
+from grader.judge import scoring
 
 GAIN = 0.10
 

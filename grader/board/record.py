@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from grader.contract.layout import RECORD_FILE
 from grader.core import schema
 from grader.core.errors import GraderError
 from grader.judge.scoring import Scores
-from grader.contract.layout import RECORD_FILE
 
 SCHEMA = "score"
 RECORD_NAME = RECORD_FILE
@@ -93,7 +93,7 @@ def utc_timestamp(value: str, source: str) -> str:
         raise GraderError(f"{source}: not an ISO 8601 time: {value!r}") from e
     if moment.tzinfo is None:
         raise GraderError(f"{source}: time {value!r} has no UTC offset")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def submission_of(result: dict[str, Any], source: str) -> dict[str, Any]:

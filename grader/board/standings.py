@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from grader.board import leaderboard, standings_stats
+from grader.board.record import ScoreRecord
 from grader.core import schema
 from grader.core.config import Competition
 from grader.core.errors import GraderError
-from grader.board.record import ScoreRecord
 
 SCHEMA = "standings"
 GROUP_SCHEMA = "standings_group"

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from grader.report import markdown_report as report
 from grader.ci.artifact import Artifact
-from grader.core.markdown import text
 from grader.ci.scope import Scope
+from grader.core.markdown import text
+from grader.report import markdown_report as report
 
 MARKER = "<!-- tinymlperf:score-comment -->"
 Kind = Literal["scores", "scope", "failed", "cancelled"]

@@ -21,8 +21,8 @@ import requests
 from github import Auth, Github, GithubException
 from github.PullRequest import PullRequest
 
-from grader.core.errors import GitHubError
 from grader.ci.scope import ChangedFile
+from grader.core.errors import GitHubError
 
 T = TypeVar("T")
 DEFAULT_BASE_URL = "https://api.github.com"

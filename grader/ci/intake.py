@@ -13,8 +13,8 @@ import shutil
 import stat
 from pathlib import Path
 
-from grader.core.config import SubmissionLimits
 from grader.ci.scope import SUBMISSIONS
+from grader.core.config import SubmissionLimits
 
 
 def take_submission(pr_root: Path, slug: str, dest_root: Path, limits: SubmissionLimits) -> list[str]:

@@ -19,8 +19,8 @@ from typing import Any
 
 from github import Auth, Github, GithubException
 
-from grader.core.errors import GitHubError, GraderError
 from grader.contract.layout import RECORD_FILE
+from grader.core.errors import GitHubError, GraderError
 
 SHA = re.compile(r"^[0-9a-f]{40}$")
 LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")

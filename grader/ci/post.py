@@ -18,10 +18,10 @@ from typing import Any
 from github import Github
 
 from grader.ci import artifact, comment, scope
-from grader.core import config
-from grader.report import markdown_report as report
 from grader.ci import github_api as gh
+from grader.core import config
 from grader.core.errors import GitHubError, UsageError
+from grader.report import markdown_report as report
 
 MAX_EVENT_BYTES = 1024 * 1024
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.ci import publish_state
 from grader.board import record
+from grader.ci import publish_state
+from grader.ci.merge_info import SHA, SLUG, PullLookup, event_graded_at, event_repository, source_commit
 from grader.core import schema
 from grader.core.errors import GraderError
-from grader.ci.merge_info import SHA, SLUG, PullLookup, event_graded_at, event_repository, source_commit
 
 MAX_EVENT_BYTES = 25 * 1024 * 1024
 

@@ -102,9 +102,8 @@ def _register_board_pr(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from grader.ci import doctor
+    from grader.ci import doctor, merge_info
     from grader.ci import github_api as gh
-    from grader.ci import merge_info
 
     if not merge_info.REPOSITORY.match(args.repo):
         raise UsageError(f"doctor: --repo {args.repo!r} is not OWNER/NAME")

@@ -105,11 +105,11 @@ def _add_common_grade_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
+    from grader.baseline import model as baseline_model
+    from grader.board import placement
     from grader.core import config, schema
     from grader.grading import grade
-    from grader.board import placement
     from grader.report import markdown_report as report
-    from grader.baseline import model as baseline_model
 
     competition = config.load(args.config)
     if not args.folder.is_dir():
@@ -191,9 +191,9 @@ _REGISTRY.append(_register_grade)
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
+    from grader.baseline import model as baseline_model
     from grader.core import config, schema
     from grader.grading import grade
-    from grader.baseline import model as baseline_model
 
     measured = grade.measure_baseline(_resolve_data(args), config.load(args.config),
                                       Path(baseline_model.__file__).parent, isolation=args.isolation,
@@ -231,8 +231,8 @@ _REGISTRY += [_register_baseline, _register_data]
 
 def _cmd_scope(args: argparse.Namespace) -> int:
     from grader.ci import actions, annotations, scope
-    from grader.core import config
     from grader.ci import github_api as gh
+    from grader.core import config
     if args.name_status:
         try:
             files = scope.parse_name_status(Path(args.name_status).read_text(encoding="utf-8", errors="surrogateescape"))
@@ -330,8 +330,8 @@ def _register_annotate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_verify_repo(args: argparse.Namespace) -> int:
-    from grader.core import config, schema
     from grader.ci import github_api as gh
+    from grader.core import config, schema
 
     if (args.url is None) == (args.submission is None):
         raise UsageError("verify-repo: give either URL or --submission DIR")
@@ -439,10 +439,8 @@ _BASELINE_WEIGHTS = Path(__file__).resolve().parents[1] / "baseline" / "weights.
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from grader.board import leaderboard, record, standings
     from grader.core import config
-    from grader.board import leaderboard, record
-
-    from grader.board import standings
 
     competition = config.load(args.config)
     records = record.load_all(args.submissions)
@@ -562,8 +560,8 @@ def _register_validate(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from grader.ci import annotations
-    from grader.core import config, schema
     from grader.contract import validate
+    from grader.core import config, schema
 
     result = validate.validate_folder(args.folder, config.load(args.config))
     github = os.environ.get("GITHUB_ACTIONS") == "true"
@@ -599,8 +597,8 @@ def _register_new(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_new(args: argparse.Namespace) -> int:
-    from grader.core import config
     from grader.contract import scaffold
+    from grader.core import config
 
     imported = None
     if args.from_tinytorch is not None:
@@ -654,9 +652,9 @@ def _register_student_tools(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_student_tool(args: argparse.Namespace) -> int:
-    from grader.grading import compare, grade, profiling
-    from grader.core import config
     from grader.baseline import model as baseline_model
+    from grader.core import config
+    from grader.grading import compare, grade, profiling
 
     if not args.folder.is_dir():
         raise UsageError(f"{args.folder}: not a folder")
@@ -692,11 +690,11 @@ def _cmd_standings(args: argparse.Namespace) -> int:
     import json
     import time
 
+    from grader.baseline import model as baseline_model
+    from grader.board import leaderboard, record, standings
     from grader.ci import actions
     from grader.core import config, schema
-    from grader.board import leaderboard, record, standings
     from grader.grading import standings_run
-    from grader.baseline import model as baseline_model
 
     competition = config.load(args.config)
     records = record.load_all(args.submissions)

@@ -26,13 +26,13 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from grader.contract import tinytorch
-from grader.core.config import Competition
-from grader.core.errors import GraderError, UsageError
-from grader.core.problem import Problem, display_path
+from grader.contract.layout import MODEL_FILE, SUBMISSION_FILE, WEIGHTS_FILE
 from grader.contract.submission import Division
 from grader.contract.tinytorch import Imported
 from grader.contract.validate import MODEL, RECIPE, validate_folder
-from grader.contract.layout import MODEL_FILE, SUBMISSION_FILE, WEIGHTS_FILE
+from grader.core.config import Competition
+from grader.core.errors import GraderError, UsageError
+from grader.core.problem import Problem, display_path
 
 BASELINE_PACKAGE = "grader.baseline"
 WEIGHTS = WEIGHTS_FILE

@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 import jsonschema
 
+from grader.contract.layout import SUBMISSION_FILE
 from grader.core import schema, yamlsrc
 from grader.core.problem import Problem
-from grader.contract.layout import SUBMISSION_FILE
 
 SCHEMA = "submission"
 FILENAME = SUBMISSION_FILE

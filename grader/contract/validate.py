@@ -39,12 +39,12 @@ from typing import Any
 
 from grader import __version__
 from grader.contract import submission, weightfile
+from grader.contract.imports import import_problems, imported_modules
+from grader.contract.layout import MODEL_FILE, RECIPE_FILE, RECORD_FILE
+from grader.contract.submission import Submission
 from grader.core.config import Competition, SubmissionLimits
 from grader.core.errors import UsageError
-from grader.contract.imports import import_problems, imported_modules
 from grader.core.problem import Problem, display_path
-from grader.contract.submission import Submission
-from grader.contract.layout import MODEL_FILE, RECIPE_FILE, RECORD_FILE
 
 __all__ = ["Problem", "ValidationResult", "validate_folder"]
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.measure import data
-from grader.grading import grade
 from grader.core import markdown
+from grader.grading import grade
+from grader.measure import data
 from grader.sandbox import parent as sandbox
 
 # CIFAR-10's classes in label order (batches.meta's label_names).

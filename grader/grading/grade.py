@@ -8,8 +8,8 @@ protocol) ends as ``error`` (exit 2).
 
 from __future__ import annotations
 
-import dataclasses
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import math
@@ -24,19 +24,19 @@ from pathlib import Path
 import numpy as np
 
 from grader import __version__
-from grader.measure import budget, data, hardware, size, timing
-from grader.judge import rules, scoring
-from grader.sandbox import parent as sandbox
+from grader.board.record import RECORD_NAME
+from grader.ci.github_api import RepoVerification
+from grader.contract.layout import WEIGHTS_FILE
+from grader.contract.submission import Submission
+from grader.contract.validate import CODE_SUFFIX, validate_folder
 from grader.core.config import Budgets, Competition, Timing
 from grader.core.config import Sandbox as SandboxLimits
 from grader.core.errors import DataError, GraderError, SandboxError, SubmissionError
-from grader.ci.github_api import RepoVerification
-from grader.sandbox.isolation import Isolation, Requested, ci_policy
-from grader.board.record import RECORD_NAME
+from grader.judge import rules, scoring
 from grader.judge.rules import Check
-from grader.contract.submission import Submission
-from grader.contract.validate import CODE_SUFFIX, validate_folder
-from grader.contract.layout import WEIGHTS_FILE
+from grader.measure import budget, data, hardware, size, timing
+from grader.sandbox import parent as sandbox
+from grader.sandbox.isolation import Isolation, Requested, ci_policy
 
 PREDICT_BATCH = 500
 NULL_MODEL_DIR = Path(__file__).resolve().parents[1] / "null_model"
@@ -259,7 +259,7 @@ def empty_result(request: GradeRequest | None, submission_json: dict | None, bas
         "repo_verification": {"status": "not_checked", "reason": "not reached"},
         "hardware": hardware.describe(),
         "baseline_sha256": baseline_sha,
-        "timestamp": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "timestamp": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
     }
 
 
@@ -571,5 +571,5 @@ def measure_baseline(data_dir: Path, config: Competition, baseline_dir: Path, *,
         "batch_size": config.timing.batch_size,
         "isolation": timed.isolation.to_json(),
         "hardware": hardware.describe(),
-        "timestamp": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "timestamp": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
     }

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.measure import data
-from grader.grading import grade
 from grader.core import markdown
+from grader.grading import grade
+from grader.measure import data
 from grader.sandbox import parent as sandbox
 
 SHOWN = 12  # functions and arrays listed per model

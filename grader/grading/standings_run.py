@@ -25,17 +25,17 @@ from typing import Any
 import numpy as np
 
 from grader import __version__
-from grader.measure import data, hardware, timing
-from grader.grading import grade
-from grader.judge import rules
-from grader.sandbox import parent as sandbox
 from grader.board import standings
+from grader.board.record import ScoreRecord
+from grader.contract.layout import WEIGHTS_FILE
+from grader.contract.validate import validate_folder
 from grader.core.config import Competition, Timing
 from grader.core.errors import SandboxError, SubmissionError
+from grader.grading import grade
+from grader.judge import rules
+from grader.measure import data, hardware, timing
+from grader.sandbox import parent as sandbox
 from grader.sandbox.isolation import Requested
-from grader.board.record import ScoreRecord
-from grader.contract.validate import validate_folder
-from grader.contract.layout import WEIGHTS_FILE
 
 Progress = Callable[[str], None]
 
@@ -149,7 +149,7 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
     ``accuracy_pct`` is each entry's recorded accuracy: an entry whose answers while timed
     fall well below it is excluded (it may have found a faster, wrong path).
     """
-    started_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    started_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     t0 = clock()
     seed = seed if seed is not None else int.from_bytes(os.urandom(8), "little")
     rng = random.Random(seed)

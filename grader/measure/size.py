@@ -24,7 +24,6 @@ import numpy as np
 from grader.contract.layout import RECIPE_FILE
 
 
-
 def code_of(source: bytes) -> bytes:
     """Source without comments and docstrings; unparsable source counts as it is."""
     try:

@@ -49,8 +49,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from grader.measure import stats
 from grader.core.config import Timing
+from grader.measure import stats
 
 StopReason = Literal["target", "budget", "max_pairs", "too_slow"]
 Who = Literal["overhead", "baseline", "entry"]

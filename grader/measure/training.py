@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.measure import data
 from grader.baseline import model as net
+from grader.measure import data
 
 
 @dataclass(frozen=True)

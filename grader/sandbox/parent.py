@@ -43,9 +43,21 @@ from typing import Literal
 import numpy as np
 
 from grader.core import config
-from grader.core.paths import cache_dir
 from grader.core.errors import SandboxError, SubmissionError, WorkerLimitError
-from grader.sandbox.isolation import PROBE_SECONDS, SETUP_FAILED, Isolation, Level, Requested, UidLease, lease_uid, namespace_prefix, plan_isolation, probe, strong_walls
+from grader.core.paths import cache_dir
+from grader.sandbox.isolation import (
+    PROBE_SECONDS,
+    SETUP_FAILED,
+    Isolation,
+    Level,
+    Requested,
+    UidLease,
+    lease_uid,
+    namespace_prefix,
+    plan_isolation,
+    probe,
+    strong_walls,
+)
 from grader.sandbox.protocol import Channel, OutputDrain, WorkerGone, WorkerTimeout, labels_from_reply, sanitize_output
 
 __all__ = ["WorkerLog", "ModelWorker", "RecipeOutcome", "run_recipe", "sanitize_output", "hidden_paths"]
