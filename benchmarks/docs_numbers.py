@@ -30,6 +30,7 @@ from benchmarks.student_loop import META, SLOW  # noqa: E402
 from grader.baseline import model as baseline_model  # noqa: E402
 from grader.core import config
 from grader.grading import grade  # noqa: E402
+from grader.judge.result import GradeResult
 from grader.measure import data, hardware
 
 DOC = ROOT / "docs" / "submitting.md"
@@ -37,7 +38,7 @@ EXAMPLE = re.compile(r"<!-- example: ([^ ]+) -->\n```[^\n]*\n(.*?)^```", re.S | 
 BASELINE_DIR = Path(baseline_model.__file__).parent
 
 
-def _grade(folder: Path, data_dir: Path) -> tuple[dict, float]:
+def _grade(folder: Path, data_dir: Path) -> tuple[GradeResult, float]:
     request = grade.GradeRequest(folder=folder, data_dir=data_dir, config=config.load(), baseline_dir=BASELINE_DIR)
     started = time.monotonic()
     result = grade.grade(request)
@@ -75,7 +76,7 @@ def main() -> int:
         result, took = _grade(folder, data_dir)
         line = grade.summary_line(result)
         print(f"grade-line ({took:.0f} s): {line}", flush=True)
-        if result["status"] != "valid":
+        if result.status != "valid":
             raise SystemExit("the docs' example did not grade valid; the docs say it does")
         text = replace(text, "grade-line", line, _stamp("grading the float16 entry of A complete small example", took))
 
@@ -85,7 +86,7 @@ def main() -> int:
         (slow / "model.py").write_text(SLOW.format(work=2_000_000))
         shutil.copyfile(BASELINE_DIR / "weights.npz", slow / "weights.npz")
         result, took = _grade(slow, data_dir)
-        message = next(c["message"] for c in result["checks"] if c["id"] == "time_budget")
+        message = next(c.message for c in result.checks if c.id == "time_budget")
         print(f"time-budget ({took:.0f} s): {message}", flush=True)
         text = replace(text, "time-budget", message, _stamp("that grade", took))
     DOC.write_text(text, encoding="utf-8")

@@ -61,7 +61,7 @@ import numpy as np
 from grader.baseline import model as baseline_model
 from grader.core import config
 from grader.grading import grade
-from grader.measure import data, hardware, timing
+from grader.measure import accuracy, data, hardware, timing
 from grader.sandbox import parent as sandbox
 
 if os.environ.get("GLIBC_TUNABLES") != sandbox.MALLOC_TUNABLES:  # the reference allocates as the workers do
@@ -226,7 +226,7 @@ def main() -> int:
                     cfg = dataclasses.replace(base_cfg, timing=dataclasses.replace(
                         base_cfg.timing, min_sample_seconds=knob, budget_seconds=args.budget,
                         target_ci_half_width=1e-6, max_pairs=10_000))
-                    run = grade.time_entry(folder, BASELINE, grade.dither(test.images, rng), cfg, "auto",
+                    run = grade.time_entry(folder, BASELINE, accuracy.dither(test.images, rng), cfg, "auto",
                                            args.seed + r).run
                     est = run.estimate(cfg.timing.confidence)
                     logs[knob].append(est.log_mean)

@@ -98,15 +98,15 @@ def main() -> int:
             started = time.monotonic()
             result = grade.grade(request)
             took = time.monotonic() - started
-            failed = [c for c in result["checks"] if c["status"] == "fail"]
+            failed = result.failed_checks
             within = took <= args.limit
             failures += not within
             print(f"\n## {slug}: {took:.1f} s ({'within' if within else 'OVER'} {args.limit:g} s), "
-                  f"isolation {result['isolation']['level']}")
+                  f"isolation {result.isolation.level}")
             print(grade.summary_line(result))
             for check in failed:
-                print(f"  {check['id']}: {check['message']}")
-            print(f"  measured: {json.dumps(result.get('measured'), sort_keys=True)}")
+                print(f"  {check.id}: {check.message}")
+            print(f"  measured: {json.dumps(result.measured.to_json() if result.measured else None, sort_keys=True)}")
     return 1 if failures else 0
 
 

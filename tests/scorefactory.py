@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.board import record
+from grader.judge.result import GradeResult
 
 BASELINE_SHA = "ab" * 32
 OTHER_SHA = "cd" * 32
@@ -48,12 +49,17 @@ def result(slug: str, *, division: str = "closed", status: str = "valid", effici
     }
 
 
+def graded(slug: str, **result_kw: Any) -> GradeResult:
+    """``result(slug, **result_kw)`` as the typed result its readers take."""
+    return GradeResult.from_json(result(slug, **result_kw), "result.json")
+
+
 def score(slug: str, *, login: str = "ada", pr: int | None = 1, graded_at: str = "2025-03-01T12:00:00Z",
           sha: str | None = None, repository: str = "tinyml/tinymlperf", **result_kw: Any) -> dict[str, Any]:
     """A score record (JSON data) for ``result(slug, **result_kw)`` merged as PR ``pr`` by ``login``."""
     provenance = record.Provenance(athlete_login=login, repository=repository, pr_number=pr,
                                    merge_commit_sha=sha or f"{pr or 0:040x}", graded_at=graded_at)
-    return record.build(result(slug, **result_kw), provenance)
+    return record.build(graded(slug, **result_kw), provenance)
 
 
 def write(submissions: Path, data: dict[str, Any]) -> Path:

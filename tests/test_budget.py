@@ -12,7 +12,7 @@ import pytest
 from grader.core import config, schema
 from grader.core.errors import SubmissionError
 from grader.grading import grade
-from grader.measure import budget
+from grader.measure import accuracy, budget
 from grader.measure.timing import Calibration
 from tests.grading import checks_of, entry, fast_config, request
 
@@ -91,7 +91,7 @@ def test_the_accuracy_pass_predicts_only_its_first_chunk_when_the_rest_cannot_fi
     worker = _SlowWorker()
     budgets = dataclasses.replace(CONFIG.budgets, accuracy_probe_images=10, accuracy_seconds=60)
     with pytest.raises(budget.StageTooSlow, match=r"first 10 images .* over the accuracy budget of 60 s") as caught:
-        grade._bounded_predictions(worker, images, images, budgets)
+        accuracy.bounded_predictions(worker, images, images, budgets)
     assert worker.predicted == 10
     assert len(caught.value.measured["probe"].labels) == 10
 
@@ -105,7 +105,7 @@ def test_a_slow_model_fails_the_time_budget_within_seconds_keeping_its_latency_s
         tmp_path: Path, small_data: Path) -> None:
     folder = entry(tmp_path, "open", SLOW_MODEL.format(work=1_000_000))
     started = time.monotonic()
-    result = grade.grade(request(folder, small_data))
+    result = grade.grade(request(folder, small_data)).to_json()
     took = time.monotonic() - started
     assert schema.validate(result, "result") == []
     check = checks_of(result)["time_budget"]
@@ -124,7 +124,7 @@ def test_an_accuracy_pass_that_cannot_fit_its_budget_stops_with_the_chunks_accur
                                                                                    small_data: Path) -> None:
     folder = entry(tmp_path, "open", SLOW_MODEL.format(work=100_000))
     competition = _budgeted(slow_margin=1000.0, accuracy_seconds=2.0, accuracy_probe_images=20)
-    result = grade.grade(request(folder, small_data, config=competition))
+    result = grade.grade(request(folder, small_data, config=competition)).to_json()
     assert schema.validate(result, "result") == []
     check = checks_of(result)["time_budget"]
     assert check["status"] == "fail" and "accuracy budget of 2 s" in check["message"], check
@@ -142,7 +142,7 @@ def test_a_model_that_loops_at_import_ends_at_the_load_budget(tmp_path: Path, sm
             return None
     """)
     started = time.monotonic()
-    result = grade.grade(request(folder, small_data, config=_budgeted(load_seconds=3.0)))
+    result = grade.grade(request(folder, small_data, config=_budgeted(load_seconds=3.0))).to_json()
     took = time.monotonic() - started
     assert schema.validate(result, "result") == []
     message = checks_of(result)["runs"]["message"]

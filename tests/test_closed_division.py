@@ -130,7 +130,7 @@ def test_closed_entry_shipping_its_retrained_weights_is_refused_by_validate(
 
 def test_closed_entry_shipping_weights_is_failed_by_grade_before_any_code_runs(tmp_path: Path) -> None:
     # No data directory is needed: a refused folder never reaches the sandbox.
-    result = grade.grade(request(shipping_retrained_weights(tmp_path), tmp_path / "no-data"))
+    result = grade.grade(request(shipping_retrained_weights(tmp_path), tmp_path / "no-data")).to_json()
     assert result["status"] == "failed"
     assert [(c["id"], c["status"]) for c in result["checks"]] == [("format", "fail")]
     assert "retrained/weights.npz: Closed Division weights must come from build.py" in result["checks"][0]["message"]
@@ -192,14 +192,16 @@ def test_closed_recipe_reaching_os_without_import_finds_no_shipped_document(tmp_
                                                                            small_data: Path) -> None:
     # Were notes.txt or README.md in the recipe's copy of the entry, its fc2.bias would make every
     # prediction class 0 (about 10% accuracy); absent, the baseline passes through unchanged.
-    result = grade.grade(request(closed_entry(tmp_path, attack_in_recipe=True, attack_in_model=False), small_data))
+    result = grade.grade(request(closed_entry(tmp_path, attack_in_recipe=True, attack_in_model=False),
+                                small_data)).to_json()
     assert "runs" not in checks_of(result), checks_of(result)["runs"]
     assert result["optimized_metrics"]["accuracy_pct"] == result["baseline_metrics"]["accuracy_pct"]
 
 
 def test_closed_model_reaching_os_without_import_finds_no_shipped_document(tmp_path: Path,
                                                                           small_data: Path) -> None:
-    result = grade.grade(request(closed_entry(tmp_path, attack_in_recipe=False, attack_in_model=True), small_data))
+    result = grade.grade(request(closed_entry(tmp_path, attack_in_recipe=False, attack_in_model=True),
+                                small_data)).to_json()
     assert "runs" not in checks_of(result), checks_of(result)["runs"]
     assert result["optimized_metrics"]["accuracy_pct"] == result["baseline_metrics"]["accuracy_pct"]
 

@@ -14,6 +14,7 @@ import pytest
 from grader.ci.artifact import Artifact
 from grader.ci.comment import MARKER, CommentView, plan, render_comment
 from grader.ci.scope import Scope
+from grader.judge.result import GradeResult
 
 GOLDEN = Path(__file__).parent / "golden"
 SHA = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
@@ -26,6 +27,10 @@ METADATA = {"schema_version": 1, "pr_number": 42, "head_sha": SHA, "base_sha": "
 
 def sample_result() -> dict[str, Any]:
     return json.loads((GOLDEN / "result_sample.json").read_text(encoding="utf-8"))
+
+
+def typed(result: dict[str, Any]) -> GradeResult:
+    return GradeResult.from_json(result, "result.json")
 
 
 def assert_golden(name: str, text: str) -> None:
@@ -45,8 +50,8 @@ def errored_result() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("name, view", [
-    ("comment_scores.md", CommentView("scores", SHA, RUN, result=sample_result(), docs_url=DOCS)),
-    ("comment_error.md", CommentView("scores", SHA, RUN, result=errored_result(), docs_url=DOCS)),
+    ("comment_scores.md", CommentView("scores", SHA, RUN, result=typed(sample_result()), docs_url=DOCS)),
+    ("comment_error.md", CommentView("scores", SHA, RUN, result=typed(errored_result()), docs_url=DOCS)),
     ("comment_scope.md", CommentView("scope", SHA, RUN, problems=(
         "grader/sandbox/parent.py: changes the grader or its workflows, which a submission PR may not do; drop this change",
         "touches 2 submission folders (ada, bob); split it into one PR per submission"))),
@@ -59,7 +64,7 @@ def test_each_comment_variant_matches_its_golden_file(name: str, view: CommentVi
 
 
 @pytest.mark.parametrize("view", [
-    CommentView("scores", SHA, RUN, result=sample_result()),
+    CommentView("scores", SHA, RUN, result=typed(sample_result())),
     CommentView("failed", SHA, RUN, reason="x"),
     CommentView("cancelled", SHA, RUN, reason="x"),
     CommentView("scope", SHA, RUN, problems=("x",)),
@@ -81,7 +86,7 @@ def test_student_strings_cannot_smuggle_markup(hostile: str) -> None:
     result["submission"]["techniques_used"] = [hostile]
     result["checks"] = [{"id": "x", "status": "fail", "message": hostile}]
     result["repo_verification"]["reason"] = hostile
-    body = render_comment(CommentView("scores", SHA, RUN, result=result))
+    body = render_comment(CommentView("scores", SHA, RUN, result=typed(result)))
     assert "<img" not in body and "<!-- tinymlperf" not in body.split("\n", 1)[1]
     assert "@octocat" not in body and "](https://evil" not in body and "https://evil" not in body
     assert "\u202e" not in body
@@ -93,7 +98,7 @@ def test_student_strings_cannot_smuggle_markup(hostile: str) -> None:
 
 
 def result_artifact(result: dict[str, Any] | None = None, metadata: dict[str, Any] | None = METADATA) -> Artifact:
-    return Artifact(metadata, result, ())
+    return Artifact(metadata, None if result is None else typed(result), ())
 
 
 OK_SCOPE = Scope("ada-quant", ())

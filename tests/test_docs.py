@@ -64,7 +64,7 @@ def _evidence(division: str) -> rules.Evidence:
         baseline_accuracy_pct=70.0, baseline_dithered_accuracy_pct=70.0, timed_images=1000,
         inconsistent_images=0, idle_cpu_entry_s=0.0, idle_cpu_baseline_s=0.0, timing_pairs=20,
         timing_pairs_discarded=0, multi_core_samples=0, discard_reasons=(), baseline_timed_s=1.0,
-        entry_timed_s=0.5, timing_warnings=(), denied=(), claimed={"speedup": 2.0})
+        entry_timed_s=0.5, timing_warnings=(), claimed={"speedup": 2.0})
 
 
 def produced_check_ids() -> set[str]:
@@ -186,7 +186,7 @@ def test_the_complete_small_example_grades_valid_as_the_docs_say(tmp_path: Path,
     folder.mkdir()
     for name, body in examples.items():
         (folder / name).write_text(body, encoding="utf-8")
-    result = grade.grade(grading.request(folder, small_data))
+    result = grade.grade(grading.request(folder, small_data)).to_json()
     failed = [c for c in result["checks"] if c["status"] == "fail"]
     assert (result["status"], failed) == ("valid", [])
     scores = result["normalized_scores"]

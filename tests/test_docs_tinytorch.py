@@ -112,7 +112,7 @@ def test_the_walk_grades_valid(tmp_path: Path, small_data: Path) -> None:
         assert run(line, clone).returncode == 0, line
     grade_line = next(c for c in commands() if c.startswith("tinymlperf grade"))
     folder = clone / shlex.split(grade_line)[2]
-    result = grade.grade(grading.request(folder, small_data))
+    result = grade.grade(grading.request(folder, small_data)).to_json()
     # Graded, not refused: the package was imported in the sandbox and the model ran. (Whether it is valid
     # depends on the timing checks of a busy test machine and on a 1,000-image subset; the committed
     # example is graded valid on the full test set and recorded on the board.)

@@ -25,7 +25,7 @@ def folder(tmp_path: Path) -> Path:
 def test_a_well_formed_artifact_is_read_whole(folder: Path) -> None:
     got = artifact.read(folder)
     assert got.problems == () and got.metadata is not None and got.metadata["pr_number"] == 42
-    assert got.result == json.loads(SAMPLE.read_text(encoding="utf-8"))
+    assert got.result.to_json() == json.loads(SAMPLE.read_text(encoding="utf-8"))
 
 
 def test_no_artifact_is_a_problem_not_a_crash(tmp_path: Path) -> None:

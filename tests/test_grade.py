@@ -13,6 +13,7 @@ import pytest
 from grader.cli import main as cli
 from grader.core import config, schema
 from grader.grading import grade
+from grader.judge.result import GradeResult
 from grader.measure import data
 from grader.report import markdown_report as report
 from tests.cifar_archive import write_batch
@@ -22,7 +23,8 @@ EXAMPLES = Path(__file__).parent.parent / "submissions"
 
 
 def test_baseline_graded_as_an_entry_scores_exactly_one_on_size_and_accuracy(tmp_path: Path, small_data: Path) -> None:
-    result = grade.grade(request(entry(tmp_path, "open"), small_data))
+    graded = grade.grade(request(entry(tmp_path, "open"), small_data))
+    result = graded.to_json()
     assert schema.validate(result, "result") == []
     assert result["status"] == "valid", checks_of(result)
     scores = result["normalized_scores"]
@@ -30,11 +32,11 @@ def test_baseline_graded_as_an_entry_scores_exactly_one_on_size_and_accuracy(tmp
     assert 0.5 < scores["speedup"] < 2.0  # same model: only noise separates them
     assert result["baseline_metrics"]["accuracy_pct"] == result["optimized_metrics"]["accuracy_pct"]
     assert result["timing"]["pairs"] >= 4
-    assert "## TinyMLPerf grade" in report.render(result)
+    assert "## TinyMLPerf grade" in report.render(graded)
 
 
 def test_closed_example_is_rebuilt_from_the_baseline_and_graded_valid(small_data: Path) -> None:
-    result = grade.grade(request(EXAMPLES / "closed-int8-prune", small_data))
+    result = grade.grade(request(EXAMPLES / "closed-int8-prune", small_data)).to_json()
     checks = checks_of(result)
     assert result["status"] == "valid", checks
     assert result["optimized_metrics"]["dtypes"]["int8"] > 500_000
@@ -57,7 +59,7 @@ def test_model_that_answers_differently_when_timed_fails_the_determinism_check(t
 
         Model.predict = _predict
     """)
-    result = grade.grade(request(entry(tmp_path, "open", source), small_data))
+    result = grade.grade(request(entry(tmp_path, "open", source), small_data)).to_json()
     assert checks_of(result)["deterministic"]["status"] == "fail"
     assert result["status"] == "failed"
 
@@ -87,7 +89,7 @@ def test_model_that_memorized_the_test_set_fails_the_dither_check(tmp_path: Path
     test = data.load_batch(small_data / data.TEST_BATCH)
     keys = test.images.reshape(len(test.images), -1).astype(np.uint64) @ (np.arange(3072, dtype=np.uint64) + 1)
     np.savez(folder / "table.npz", keys=keys, labels=test.labels)
-    result = grade.grade(request(folder, small_data))
+    result = grade.grade(request(folder, small_data)).to_json()
     checks = checks_of(result)
     assert result["optimized_metrics"]["accuracy_pct"] == 100.0
     assert checks["dither_entry"]["status"] == "fail"
@@ -103,7 +105,7 @@ def test_model_that_crashes_in_predict_fails_with_the_students_error(tmp_path: P
             def predict(self, images):
                 raise RuntimeError("my model is broken")
     """)
-    result = grade.grade(request(folder, small_data))
+    result = grade.grade(request(folder, small_data)).to_json()
     assert result["status"] == "failed"
     assert "my model is broken" in checks_of(result)["runs"]["message"]
 
@@ -111,7 +113,7 @@ def test_model_that_crashes_in_predict_fails_with_the_students_error(tmp_path: P
 def test_invalid_folder_fails_on_format_without_running_code(tmp_path: Path, small_data: Path) -> None:
     folder = entry(tmp_path, "closed")  # Closed without build.py
     (folder / "model.py").write_text("raise SystemExit('must never run')\ndef load(folder): pass\n")
-    result = grade.grade(request(folder, small_data))
+    result = grade.grade(request(folder, small_data)).to_json()
     assert result["status"] == "failed"
     assert [c["id"] for c in result["checks"]] == ["format"] * len(result["checks"])
     assert any("build.py" in c["message"] for c in result["checks"])
@@ -126,7 +128,7 @@ def test_cli_writes_a_schema_valid_result_and_report_and_exits_by_status(tmp_pat
     result = json.loads((tmp_path / "r.json").read_text())
     assert schema.validate(result, "result") == []
     assert result["status"] == "failed"
-    assert (tmp_path / "r.md").read_text() == report.render(result)
+    assert (tmp_path / "r.md").read_text() == report.render(GradeResult.from_json(result, "r.json"))
     line = capsys.readouterr().out  # the check once, then its first problem in the student's terms
     assert line.startswith("failed (format): ") and "(and 1 more problem)" in line
 
@@ -137,7 +139,7 @@ def test_a_freshly_scaffolded_closed_entry_grades_valid_at_exactly_the_baseline_
 
     folder = scaffold.create("fresh", "closed", tmp_path, config.load(), athlete_name="Ada",
                              github_repo="https://github.com/ada/tinytorch")
-    result = grade.grade(request(folder, small_data))
+    result = grade.grade(request(folder, small_data)).to_json()
     assert result["status"] == "valid", checks_of(result)
     assert result["normalized_scores"]["compression"] == 1.0
     assert result["normalized_scores"]["accuracy_delta_pp"] == 0.0
@@ -162,6 +164,6 @@ def test_a_recipe_entry_without_the_training_batches_says_why_they_are_needed(tm
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     write_batch(folder / data.TEST_BATCH, 8)
-    result = grade.grade(request(EXAMPLES / "closed-int8-prune", folder))
+    result = grade.grade(request(EXAMPLES / "closed-int8-prune", folder)).to_json()
     assert result["status"] == "error"
     assert re.search(r"data_batch_1: missing .*calibration images from data_batch_1.*test_batch", result["error"])

@@ -9,6 +9,7 @@ from pathlib import Path
 from grader import __version__
 from grader.board import leaderboard, placement, record
 from grader.core import config
+from grader.judge.result import GradeResult
 from grader.report import markdown_report as report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,13 +27,13 @@ def _closed_leader() -> tuple[str, float]:
     return best.slug, best.scores.efficiency
 
 
-def _result(slug: str, speedup: float, compression: float, delta: float) -> dict:
+def _result(slug: str, speedup: float, compression: float, delta: float) -> GradeResult:
     result = copy.deepcopy(SAMPLE)
     result["submission"]["slug"] = slug
     eff = speedup * compression / (1 + max(0.0, -delta))
     result["normalized_scores"].update(speedup=speedup, compression=compression, accuracy_delta_pp=delta,
                                        efficiency=eff)
-    return result
+    return GradeResult.from_json(result, "result.json")
 
 
 def test_an_entry_just_below_the_leader_ranks_second_and_ten_percent_more_speedup_would_lead() -> None:
@@ -56,11 +57,11 @@ def test_an_accuracy_loss_shows_what_a_smaller_loss_would_do_and_the_report_says
     where = placement.place(_result("new-entry", 2.0, 2.0, -2.0), BOARD, 1.0)
     gains = {w.change: w.efficiency for w in where.what_ifs}
     assert abs(gains["accuracy loss -10%"] - 4.0 / 2.8) < 1e-9
-    text = report.render(SAMPLE, extra=(("Where it stands", placement.render(where)),))
+    text = report.render(GradeResult.from_json(SAMPLE, "result.json"), extra=(("Where it stands", placement.render(where)),))
     assert "### Where it stands" in text and f"**#{where.rank} of {where.entries}**" in text
 
 
 def test_a_result_without_scores_has_no_place() -> None:
     result = copy.deepcopy(SAMPLE)
     result["normalized_scores"] = None
-    assert placement.place(result, BOARD, 1.0) is None
+    assert placement.place(GradeResult.from_json(result, "result.json"), BOARD, 1.0) is None

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from grader.core import schema
+from grader.judge.result import GradeResult
 from grader.report import markdown_report as report
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -65,7 +66,7 @@ def test_sample_result_is_schema_valid() -> None:
 
 
 def test_report_of_a_valid_entry_matches_golden() -> None:
-    check_golden("report_valid.md", report.render(sample_result()))
+    check_golden("report_valid.md", report.render(GradeResult.from_json(sample_result(), "result.json")))
 
 
 def test_report_of_an_ungradable_entry_says_why() -> None:
@@ -73,7 +74,7 @@ def test_report_of_an_ungradable_entry_says_why() -> None:
     result.update(status="error", error="worker died: killed by signal 9", baseline_metrics=None,
                   optimized_metrics=None, normalized_scores=None, timing=None, checks=[])
     assert schema.validate(result, "result") == []
-    check_golden("report_error.md", report.render(result))
+    check_golden("report_error.md", report.render(GradeResult.from_json(result, "result.json")))
 
 
 @pytest.mark.parametrize("hostile", [
@@ -85,7 +86,7 @@ def test_student_strings_are_inert_in_the_report(hostile: str) -> None:
     result["submission"]["athlete_name"] = hostile
     result["submission"]["techniques_used"] = [hostile]
     result["submission"]["slug"] = hostile
-    text = report.render(result)
+    text = report.render(GradeResult.from_json(result, "result.json"))
     assert "<img" not in text and "@octocat" not in text and "](https://evil" not in text
     assert "\u202e" not in text and "\u200b" + "evil" not in text
     assert "| c |" not in text

@@ -22,7 +22,7 @@ def evidence(speedup: float = 2.0, compression: float = 4.0, entry_acc: float = 
         baseline_accuracy_pct=base_acc, baseline_dithered_accuracy_pct=base_acc, inconsistent_images=0,
         timed_images=1000, idle_cpu_entry_s=0.0, idle_cpu_baseline_s=0.0, timing_pairs=20, timing_pairs_discarded=0,
         multi_core_samples=0, discard_reasons=(), baseline_timed_s=10.0, entry_timed_s=5.0, timing_warnings=(),
-        denied=(), claimed=None)
+        claimed=None)
     return replace(ev, **changes)
 
 
@@ -72,10 +72,12 @@ def test_background_work_while_the_baseline_is_timed_fails_the_entry() -> None:
     assert statuses(evidence(idle_cpu_baseline_s=1.0))["idle_cpu_baseline"] == "warn"  # ours: warn, not fail
 
 
-def test_sandbox_denials_fail_and_are_listed() -> None:
-    checks = {c.id: c for c in rules.evaluate(evidence(denied=("socket.connect", "import ctypes")), CONFIG)}
-    assert checks["sandbox"].status == "fail"
-    assert "socket.connect" in checks["sandbox"].message
+def test_an_entry_measured_to_the_end_had_nothing_denied_by_the_sandbox() -> None:
+    # A denial stops the recipe or the model at once, so a grade that reaches the rules had none:
+    # that a denial fails the entry and is listed is asserted end to end (test_security_grade, `runs`).
+    checks = {c.id: c for c in rules.evaluate(evidence(), CONFIG)}
+    assert checks["sandbox"].status == "pass"
+    assert checks["sandbox"].message == "no action was denied by the sandbox"
 
 
 def test_claimed_speedup_outside_the_interval_warns() -> None:

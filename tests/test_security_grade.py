@@ -25,6 +25,7 @@ from grader.baseline import model as baseline_model
 from grader.cli import main as cli
 from grader.core import schema
 from grader.grading import grade
+from grader.judge.result import GradeResult
 from grader.report import markdown_report as report
 from tests.grading import BASELINE_DIR, checks_of, entry, fast_config
 from tests.sandbox_helpers import strong_python
@@ -70,10 +71,11 @@ def grade_to_files(folder: Path, data_dir: Path, out: Path, **config_changes: ob
     config = dataclasses.replace(fast_config(), **config_changes)
     request = grade.GradeRequest(folder=folder, data_dir=data_dir, config=config, baseline_dir=BASELINE_DIR,
                                  isolation="process", seed=7)
-    result = grade.grade(request)
+    graded = grade.grade(request)
+    result = graded.to_json()
     out.mkdir(parents=True, exist_ok=True)
     schema.write(out / "result.json", result, "result")
-    (out / "report.md").write_text(report.render(result), encoding="utf-8")
+    (out / "report.md").write_text(report.render(graded), encoding="utf-8")
     return result
 
 
@@ -107,7 +109,8 @@ def test_entry_cannot_forge_result_report_score_or_grader_files(tmp_path: Path, 
     assert code == 1 and result["status"] == "failed" and schema.validate(result, "result") == []
     message = checks_of(result)["runs"]["message"]
     assert message.startswith("model.py tried something the sandbox forbids: open ") and "result.json" in message
-    assert "FORGED" not in written(out) and (out / "report.md").read_text() == report.render(result)
+    assert "FORGED" not in written(out) and (out / "report.md").read_text() == report.render(
+        GradeResult.from_json(result, "result.json"))
     assert not (folder / "score.json").exists() and not (tmp_path / "artifact").exists()
     assert {p: p.read_bytes() for p in before} == before and not Path(str(grader_file) + ".bak").exists()
 
@@ -398,7 +401,7 @@ def test_strong_grade_names_every_wall_and_hides_the_data(tmp_path: Path, small_
     config = fast_config()
     request = grade.GradeRequest(folder=entry(tmp_path, "open"), data_dir=small_data, config=config,
                                  baseline_dir=BASELINE_DIR, isolation="auto", seed=7)
-    result = grade.grade(request)
+    result = grade.grade(request).to_json()
     details = "\n".join(result["isolation"]["details"])
     assert result["status"] == "valid" and result["isolation"]["level"] == "user+netns"
     for wall in ("uid: ", "pid namespace", "net namespace", f"hidden under an empty read-only tmpfs: {small_data}",

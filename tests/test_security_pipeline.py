@@ -21,6 +21,7 @@ from grader.board import leaderboard
 from grader.ci.comment import CommentView, render_comment
 from grader.core import schema
 from grader.core.errors import DataError
+from grader.judge.result import GradeResult
 from grader.measure import data
 from grader.report import markdown_report as report
 from tests import scorefactory as sf
@@ -75,7 +76,8 @@ def test_every_student_field_is_inert_in_report_and_comment(value: str) -> None:
     too_long = sample_result()
     too_long["submission"]["athlete_name"] = HUGE  # the artifact reader and leaderboard refuse such a result
     assert schema.validate(too_long, "result") != []
-    for text in (report.render(result), render_comment(CommentView("scores", HEAD, "https://x/run", result=result))):
+    typed = GradeResult.from_json(result, "result.json")
+    for text in (report.render(typed), render_comment(CommentView("scores", HEAD, "https://x/run", result=typed))):
         _assert_inert(text)
         assert len(text) < 60_000  # bounded whatever the fields hold
         for line in text.splitlines():

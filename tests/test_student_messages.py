@@ -14,6 +14,7 @@ from grader.cli import main as cli
 from grader.core import schema
 from grader.core.errors import SubmissionError
 from grader.grading import grade
+from grader.judge.result import GradeResult
 from grader.report import markdown_report as report
 from grader.sandbox.protocol import labels_from_reply
 from tests.grading import BASELINE_DIR, META
@@ -62,25 +63,26 @@ def test_a_typod_key_reads_as_the_problem_and_the_report_is_titled_with_the_fold
 
 
 def test_a_failed_format_summary_names_the_first_problem_not_just_the_check(tmp_path: Path) -> None:
-    result = grade.empty_result(None, None, "0" * 64)
+    result = grade.empty_result(None, None, "0" * 64).to_json()
     result["status"] = "failed"
     result["checks"] = [{"id": "format", "status": "fail", "message": "submission.yaml:2:1: athelete_name: unknown key "
                          "(did you mean 'athlete_name'?)"},
                         {"id": "format", "status": "fail", "message": "missing required key 'athlete_name'"}]
-    line = grade.summary_line(result)
+    line = grade.summary_line(GradeResult.from_json(result, "result.json"))
     assert line.startswith("failed (format): submission.yaml:2:1: athelete_name: unknown key")
     assert "(and 1 more problem)" in line
 
 
 def test_a_stopped_grade_reports_what_it_measured() -> None:
-    result = grade.empty_result(None, None, "0" * 64)
+    result = grade.empty_result(None, None, "0" * 64).to_json()
     result.update(status="failed", checks=[{"id": "time_budget", "status": "fail", "message": "too slow"}],
                   measured={"stage": "timing", "entry_ms_per_image": 50.0, "baseline_ms_per_image": 1.0,
                             "latency_ratio": 50.0, "accuracy_pct": None, "accuracy_images": None,
                             "size_bytes": 1000, "baseline_size_bytes": 2000})
     assert schema.validate(result, "result") == []
-    assert "50.00 ms per image (50.00x the baseline's 1.00 ms)" in grade.summary_line(result)
-    text = report.render(result)
+    typed = GradeResult.from_json(result, "result.json")
+    assert "50.00 ms per image (50.00x the baseline's 1.00 ms)" in grade.summary_line(typed)
+    text = report.render(typed)
     assert "Measured before the grade stopped" in text and "50.00x" in text and "not reached" in text
 
 

@@ -114,7 +114,8 @@ def _graded(tmp_path: Path, small_data: Path, extra: str, isolation: str) -> dic
     folder = entry(tmp_path, "open", source)
     fast = fast_config()  # enough pairs that an honest ~1.0x reading does not stray past the bounds
     timing = dataclasses.replace(fast.timing, max_pairs=30, budget_seconds=10)
-    return grade.grade(request(folder, small_data, isolation=isolation, config=dataclasses.replace(fast, timing=timing)))
+    return grade.grade(request(folder, small_data, isolation=isolation,
+                               config=dataclasses.replace(fast, timing=timing))).to_json()
 
 
 def _named_failure(result: dict, names: tuple[str, ...]) -> str | None:

@@ -12,6 +12,7 @@ from grader.contract import tinytorch
 from grader.contract.validate import validate_folder
 from grader.core import config, schema
 from grader.judge import rules
+from grader.judge.result import GradeResult
 from grader.report import markdown_report as report
 from tests.test_report import sample_result
 from tests.test_rules import evidence
@@ -168,15 +169,15 @@ def test_report_shows_their_measurements_beside_ours() -> None:
     result["submission"]["claimed"] = {"speedup": 3.1, "accuracy_pct": 77.9, "hardware": "Apple M1"}
     result["checks"].append({"id": "claimed_metrics", "status": "pass", "message": "..."})
     assert schema.validate(result, "result") == []
-    text = report.render(result)
+    text = report.render(GradeResult.from_json(result, "result.json"))
     assert "### Your measurements" in text
     assert "You measured on Apple M1; graded here on AMD EPYC: they agree within what the hardware explains." in text
     row = next(line for line in text.splitlines() if line.startswith("| Speedup ") and "3.10x" in line)
     assert row.split("|")[2].strip() == "3.10x" and row.split("|")[3].strip() == "1.36x (95% CI 1.331–1.382x)"
     result["checks"][-1]["status"] = "warn"
-    assert "⚠️ they disagree beyond what the hardware explains" in report.render(result)
+    assert "⚠️ they disagree beyond what the hardware explains" in report.render(GradeResult.from_json(result, "result.json"))
     result["submission"]["claimed"] = None
-    assert "Your measurements" not in report.render(result)
+    assert "Your measurements" not in report.render(GradeResult.from_json(result, "result.json"))
 
 
 def test_the_default_rules_say_which_course_rules_they_enforce() -> None:
@@ -193,6 +194,7 @@ def test_the_pr_comment_carries_their_measurements_too() -> None:
     result = sample_result()
     result["submission"]["claimed"] = {"speedup": 5.0, "hardware": "Intel i5-8250U"}
     result["checks"].append({"id": "claimed_metrics", "status": "warn", "message": "..."})
-    body = comment.render_comment(comment.CommentView("scores", "a" * 40, "https://example.invalid/run", result=result))
+    body = comment.render_comment(comment.CommentView("scores", "a" * 40, "https://example.invalid/run",
+                                                      result=GradeResult.from_json(result, "result.json")))
     assert "You measured on Intel i5-8250U; graded here on AMD EPYC: ⚠️ they disagree beyond what the hardware " \
            "explains" in body

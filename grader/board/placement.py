@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from grader.board.leaderboard import Board
 from grader.judge import scoring
+from grader.judge.result import GradeResult
 
 GAIN = 0.10
 
@@ -45,20 +46,20 @@ def _rank(efficiency: float, others: list[float]) -> int:
     return 1 + sum(e >= efficiency for e in others)
 
 
-def place(result: dict, board: Board, penalty_per_pp: float) -> Placement | None:
+def place(result: GradeResult, board: Board, penalty_per_pp: float) -> Placement | None:
     """The entry's provisional place, or None when it has no scores or no division."""
-    scores, sub = result.get("normalized_scores"), result.get("submission")
+    scores, sub = result.normalized_scores, result.submission
     if scores is None or sub is None:
         return None
-    table = next((t for t in board.divisions if t.key == sub["division"]), None)
+    table = next((t for t in board.divisions if t.key == sub.division), None)
     ranked = [] if table is None else (
         [(row.record.slug, row.efficiency) for row in table.of_record]
         + [(row.record.slug, row.record.scores.efficiency) for row in table.rows if row.record.scores is not None])
-    others = sorted(((slug, eff) for slug, eff in ranked if slug != sub["slug"]), key=lambda x: -x[1])
+    others = sorted(((slug, eff) for slug, eff in ranked if slug != sub.slug), key=lambda x: -x[1])
     values = [eff for _, eff in others]
-    mine = scores["efficiency"]
+    mine = scores.efficiency
     rank = _rank(mine, values)
-    speedup, compression, delta = scores["speedup"], scores["compression"], scores["accuracy_delta_pp"]
+    speedup, compression, delta = scores.speedup, scores.compression, scores.accuracy_delta_pp
     variants = [(f"speedup +{GAIN:.0%}", scoring.efficiency(speedup * (1 + GAIN), compression, delta, penalty_per_pp)),
                 (f"compression +{GAIN:.0%}",
                  scoring.efficiency(speedup, compression * (1 + GAIN), delta, penalty_per_pp))]
@@ -67,7 +68,7 @@ def place(result: dict, board: Board, penalty_per_pp: float) -> Placement | None
                          scoring.efficiency(speedup, compression, delta * (1 - GAIN), penalty_per_pp)))
     what_ifs = tuple(WhatIf(change, eff, _rank(eff, values)) for change, eff in variants)
     above = others[rank - 2] if rank > 1 else None
-    return Placement(sub["division"], rank, len(values) + 1, mine, above, what_ifs)
+    return Placement(sub.division, rank, len(values) + 1, mine, above, what_ifs)
 
 
 def render(placement: Placement) -> str:

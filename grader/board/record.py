@@ -8,7 +8,6 @@ comes from the wall clock, so recording the same inputs twice gives the same byt
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Literal
 from grader.contract.layout import RECORD_FILE
 from grader.core import schema
 from grader.core.errors import GraderError
+from grader.judge.result import GradeResult, SubmissionInfo
 from grader.judge.scoring import Scores
 
 SCHEMA = "score"
@@ -96,55 +96,49 @@ def utc_timestamp(value: str, source: str) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def submission_of(result: dict[str, Any], source: str) -> dict[str, Any]:
+def submission_of(result: GradeResult, source: str) -> SubmissionInfo:
     """The graded entry's metadata; a result whose submission.yaml was unreadable has no entry to record."""
-    sub = result["submission"]
-    if sub is None:
+    if result.submission is None:
         raise GraderError(f"{source}: the submission.yaml could not be read, so there is no entry to record; "
                           "the result's checks say why (fix the folder on main and regrade)")
-    return sub
+    return result.submission
 
 
-def build(result: dict[str, Any], provenance: Provenance, source: str = "result.json") -> dict[str, Any]:
-    """The score record (as JSON data) for a ``result.json`` and the trusted facts about its merge.
+def build(result: GradeResult, provenance: Provenance, source: str = "result.json") -> dict[str, Any]:
+    """The score record (as JSON data) for a result and the trusted facts about its merge.
 
-    Raises GraderError when the result does not match its schema or contradicts
-    itself (a "valid" result without scores), naming ``source``.
+    The result passed its schema when it was read (``GradeResult.from_json``); raises
+    GraderError when it contradicts itself (a "valid" result without scores), naming ``source``.
     """
-    schema.check(result, "result", source)
-    _require_finite(result, source, ())
     sub = submission_of(result, source)
-    scores = result["normalized_scores"]
-    optimized = result["optimized_metrics"]
-    baseline = result["baseline_metrics"]
-    if result["status"] == "valid" and (scores is None or optimized is None):
+    scores, optimized, baseline = result.normalized_scores, result.optimized_metrics, result.baseline_metrics
+    if result.status == "valid" and (scores is None or optimized is None):
         raise GraderError(f"{source}: status is 'valid' but normalized_scores or optimized_metrics is null")
     record = {
         "schema_version": 1,
-        "grader_version": result["grader_version"],
-        "baseline_sha256": result["baseline_sha256"],
-        "slug": sub["slug"],
-        "status": result["status"],
-        "error": result["error"],
-        "division": sub["division"],
-        "athlete_name": sub["athlete_name"],
+        "grader_version": result.grader_version,
+        "baseline_sha256": result.baseline_sha256,
+        "slug": sub.slug,
+        "status": result.status,
+        "error": result.error,
+        "division": sub.division,
+        "athlete_name": sub.athlete_name,
         "athlete_login": provenance.athlete_login,
-        "github_repo": sub["github_repo"],
-        "techniques": list(sub["techniques_used"]),
+        "github_repo": sub.github_repo,
+        "techniques": list(sub.techniques_used),
         "repository": provenance.repository,
         "pr_number": provenance.pr_number,
         "merge_commit_sha": provenance.merge_commit_sha,
         "graded_at": utc_timestamp(provenance.graded_at, source),
-        "scores": dict(scores) if scores is not None else None,
-        "accuracy_pct": optimized["accuracy_pct"] if optimized is not None else None,
+        "scores": scores.to_json() if scores is not None else None,
+        "accuracy_pct": optimized.accuracy_pct if optimized is not None else None,
         "baseline": None if baseline is None else {
-            "accuracy_pct": baseline["accuracy_pct"],
-            "latency_ms_median": baseline["latency_ms_median"],
-            "size_bytes": baseline["size_bytes"],
+            "accuracy_pct": baseline.accuracy_pct,
+            "latency_ms_median": baseline.latency_ms_median,
+            "size_bytes": baseline.size_bytes,
         },
-        "failed_checks": [{"id": c["id"], "message": c["message"]}
-                          for c in result["checks"] if c["status"] == "fail"][:100],
-        "repo_verification": dict(result["repo_verification"]),
+        "failed_checks": [{"id": c.id, "message": c.message} for c in result.failed_checks][:100],
+        "repo_verification": result.repo_verification.to_json(),
     }
     schema.check(record, SCHEMA, f"score record built from {source}")
     return record
@@ -179,22 +173,10 @@ def from_dict(data: dict[str, Any], source: str) -> ScoreRecord:
     )
 
 
-def _require_finite(data: Any, source: str, where: tuple[str | int, ...]) -> None:
-    """Reject NaN and infinities, which JSON parsers accept and the schema's bounds let through."""
-    if isinstance(data, float) and not math.isfinite(data):
-        raise GraderError(f"{source}: {'.'.join(map(str, where)) or '(document)'}: {data} is not a finite number")
-    if isinstance(data, dict):
-        for key, value in data.items():
-            _require_finite(value, source, (*where, key))
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            _require_finite(value, source, (*where, i))
-
-
 def read(path: Path) -> ScoreRecord:
     """Read and check one ``score.json``; any problem raises GraderError naming ``path``."""
     data = schema.read(path, SCHEMA, MAX_RECORD_BYTES)
-    _require_finite(data, str(path), ())
+    schema.require_finite(data, str(path))
     if data["slug"] != path.parent.name:
         raise GraderError(f"{path}: slug {data['slug']!r} does not match its folder {path.parent.name!r}")
     return from_dict(data, str(path))

@@ -18,6 +18,8 @@ from typing import Any
 
 from grader import __version__
 from grader.core import schema
+from grader.core.errors import GraderError
+from grader.judge.result import GradeResult
 
 METADATA, RESULT, REPORT = "metadata.json", "result.json", "report.md"
 LIMITS = {METADATA: 16 * 1024, RESULT: 2 * 1024 * 1024, REPORT: 2 * 1024 * 1024}
@@ -29,7 +31,7 @@ class Artifact:
     """What survived reading: each part is None when absent or rejected (see ``problems``)."""
 
     metadata: dict[str, Any] | None
-    result: dict[str, Any] | None
+    result: GradeResult | None
     problems: tuple[str, ...]
 
 
@@ -84,8 +86,18 @@ def read(folder: Path) -> Artifact:
     metadata = _load(folder / METADATA, METADATA, "artifact", problems)
     if metadata is None and not any(METADATA in p for p in problems):
         problems.append(f"{METADATA}: missing")
-    result = _load(folder / RESULT, RESULT, "result", problems)
-    return Artifact(metadata, result, tuple(problems))
+    return Artifact(metadata, _result(_load(folder / RESULT, RESULT, "result", problems), problems), tuple(problems))
+
+
+def _result(data: dict[str, Any] | None, problems: list[str]) -> GradeResult | None:
+    """The typed result, or None (named in ``problems``) when it holds what the schema lets through (1e999)."""
+    if data is None:
+        return None
+    try:
+        return GradeResult.from_json(data, RESULT)
+    except GraderError as e:
+        problems.append(str(e)[:500])
+        return None
 
 
 def write_metadata(folder: Path, *, pr_number: int, head_sha: str, base_sha: str, run_id: int) -> Path:

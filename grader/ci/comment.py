@@ -11,11 +11,12 @@ edit this comment instead of adding another.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from grader.ci.artifact import Artifact
 from grader.ci.scope import Scope
 from grader.core.markdown import text
+from grader.judge.result import GradeResult
 from grader.report import markdown_report as report
 
 MARKER = "<!-- tinymlperf:score-comment -->"
@@ -29,7 +30,7 @@ class CommentView:
     kind: Kind
     head_sha: str
     run_url: str
-    result: dict[str, Any] | None = None
+    result: GradeResult | None = None
     problems: tuple[str, ...] = ()
     reason: str | None = None
     docs_url: str = report.DOCS_URL
@@ -42,7 +43,7 @@ def plan(*, conclusion: str | None, head_sha: str, run_url: str, scope: Scope, a
     if conclusion in ("cancelled", "timed_out", "skipped", "stale"):
         return CommentView("cancelled", head_sha, run_url, reason=f"the grade run ended as {conclusion}")
     result = artifact.result
-    if result is not None and result["submission"] is not None and result["submission"]["slug"] != scope.slug:
+    if result is not None and result.submission is not None and result.submission.slug != scope.slug:
         return CommentView("failed", head_sha, run_url,
                            reason="the artifact's result is for a different submission than this PR adds")
     if result is not None and (artifact.metadata is None or artifact.metadata["head_sha"] != head_sha):
@@ -78,6 +79,6 @@ def render_comment(view: CommentView) -> str:
     return "\n".join([MARKER, *lines, ""])
 
 
-def _scores(result: dict[str, Any], short: str, run: str, docs_url: str) -> list[str]:
+def _scores(result: GradeResult, short: str, run: str, docs_url: str) -> list[str]:
     """The report itself (the same text as the job summary), under a line saying what was graded."""
     return [f"Graded commit `{short}` · {run}", "", report.render(result, docs_url=docs_url)]

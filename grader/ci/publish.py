@@ -17,6 +17,7 @@ from grader.ci import publish_state
 from grader.ci.merge_info import SHA, SLUG, PullLookup, event_graded_at, event_repository, source_commit
 from grader.core import schema
 from grader.core.errors import GraderError
+from grader.judge.result import GradeResult
 
 MAX_EVENT_BYTES = 25 * 1024 * 1024
 
@@ -63,8 +64,8 @@ def record_result(result_path: Path, slug: str, submissions: Path, event: dict[s
         raise GraderError(f"bad slug {slug!r}")
     if not SHA.match(graded_commit):
         raise GraderError(f"graded commit {graded_commit!r} is not a 40-hex sha")
-    result = schema.read(result_path, "result")
-    graded_slug = record.submission_of(result, str(result_path))["slug"]
+    result = GradeResult.from_json(schema.read(result_path, "result"), str(result_path))
+    graded_slug = record.submission_of(result, str(result_path)).slug
     if graded_slug != slug:
         raise GraderError(f"{result_path}: graded slug {graded_slug!r} is not {slug!r}")
     out = submissions / slug / record.RECORD_NAME
@@ -87,7 +88,7 @@ def record_result(result_path: Path, slug: str, submissions: Path, event: dict[s
                                    merge_commit_sha=head_source, graded_at=graded_at)
     record.write(out, record.build(result, provenance, str(result_path)))
     merged_by = f"PR #{number}" if number else "organizer commit"
-    return Outcome("written", out, f"{slug}: {merged_by} by {login}, status {result['status']}")
+    return Outcome("written", out, f"{slug}: {merged_by} by {login}, status {result.status}")
 
 
 def chunks(slugs: list[str], size: int, max_chunks: int = 256) -> list[str]:

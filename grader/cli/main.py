@@ -15,9 +15,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader import __version__
 from grader.core.errors import GraderError, SubmissionError, UsageError
+
+if TYPE_CHECKING:
+    from grader.judge.result import GradeResult
 
 EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
 
@@ -125,16 +129,16 @@ def _cmd_grade(args: argparse.Namespace) -> int:
             isolation=args.isolation, seed=args.seed, verify_repo=_repo_verifier(competition, args),
         )
         result = grade.grade(request, progress=_progress_printer())
-    schema.write(args.out, result, "result")
+    schema.write(args.out, result.to_json(), "result")
     where = _placement(result, competition, args.folder)
     extra = (("Where it stands", placement.render(where)),) if where else ()
     if args.report:
         args.report.write_text(report.render(result, extra=extra), encoding="utf-8")
     print(grade.summary_line(result) + (f"; {where.line()}" if where else ""))
-    return {"valid": EXIT_OK, "failed": EXIT_INVALID, "error": EXIT_ERROR}[result["status"]]
+    return {"valid": EXIT_OK, "failed": EXIT_INVALID, "error": EXIT_ERROR}[result.status]
 
 
-def _placement(result: dict, competition, folder: Path):
+def _placement(result: GradeResult, competition, folder: Path):
     """Where the entry would rank among the committed score records beside it (None: no scores or no board)."""
     from grader.board import leaderboard, placement, record
 
@@ -313,8 +317,9 @@ def _register_artifact_metadata(sub: argparse._SubParsersAction) -> None:
 def _cmd_annotate(args: argparse.Namespace) -> int:
     from grader.ci import actions
     from grader.core import schema
+    from grader.judge.result import GradeResult
     folder = Path(args.folder)
-    result = schema.read(folder / "result.json", "result")
+    result = GradeResult.from_json(schema.read(folder / "result.json", "result"), str(folder / "result.json"))
     for line in actions.result_annotations(result):
         print(line)
     if args.summary and (folder / "report.md").is_file():

@@ -9,6 +9,7 @@ always the same bytes.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -73,6 +74,18 @@ def check(instance: Any, name: str, source: str) -> None:
     if problems:
         details = "; ".join(f"{p.dotted}: {p.message}" for p in problems[:10])
         raise GraderError(f"{source}: does not match {name}.schema.json: {details}")
+
+
+def require_finite(data: Any, source: str, where: tuple[str | int, ...] = ()) -> None:
+    """Reject NaN and infinities, which JSON parsers accept and a schema's bounds let through."""
+    if isinstance(data, float) and not math.isfinite(data):
+        raise GraderError(f"{source}: {'.'.join(map(str, where)) or '(document)'}: {data} is not a finite number")
+    if isinstance(data, dict):
+        for key, value in data.items():
+            require_finite(value, source, (*where, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            require_finite(value, source, (*where, i))
 
 
 def dumps(data: Any) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 from grader.core import markdown
 from grader.grading import grade
 from grader.measure import data
+from grader.measure.accuracy import predict_all
 from grader.sandbox import parent as sandbox
 
 # CIFAR-10's classes in label order (batches.meta's label_names).
@@ -102,5 +103,5 @@ def compare(request: grade.GradeRequest, count: int, progress=lambda message: No
             progress(f"predicting {count:,} test images with the {who}")
             with sandbox.ModelWorker(folder, request.config.sandbox, isolation=request.isolation, hide=hide,
                                      load_seconds=request.config.budgets.load_seconds) as worker:
-                predictions[who] = grade.predict_all(worker, images)
+                predictions[who] = predict_all(worker, images)
     return compare_predictions(predictions["entry"], predictions["baseline"], labels)

@@ -1,9 +1,11 @@
-"""Grade one submission folder: validate, rebuild, accuracy, paired timing, size, rules -> result.
+"""Grade one submission folder: validate, rebuild, paired timing, accuracy, size, rules -> a ``GradeResult``.
 
 The orchestration only: every measurement is a function of its own module and
-all submission code runs in ``grader.sandbox.parent`` workers. Student problems end as
-checks in a ``failed`` result (exit 1); only our side failing (data, sandbox,
-protocol) ends as ``error`` (exit 2).
+all submission code runs in ``grader.sandbox.parent`` workers. ``_measure`` runs
+the steps in order (rebuild, time, accuracy, size, score), each a function below;
+what a step measured is noted in ``SoFar`` so a grade stopped by a later step
+still reports it. Student problems end as checks in a ``failed`` result (exit 1);
+only our side failing (data, sandbox, protocol) ends as ``error`` (exit 2).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import random
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +31,30 @@ from grader.ci.github_api import RepoVerification
 from grader.contract.layout import WEIGHTS_FILE
 from grader.contract.submission import Submission
 from grader.contract.validate import CODE_SUFFIX, validate_folder
-from grader.core.config import Budgets, Competition, Timing
-from grader.core.config import Sandbox as SandboxLimits
+from grader.core.config import Competition, Timing
 from grader.core.errors import DataError, GraderError, SandboxError, SubmissionError
 from grader.judge import rules, scoring
+from grader.judge.result import (
+    CalibrationReport,
+    GradeResult,
+    Hardware,
+    IdleCpu,
+    IsolationReport,
+    Measured,
+    Metrics,
+    RepoReport,
+    Stage,
+    SubmissionInfo,
+    TimingReport,
+    TimingSample,
+)
 from grader.judge.rules import Check
+from grader.judge.scoring import Scores
 from grader.measure import budget, data, hardware, size, timing
+from grader.measure.accuracy import ModelRun, accuracy_pass, dither
 from grader.sandbox import parent as sandbox
 from grader.sandbox.isolation import Isolation, Requested, ci_policy
 
-PREDICT_BATCH = 500
 NULL_MODEL_DIR = Path(__file__).resolve().parents[1] / "null_model"
 INTERVAL_COVERS = ("sampling noise within this run, on this machine; not run-to-run drift or another CPU model "
                    "(standings re-time entries side by side for that)")
@@ -56,90 +72,82 @@ class GradeRequest:
     verify_repo: Callable[[str], RepoVerification] | None = None
 
 
-@dataclass(frozen=True)
-class ModelRun:
-    """A model's accuracy-pass predictions, clean and dithered."""
-
-    predictions: np.ndarray
-    dithered_predictions: np.ndarray
-
-
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def dither(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Add independent -1/0/+1 noise to every pixel, clipped to 0..255."""
-    noise = rng.integers(-1, 2, size=images.shape, dtype=np.int16)
-    return np.clip(images.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-
-
-def predict_all(worker: sandbox.ModelWorker, images: np.ndarray) -> np.ndarray:
-    if not len(images):
-        return np.empty(0, np.int64)
-    return np.concatenate([worker.predict(images[i:i + PREDICT_BATCH]) for i in range(0, len(images), PREDICT_BATCH)])
 
 
 @dataclass
 class SoFar:
     """What a grade has measured so far; kept in the result when a later stage fails (mutable on purpose)."""
 
-    stage: str = "build"
+    stage: Stage = "build"
     isolation: Isolation | None = None
-    numbers: dict = field(default_factory=lambda: dict.fromkeys(
-        ("entry_ms_per_image", "baseline_ms_per_image", "latency_ratio", "accuracy_pct", "accuracy_images",
-         "size_bytes", "baseline_size_bytes")))
+    entry_ms_per_image: float | None = None
+    baseline_ms_per_image: float | None = None
+    latency_ratio: float | None = None
+    accuracy_pct: float | None = None
+    accuracy_images: int | None = None
+    size_bytes: int | None = None
+    baseline_size_bytes: int | None = None
 
     def note_latency(self, latency: budget.Latency) -> None:
-        self.numbers.update(entry_ms_per_image=latency.entry_ms, baseline_ms_per_image=latency.baseline_ms,
-                            latency_ratio=latency.ratio if math.isfinite(latency.ratio) else None)
+        self.entry_ms_per_image, self.baseline_ms_per_image = latency.entry_ms, latency.baseline_ms
+        self.latency_ratio = latency.ratio if math.isfinite(latency.ratio) else None
 
-    def to_json(self) -> dict:
-        return {"stage": self.stage, **self.numbers}
+    def measured(self) -> Measured | None:
+        """The numbers so far, at the current stage; None when nothing was measured yet."""
+        measured = Measured(self.stage, self.entry_ms_per_image, self.baseline_ms_per_image, self.latency_ratio,
+                            self.accuracy_pct, self.accuracy_images, self.size_bytes, self.baseline_size_bytes)
+        return measured if any(v is not None for v in dataclasses.astuple(measured)[1:]) else None
 
-    @property
-    def anything(self) -> bool:
-        return any(v is not None for v in self.numbers.values())
+
+@dataclass(frozen=True)
+class GradeImages:
+    """The test set as a grade uses it: clean, freshly dithered, and the folders workers must not see."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    dithered: np.ndarray
+    hide: tuple[Path, ...]
 
 
-def _bounded_predictions(worker: sandbox.ModelWorker, images: np.ndarray, dithered: np.ndarray,
-                         budgets: Budgets) -> ModelRun:
-    """Both predictions of the accuracy pass, stopped after a first chunk when the whole cannot fit its budget."""
-    n = min(budgets.accuracy_probe_images, len(images))
-    start = worker.cpu_seconds()  # CPU time, not wall: a busy machine must not fail an honest entry
-    first = worker.predict(images[:n])
-    probe = budget.AccuracyProbe(first, worker.cpu_seconds() - start)
-    reason = budget.accuracy_too_slow(probe, 2 * len(images), budgets.accuracy_seconds)
-    if reason is not None:
-        raise budget.StageTooSlow(f"accuracy: {reason}", {"probe": probe})
-    clean = np.concatenate([first, predict_all(worker, images[n:])])
-    return ModelRun(clean, predict_all(worker, dithered))
+@dataclass(frozen=True)
+class TimedEntry:
+    """A timing run and the isolation the entry's worker had."""
+
+    run: timing.PairedRun
+    isolation: Isolation
+
+
+@dataclass(frozen=True)
+class AccuracyRuns:
+    """Both models' accuracy passes."""
+
+    baseline: ModelRun
+    entry: ModelRun
+
+
+@dataclass(frozen=True)
+class Footprints:
+    baseline: size.Footprint
+    entry: size.Footprint
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Everything a grade that ran to the end measured: the rules' evidence and the result's parts."""
+
+    evidence: rules.Evidence
+    baseline_metrics: Metrics
+    optimized_metrics: Metrics
+    scores: Scores
+    timing: TimingReport
+    isolation: IsolationReport
 
 
 def _seed_or_fresh(seed: int | None) -> int:
     """The caller's seed (reproducible runs), else a fresh one so no entry can predict the dither noise."""
     return seed if seed is not None else int.from_bytes(os.urandom(8), "little")
-
-
-def accuracy_pass(folder: Path, limits: SandboxLimits, isolation: Requested, images: np.ndarray,
-                  dithered: np.ndarray, denied: list[str], hide: tuple[Path, ...] = (), *,
-                  budgets: Budgets | None = None) -> ModelRun:
-    """Predict the test set twice (clean, dithered) in one worker; labels never enter it.
-
-    With ``budgets`` (the entry's pass): loading within ``load_seconds``, the whole pass within
-    ``accuracy_seconds``, stopped after its first chunk when the rest cannot fit (StageTooSlow).
-    """
-    worker = sandbox.ModelWorker(folder, limits, isolation=isolation, hide=hide,
-                                 load_seconds=budgets.load_seconds if budgets else None)
-    with worker:
-        if budgets is None:
-            run = ModelRun(predict_all(worker, images), predict_all(worker, dithered))
-        else:
-            # The projection (CPU time) decides; the wall-clock bound only stops a model that slows down later.
-            with worker.within(budget.WALL_FACTOR * budgets.accuracy_seconds, "accuracy"):
-                run = _bounded_predictions(worker, images, dithered, budgets)
-    denied.extend(worker.log.denied if worker.log else ())
-    return run
 
 
 def _copy_flat(src: Path, dst: Path, keep: Callable[[str], bool]) -> None:
@@ -172,8 +180,7 @@ def _calibration_images(data_dir: Path, count: int) -> np.ndarray:
                         "test_batch (README: Getting the data)") from e
 
 
-def rebuild(request: GradeRequest, submission: Submission, work: Path, calibration: np.ndarray,
-            denied: list[str]) -> Path:
+def rebuild(request: GradeRequest, submission: Submission, work: Path, calibration: np.ndarray) -> Path:
     """Assemble, under ``work``, the folder whose model is graded; run the entry's recipe when it has one.
 
     Closed Division: the recipe's copy of the entry and the graded folder hold the
@@ -198,7 +205,6 @@ def rebuild(request: GradeRequest, submission: Submission, work: Path, calibrati
     outcome = sandbox.run_recipe(recipe_dir if closed else request.folder, request.baseline_dir, calibration,
                                  work / "built", limits, isolation=request.isolation,
                                  hide=sandbox.hidden_paths(request.data_dir))
-    denied.extend(outcome.log.denied)
     for name, path in outcome.weights.items():
         shutil.copyfile(path, model_dir / name)
     return model_dir
@@ -217,22 +223,23 @@ def build_entry(request: GradeRequest, work: Path, progress: Progress = lambda m
     if validation.submission.has_recipe:
         progress("running the build recipe in the sandbox")
         calibration = _calibration_images(request.data_dir, request.config.calibration_images)
-    return rebuild(request, validation.submission, work, calibration, [])
+    return rebuild(request, validation.submission, work, calibration)
 
 
 def _metrics(run: ModelRun, labels: np.ndarray, seconds: list[float], images_per_sample: int,
-             footprint: size.Footprint) -> dict:
+             footprint: size.Footprint) -> Metrics:
+    """One model's metrics: accuracy from its accuracy pass, latency from its timed samples, its size."""
     per_image_ms = [1000.0 * s / images_per_sample for s in seconds]
-    return {
-        "accuracy_pct": 100.0 * float(np.mean(run.predictions == labels)),
-        "dithered_accuracy_pct": 100.0 * float(np.mean(run.dithered_predictions == labels)),
-        "latency_ms_median": float(np.median(per_image_ms)),
-        "latency_ms_p90": float(np.percentile(per_image_ms, 90)),
-        "size_bytes": footprint.size_bytes,
-        "parameters": footprint.parameters,
-        "nonzeros": footprint.nonzeros,
-        "dtypes": footprint.dtypes,
-    }
+    return Metrics(
+        accuracy_pct=100.0 * float(np.mean(run.predictions == labels)),
+        dithered_accuracy_pct=100.0 * float(np.mean(run.dithered_predictions == labels)),
+        latency_ms_median=float(np.median(per_image_ms)),
+        latency_ms_p90=float(np.percentile(per_image_ms, 90)),
+        size_bytes=footprint.size_bytes,
+        parameters=footprint.parameters,
+        nonzeros=footprint.nonzeros,
+        dtypes=tuple(sorted(footprint.dtypes.items())),
+    )
 
 
 def _mismatches(run: timing.PairedRun, reference: ModelRun, labels: list[np.ndarray]) -> int:
@@ -241,26 +248,29 @@ def _mismatches(run: timing.PairedRun, reference: ModelRun, labels: list[np.ndar
                for idx, got in zip(run.indices, labels, strict=True))
 
 
-def empty_result(request: GradeRequest | None, submission_json: dict | None, baseline_sha: str) -> dict:
+def _isolation_report(isolation: Isolation) -> IsolationReport:
+    return IsolationReport(isolation.level, tuple(isolation.details))
+
+
+def empty_result(request: GradeRequest | None, submission: Submission | None, baseline_sha: str) -> GradeResult:
     """The result skeleton: what is known before anything is measured."""
-    return {
-        **({"folder": Path(request.folder).resolve().name[:300]} if request is not None else {}),
-        "schema_version": 1,
-        "grader_version": __version__,
-        "status": "error",
-        "error": None,
-        "submission": submission_json,
-        "baseline_metrics": None,
-        "optimized_metrics": None,
-        "normalized_scores": None,
-        "timing": None,
-        "checks": [],
-        "isolation": {"level": "none", "details": []},
-        "repo_verification": {"status": "not_checked", "reason": "not reached"},
-        "hardware": hardware.describe(),
-        "baseline_sha256": baseline_sha,
-        "timestamp": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-    }
+    return GradeResult(
+        folder=Path(request.folder).resolve().name[:300] if request is not None else None,
+        grader_version=__version__,
+        status="error",
+        error=None,
+        submission=SubmissionInfo.from_json(submission.to_json()) if submission is not None else None,
+        baseline_metrics=None,
+        optimized_metrics=None,
+        normalized_scores=None,
+        timing=None,
+        checks=(),
+        isolation=IsolationReport("none", ()),
+        repo_verification=RepoReport("not_checked", "not reached"),
+        hardware=Hardware.from_json(hardware.describe()),
+        baseline_sha256=baseline_sha,
+        timestamp=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+    )
 
 
 def _metadata_checks(submission, verification: RepoVerification) -> list[Check]:
@@ -273,58 +283,170 @@ def _metadata_checks(submission, verification: RepoVerification) -> list[Check]:
     ]
 
 
-def grade(request: GradeRequest, progress: Progress = lambda message: None) -> dict:
-    """Grade ``request.folder``; return a result dict valid against result.schema.json."""
+def grade(request: GradeRequest, progress: Progress = lambda message: None) -> GradeResult:
+    """Grade ``request.folder``; its result (``to_json`` is valid against result.schema.json)."""
     baseline_sha = file_sha256(request.baseline_dir / WEIGHTS_FILE)
     validation = validate_folder(request.folder, request.config)
     submission = validation.submission
-    result = empty_result(request, submission.to_json() if submission else None, baseline_sha)
+    result = empty_result(request, submission, baseline_sha)
     if not validation.ok or submission is None:
-        result["status"] = "failed"
-        result["checks"] = [Check("format", "fail", str(p)).to_json() for p in validation.problems]
-        return result
+        return dataclasses.replace(result, status="failed",
+                                   checks=tuple(Check("format", "fail", str(p)) for p in validation.problems))
 
     verification = (request.verify_repo(submission.github_repo) if request.verify_repo
                     else RepoVerification("not_checked", "repository not checked (no GitHub token or network)"))
-    result["repo_verification"] = {"status": verification.status, "reason": verification.reason}
+    result = dataclasses.replace(result, repo_verification=RepoReport(verification.status, verification.reason))
     checks = _metadata_checks(submission, verification)
     seed = _seed_or_fresh(request.seed)
     so_far = SoFar()
     try:
         measured = _measure(request, submission, seed, progress, so_far)
     except SubmissionError as e:
-        result["status"] = "failed"
         failure = (Check("time_budget", "fail", str(e)) if isinstance(e, budget.StageTooSlow)
                    else Check("runs", "fail", str(e)))
-        result["checks"] = [c.to_json() for c in checks + [failure]]
-        return _keep(result, so_far)
+        return _stopped(dataclasses.replace(result, status="failed", checks=tuple(checks + [failure])), so_far)
     except (SandboxError, GraderError) as e:
-        result["error"] = str(e)
-        return _keep(result, so_far)
-    evidence, result_parts = measured
-    checks += rules.evaluate(evidence, request.config)
-    result.update(result_parts)
-    result["checks"] = [c.to_json() for c in checks]
-    result["status"] = rules.status_of(checks)
-    return result
+        return _stopped(dataclasses.replace(result, error=str(e)), so_far)
+    checks += rules.evaluate(measured.evidence, request.config)
+    return dataclasses.replace(
+        result, status=rules.status_of(checks), checks=tuple(checks),
+        baseline_metrics=measured.baseline_metrics, optimized_metrics=measured.optimized_metrics,
+        normalized_scores=measured.scores, timing=measured.timing, isolation=measured.isolation)
 
 
-def _keep(result: dict, so_far: SoFar) -> dict:
+def _stopped(result: GradeResult, so_far: SoFar) -> GradeResult:
     """What was measured before the grade stopped, and the isolation its workers actually had."""
-    if so_far.isolation is not None:
-        result["isolation"] = so_far.isolation.to_json()
-    if so_far.anything:
-        result["measured"] = so_far.to_json()
-    return result
+    isolation = _isolation_report(so_far.isolation) if so_far.isolation is not None else result.isolation
+    return dataclasses.replace(result, isolation=isolation, measured=so_far.measured())
 
 
-@dataclass(frozen=True)
-class TimedEntry:
-    """A timing run and what the entry's worker left behind."""
+def _measure(request: GradeRequest, submission: Submission, seed: int, progress: Progress,
+             so_far: SoFar) -> Measurement:
+    """The grade's steps in order; each notes in ``so_far`` what it measured and where it got to."""
+    ci_note = _isolation_allowed(request)
+    images = _grade_images(request, seed)
+    with tempfile.TemporaryDirectory(prefix="tinymlperf-grade-") as tmp:
+        model_dir = _rebuild_step(request, submission, Path(tmp), progress)
+        _note_sizes(model_dir, request.baseline_dir, so_far)
+        so_far.stage = "load"
+        timed = _time_step(request, model_dir, images, seed, progress, so_far)
+        so_far.stage = "accuracy"
+        runs = _accuracy_step(request, model_dir, images, progress, so_far)
+        so_far.stage = "rules"
+        entry_footprint = size.measure(model_dir)
+    footprints = Footprints(size.measure(request.baseline_dir), entry_footprint)
+    return _score_step(request.config, submission, images.labels, timed, runs, footprints, ci_note)
 
-    run: timing.PairedRun
-    denied: tuple[str, ...]
-    isolation: Isolation
+
+def _isolation_allowed(request: GradeRequest) -> str | None:
+    """Refuse (SandboxError) weak isolation in CI unless the config allows it; the note the result then carries."""
+    refusal, ci_note = ci_policy(request.isolation, request.config.sandbox.allow_weak_isolation_in_ci)
+    if refusal is not None:
+        raise SandboxError(refusal)
+    return ci_note
+
+
+def _grade_images(request: GradeRequest, seed: int) -> GradeImages:
+    """The test set, and its dithered copy with noise drawn from ``seed``."""
+    hide = sandbox.hidden_paths(request.data_dir)
+    test = data.load_split(request.data_dir, "test")
+    return GradeImages(test.images, test.labels, dither(test.images, np.random.default_rng(seed)), hide)
+
+
+def _rebuild_step(request: GradeRequest, submission: Submission, work: Path, progress: Progress) -> Path:
+    """The folder whose model is graded, rebuilt by the entry's recipe (with calibration images) when it has one."""
+    calibration = np.empty((0, 3, 32, 32), np.uint8)
+    if submission.has_recipe:
+        calibration = _calibration_images(request.data_dir, request.config.calibration_images)
+        progress("running the build recipe in the sandbox")
+    return rebuild(request, submission, work, calibration)
+
+
+def _note_sizes(model_dir: Path, baseline_dir: Path, so_far: SoFar) -> None:
+    """Both sizes, kept in case a later step stops the grade."""
+    with contextlib.suppress(SubmissionError):  # an unreadable file is reported by the stage that loads it
+        entry, baseline = size.measure(model_dir).size_bytes, size.measure(baseline_dir).size_bytes
+        so_far.size_bytes, so_far.baseline_size_bytes = entry, baseline
+
+
+def _time_step(request: GradeRequest, model_dir: Path, images: GradeImages, seed: int, progress: Progress,
+               so_far: SoFar) -> TimedEntry:
+    """Time the entry against the baseline; StageTooSlow when its calibration shows it cannot fit the budget.
+
+    Timing comes first and runs on the dithered images, whose noise is drawn fresh for this
+    grade: no worker of this entry has seen them yet, so nothing can be answered from a table
+    shipped in the folder or a cache left behind by an earlier worker. The accuracy pass
+    afterwards predicts the same dithered images, and the two must agree (the determinism check).
+    """
+    config = request.config
+    progress("timing: paired samples, baseline vs entry on one CPU, freshly dithered test images")
+    timed = time_entry(model_dir, request.baseline_dir, images.dithered, config, request.isolation, seed, progress,
+                       hide=images.hide, so_far=so_far)
+    so_far.note_latency(budget.latency_of(timed.run.calibration, config))
+    if timed.run.gave_up is not None:
+        raise budget.StageTooSlow(f"timing: {timed.run.gave_up}", {})
+    return timed
+
+
+def _accuracy_step(request: GradeRequest, model_dir: Path, images: GradeImages, progress: Progress,
+                   so_far: SoFar) -> AccuracyRuns:
+    """Both accuracy passes; the entry's within its budget, keeping the first chunk's accuracy when it cannot fit."""
+    config = request.config
+    progress("accuracy: baseline, 10,000 test images clean and dithered")
+    baseline_run = accuracy_pass(request.baseline_dir, config.sandbox, request.isolation, images.images,
+                                 images.dithered, images.hide)
+    progress("accuracy: entry, 10,000 test images clean and dithered")
+    try:
+        entry_run = accuracy_pass(model_dir, config.sandbox, request.isolation, images.images, images.dithered,
+                                  images.hide, budgets=config.budgets)
+    except budget.StageTooSlow as e:
+        probe = e.measured["probe"]
+        accuracy = 100.0 * float(np.mean(probe.labels == images.labels[:len(probe.labels)]))
+        so_far.accuracy_pct, so_far.accuracy_images = accuracy, len(probe.labels)
+        raise budget.StageTooSlow(f"{e}; accuracy on those {len(probe.labels)} images: {accuracy:.1f}%",
+                                  e.measured) from e
+    so_far.accuracy_pct = 100.0 * float(np.mean(entry_run.predictions == images.labels))
+    so_far.accuracy_images = len(images.labels)
+    return AccuracyRuns(baseline_run, entry_run)
+
+
+def _score_step(config: Competition, submission: Submission, labels: np.ndarray, timed: TimedEntry,
+                runs: AccuracyRuns, footprints: Footprints, ci_note: str | None) -> Measurement:
+    """The speedup estimate, both models' metrics, the scores, and the evidence the rules judge."""
+    run = timed.run
+    speed = run.estimate(config.timing.confidence)
+    if speed is None or speed.pairs < 2:
+        raise SubmissionError("timing_integrity: no usable timing pairs: "
+                              + "; ".join(dict.fromkeys(p.invalid or "" for p in run.pairs[:50])))
+    warnings = timing.warnings(run, speed, config.timing)
+    per_sample = run.calibration.queries_per_sample * config.timing.batch_size
+    baseline_metrics = _metrics(runs.baseline, labels, run.baseline_s, per_sample, footprints.baseline)
+    entry_metrics = _metrics(runs.entry, labels, run.entry_s, per_sample, footprints.entry)
+    scores = scoring.score(speed, footprints.baseline.size_bytes, footprints.entry.size_bytes,
+                           baseline_metrics.accuracy_pct, entry_metrics.accuracy_pct, config.accuracy_penalty_per_pp)
+    mismatches = _mismatches(run, runs.entry, run.entry_labels)
+    baseline_mismatches = _mismatches(run, runs.baseline, run.baseline_labels)
+    if baseline_mismatches:
+        warnings.append(f"the baseline's timed predictions differ from its accuracy pass on {baseline_mismatches} "
+                        "images (float noise between batch sizes)")
+    evidence = rules.Evidence(
+        division=submission.division, scores=scores,
+        entry_accuracy_pct=entry_metrics.accuracy_pct,
+        entry_dithered_accuracy_pct=entry_metrics.dithered_accuracy_pct,
+        baseline_accuracy_pct=baseline_metrics.accuracy_pct,
+        baseline_dithered_accuracy_pct=baseline_metrics.dithered_accuracy_pct,
+        inconsistent_images=mismatches, timed_images=sum(len(i) for i in run.indices),
+        idle_cpu_entry_s=run.idle_cpu_entry, idle_cpu_baseline_s=run.idle_cpu_baseline,
+        baseline_timed_s=math.fsum(p.baseline.wall_s for p in run.pairs),
+        entry_timed_s=math.fsum(p.entry.wall_s for p in run.pairs),
+        timing_pairs=len(run.pairs), timing_pairs_discarded=len(run.pairs) - speed.pairs,
+        multi_core_samples=sum(p.multi_core for p in run.pairs),
+        discard_reasons=tuple(dict.fromkeys(p.invalid for p in run.pairs if p.invalid)),
+        timing_warnings=tuple(warnings), claimed=submission.claimed,
+    )
+    return Measurement(evidence, baseline_metrics, entry_metrics, scores,
+                       timing_report(run, speed, config.timing, warnings),
+                       _isolation_report(timed.isolation.with_note(ci_note)))
 
 
 def time_entry(model_dir: Path, baseline_dir: Path, images: np.ndarray, config: Competition,
@@ -359,188 +481,88 @@ def time_entry(model_dir: Path, baseline_dir: Path, images: np.ndarray, config: 
         if so_far is not None:
             with contextlib.suppress(SandboxError):
                 so_far.isolation = entry_worker.isolation
-    return TimedEntry(run, entry_worker.log.denied if entry_worker.log else (), entry_worker.isolation)
+    return TimedEntry(run, entry_worker.isolation)
 
 
-def timing_json(run: timing.PairedRun, speed: timing.SpeedupEstimate, params: Timing, warnings: list[str]) -> dict:
-    """The ``timing`` object of result.json: the plan, every pair's raw times, the estimate."""
+def timing_report(run: timing.PairedRun, speed: timing.SpeedupEstimate, params: Timing,
+                  warnings: list[str]) -> TimingReport:
+    """The ``timing`` part of the result: the plan, every pair's raw times, the estimate."""
     cal = run.calibration
-    return {
-        "pairs": speed.pairs,
-        "pairs_discarded": len(run.pairs) - speed.pairs,
-        "batch_size": params.batch_size,
-        "queries_per_sample": cal.queries_per_sample,
-        "warmup_queries": params.warmup_queries,
-        "calibration": {"overhead_query_s": cal.overhead_query_s, "baseline_query_s": cal.baseline_query_s,
-                        "entry_query_s": cal.entry_query_s, "shortened_by_supply": cal.shortened_by_supply},
-        "baseline_seconds": run.baseline_s,
-        "entry_seconds": run.entry_s,
-        "overhead_seconds": run.overhead_s,
-        "samples": [{"overhead": p.overhead.to_json(), "baseline": p.baseline.to_json(),
-                     "entry": p.entry.to_json(), "discarded": p.invalid} for p in run.pairs],
-        "log_ratio_mean": speed.log_mean,
-        "log_ratio_sd": speed.log_sd,
-        "ci_half_width": speed.half_width,
-        "confidence": speed.confidence,
-        "interval_covers": INTERVAL_COVERS,
-        "wall_speedup": run.wall_estimate(params.confidence).speedup,
-        "wait_fraction": run.wait_fraction,
-        "cv_baseline": timing.cv(run.baseline_s),
-        "cv_entry": timing.cv(run.entry_s),
-        "stop_reason": run.stop,
-        "idle_cpu_seconds": {"baseline": run.idle_cpu_baseline, "entry": run.idle_cpu_entry},
-        "warnings": warnings,
-    }
-
-
-def _measure(request: GradeRequest, submission, seed: int, progress: Progress,
-             so_far: SoFar) -> tuple[rules.Evidence, dict]:
-    config = request.config
-    refusal, ci_note = ci_policy(request.isolation, config.sandbox.allow_weak_isolation_in_ci)
-    if refusal is not None:
-        raise SandboxError(refusal)
-    hide = sandbox.hidden_paths(request.data_dir)
-    test = data.load_split(request.data_dir, "test")
-    rng = np.random.default_rng(seed)
-    dithered = dither(test.images, rng)
-    denied: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="tinymlperf-grade-") as tmp:
-        work = Path(tmp)
-        calibration = np.empty((0, 3, 32, 32), np.uint8)
-        if submission.has_recipe:
-            calibration = _calibration_images(request.data_dir, config.calibration_images)
-            progress("running the build recipe in the sandbox")
-        model_dir = rebuild(request, submission, work, calibration, denied)
-        with contextlib.suppress(SubmissionError):  # an unreadable file is reported by the stage that loads it
-            so_far.numbers.update(size_bytes=size.measure(model_dir).size_bytes,
-                                  baseline_size_bytes=size.measure(request.baseline_dir).size_bytes)
-        so_far.stage = "load"
-
-        # Timing comes first and runs on the dithered images, whose noise is drawn fresh for this
-        # grade: no worker of this entry has seen them yet, so nothing can be answered from a table
-        # shipped in the folder or a cache left behind by an earlier worker. The accuracy pass
-        # afterwards predicts the same dithered images, and the two must agree (the determinism check).
-        progress("timing: paired samples, baseline vs entry on one CPU, freshly dithered test images")
-        timed = time_entry(model_dir, request.baseline_dir, dithered, config, request.isolation, seed, progress,
-                           hide=hide, so_far=so_far)
-        run = timed.run
-        denied.extend(timed.denied)
-        so_far.note_latency(budget.latency_of(run.calibration, config))
-        if run.gave_up is not None:
-            raise budget.StageTooSlow(f"timing: {run.gave_up}", {})
-        so_far.stage = "accuracy"
-
-        progress("accuracy: baseline, 10,000 test images clean and dithered")
-        baseline_run = accuracy_pass(request.baseline_dir, config.sandbox, request.isolation, test.images, dithered,
-                                     denied=[], hide=hide)
-        progress("accuracy: entry, 10,000 test images clean and dithered")
-        try:
-            entry_run = accuracy_pass(model_dir, config.sandbox, request.isolation, test.images, dithered, denied,
-                                      hide, budgets=config.budgets)
-        except budget.StageTooSlow as e:
-            probe = e.measured["probe"]
-            accuracy = 100.0 * float(np.mean(probe.labels == test.labels[:len(probe.labels)]))
-            so_far.numbers.update(accuracy_pct=accuracy, accuracy_images=len(probe.labels))
-            raise budget.StageTooSlow(f"{e}; accuracy on those {len(probe.labels)} images: {accuracy:.1f}%",
-                                      e.measured) from e
-        so_far.numbers.update(accuracy_pct=100.0 * float(np.mean(entry_run.predictions == test.labels)),
-                              accuracy_images=len(test.labels))
-        so_far.stage = "rules"
-        walls = timed.isolation.with_note(ci_note)
-        entry_footprint = size.measure(model_dir)
-    baseline_footprint = size.measure(request.baseline_dir)
-
-    speed = run.estimate(config.timing.confidence)
-    if speed is None or speed.pairs < 2:
-        raise SubmissionError("timing_integrity: no usable timing pairs: "
-                              + "; ".join(dict.fromkeys(p.invalid or "" for p in run.pairs[:50])))
-    warnings = timing.warnings(run, speed, config.timing)
-    per_sample = run.calibration.queries_per_sample * config.timing.batch_size
-    baseline_metrics = _metrics(baseline_run, test.labels, run.baseline_s, per_sample, baseline_footprint)
-    entry_metrics = _metrics(entry_run, test.labels, run.entry_s, per_sample, entry_footprint)
-    scores = scoring.score(speed, baseline_footprint.size_bytes, entry_footprint.size_bytes,
-                           baseline_metrics["accuracy_pct"], entry_metrics["accuracy_pct"],
-                           config.accuracy_penalty_per_pp)
-    mismatches = _mismatches(run, entry_run, run.entry_labels)
-    baseline_mismatches = _mismatches(run, baseline_run, run.baseline_labels)
-    if baseline_mismatches:
-        warnings.append(f"the baseline's timed predictions differ from its accuracy pass on {baseline_mismatches} "
-                        "images (float noise between batch sizes)")
-    evidence = rules.Evidence(
-        division=submission.division, scores=scores,
-        entry_accuracy_pct=entry_metrics["accuracy_pct"],
-        entry_dithered_accuracy_pct=entry_metrics["dithered_accuracy_pct"],
-        baseline_accuracy_pct=baseline_metrics["accuracy_pct"],
-        baseline_dithered_accuracy_pct=baseline_metrics["dithered_accuracy_pct"],
-        inconsistent_images=mismatches, timed_images=sum(len(i) for i in run.indices),
-        idle_cpu_entry_s=run.idle_cpu_entry, idle_cpu_baseline_s=run.idle_cpu_baseline,
-        baseline_timed_s=math.fsum(p.baseline.wall_s for p in run.pairs),
-        entry_timed_s=math.fsum(p.entry.wall_s for p in run.pairs),
-        timing_pairs=len(run.pairs), timing_pairs_discarded=len(run.pairs) - speed.pairs,
-        multi_core_samples=sum(p.multi_core for p in run.pairs),
-        discard_reasons=tuple(dict.fromkeys(p.invalid for p in run.pairs if p.invalid)),
-        timing_warnings=tuple(warnings), denied=tuple(dict.fromkeys(denied)),
-        claimed=submission.claimed,
+    return TimingReport(
+        pairs=speed.pairs,
+        pairs_discarded=len(run.pairs) - speed.pairs,
+        batch_size=params.batch_size,
+        queries_per_sample=cal.queries_per_sample,
+        warmup_queries=params.warmup_queries,
+        calibration=CalibrationReport(cal.overhead_query_s, cal.baseline_query_s, cal.entry_query_s,
+                                      cal.shortened_by_supply),
+        baseline_seconds=tuple(run.baseline_s),
+        entry_seconds=tuple(run.entry_s),
+        overhead_seconds=tuple(run.overhead_s),
+        samples=tuple(TimingSample(p.overhead, p.baseline, p.entry, p.invalid) for p in run.pairs),
+        log_ratio_mean=speed.log_mean,
+        log_ratio_sd=speed.log_sd,
+        ci_half_width=speed.half_width,
+        confidence=speed.confidence,
+        interval_covers=INTERVAL_COVERS,
+        wall_speedup=run.wall_estimate(params.confidence).speedup,
+        wait_fraction=run.wait_fraction,
+        cv_baseline=timing.cv(run.baseline_s),
+        cv_entry=timing.cv(run.entry_s),
+        stop_reason=run.stop,
+        idle_cpu_seconds=IdleCpu(run.idle_cpu_baseline, run.idle_cpu_entry),
+        warnings=tuple(warnings),
     )
-    parts = {
-        "baseline_metrics": baseline_metrics,
-        "optimized_metrics": entry_metrics,
-        "normalized_scores": scores.to_json(),
-        "timing": timing_json(run, speed, config.timing, warnings),
-        "isolation": walls.to_json(),
-    }
-    return evidence, parts
 
 
-def summary_line(result: dict) -> str:
+def summary_line(result: GradeResult) -> str:
     """One line for the terminal: the status and, when graded, the scores; else the first reason and the numbers."""
-    s = result["normalized_scores"]
-    if result["status"] == "error":
-        return f"could not grade: {result['error']}"
-    failing = [c for c in result["checks"] if c["status"] == "fail"]
-    failed = list(dict.fromkeys(c["id"] for c in failing))
-    head = "valid" if result["status"] == "valid" else f"failed ({', '.join(failed)})"
+    s = result.normalized_scores
+    if result.status == "error":
+        return f"could not grade: {result.error}"
+    failing = result.failed_checks
+    failed = list(dict.fromkeys(c.id for c in failing))
+    head = "valid" if result.status == "valid" else f"failed ({', '.join(failed)})"
     if s is None:
         if not failing:
             return head
         more = len(failing) - 1
-        head += f": {failing[0]['message']}" + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
-        numbers = measured_line(result.get("measured"))
+        head += f": {failing[0].message}" + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+        numbers = measured_line(result.measured)
         return head + (f"; measured so far: {numbers}" if numbers else "")
-    ci = ("inconclusive" if s["speedup_ci_low"] is None
-          else f"{s['speedup_ci_low']:.3f}-{s['speedup_ci_high']:.3f}")
-    return (f"{head}: speedup {s['speedup']:.3f}x (95% CI {ci}), compression {s['compression']:.3f}x, "
-            f"accuracy {result['optimized_metrics']['accuracy_pct']:.2f}% ({s['accuracy_delta_pp']:+.2f} pp), "
-            f"efficiency {s['efficiency']:.3f}")
+    ci = ("inconclusive" if s.speedup_ci_low is None
+          else f"{s.speedup_ci_low:.3f}-{s.speedup_ci_high:.3f}")
+    entry = result.optimized_metrics
+    assert entry is not None, "normalized_scores without optimized_metrics"
+    return (f"{head}: speedup {s.speedup:.3f}x (95% CI {ci}), compression {s.compression:.3f}x, "
+            f"accuracy {entry.accuracy_pct:.2f}% ({s.accuracy_delta_pp:+.2f} pp), efficiency {s.efficiency:.3f}")
 
 
-def measured_line(measured: dict | None) -> str:
+def measured_line(measured: Measured | None) -> str:
     """The numbers a stopped grade kept, in one phrase ('' when none)."""
     if not measured:
         return ""
     parts = []
-    if measured["entry_ms_per_image"] is not None:
-        ratio = measured["latency_ratio"]
-        parts.append(f"{measured['entry_ms_per_image']:.2f} ms per image"
-                     + (f" ({ratio:.2f}x the baseline's {measured['baseline_ms_per_image']:.2f} ms)"
+    if measured.entry_ms_per_image is not None:
+        ratio = measured.latency_ratio
+        parts.append(f"{measured.entry_ms_per_image:.2f} ms per image"
+                     + (f" ({ratio:.2f}x the baseline's {measured.baseline_ms_per_image:.2f} ms)"
                         if ratio is not None else ""))
-    if measured["accuracy_pct"] is not None:
-        parts.append(f"accuracy {measured['accuracy_pct']:.2f}% on {measured['accuracy_images']:,} images")
-    if measured["size_bytes"] is not None:
-        parts.append(f"size {measured['size_bytes']:,} B"
-                     + (f" (baseline {measured['baseline_size_bytes']:,} B)"
-                        if measured["baseline_size_bytes"] is not None else ""))
+    if measured.accuracy_pct is not None:
+        parts.append(f"accuracy {measured.accuracy_pct:.2f}% on {measured.accuracy_images:,} images")
+    if measured.size_bytes is not None:
+        parts.append(f"size {measured.size_bytes:,} B"
+                     + (f" (baseline {measured.baseline_size_bytes:,} B)"
+                        if measured.baseline_size_bytes is not None else ""))
     return ", ".join(parts)
 
 
-def could_not_grade(folder: Path, config: Competition, baseline_dir: Path, message: str) -> dict:
+def could_not_grade(folder: Path, config: Competition, baseline_dir: Path, message: str) -> GradeResult:
     """An ``error`` result for a grade that could not start (no data, say): written like any other."""
     request = GradeRequest(folder=folder, data_dir=Path(), config=config, baseline_dir=baseline_dir)
     submission = validate_folder(folder, config).submission
-    result = empty_result(request, submission.to_json() if submission else None,
-                          file_sha256(baseline_dir / WEIGHTS_FILE))
-    result["error"] = message
-    return result
+    return dataclasses.replace(empty_result(request, submission, file_sha256(baseline_dir / WEIGHTS_FILE)),
+                               error=message)
 
 
 def measure_baseline(data_dir: Path, config: Competition, baseline_dir: Path, *,
@@ -556,7 +578,7 @@ def measure_baseline(data_dir: Path, config: Competition, baseline_dir: Path, *,
     dithered = dither(test.images, np.random.default_rng(seed))
     progress("accuracy: baseline, 10,000 test images clean and dithered")
     hide = sandbox.hidden_paths(data_dir)
-    run = accuracy_pass(baseline_dir, config.sandbox, isolation, test.images, dithered, denied=[], hide=hide)
+    run = accuracy_pass(baseline_dir, config.sandbox, isolation, test.images, dithered, hide)
     progress("latency: the baseline timed against itself")
     timed = time_entry(baseline_dir, baseline_dir, dithered, config, isolation, seed, progress, hide=hide)
     seconds = timed.run.baseline_s
@@ -565,7 +587,7 @@ def measure_baseline(data_dir: Path, config: Competition, baseline_dir: Path, *,
         "schema_version": 1,
         "grader_version": __version__,
         "baseline_sha256": file_sha256(baseline_dir / WEIGHTS_FILE),
-        "metrics": _metrics(run, test.labels, seconds, per_sample, size.measure(baseline_dir)),
+        "metrics": _metrics(run, test.labels, seconds, per_sample, size.measure(baseline_dir)).to_json(),
         "latency_samples_seconds": seconds,
         "queries_per_sample": timed.run.calibration.queries_per_sample,
         "batch_size": config.timing.batch_size,

@@ -34,6 +34,7 @@ from grader.core.errors import SandboxError, SubmissionError
 from grader.grading import grade
 from grader.judge import rules
 from grader.measure import data, hardware, timing
+from grader.measure.accuracy import dither
 from grader.sandbox import parent as sandbox
 from grader.sandbox.isolation import Requested
 
@@ -130,7 +131,7 @@ def _start_entries(slugs: Sequence[str], submissions: Path, data_dir: Path, comp
         request = grade.GradeRequest(folder=folder, data_dir=data_dir, config=competition,
                                      baseline_dir=baseline_dir, isolation=isolation)
         try:
-            model_dir = grade.rebuild(request, sub, work / slug, calibration, [])
+            model_dir = grade.rebuild(request, sub, work / slug, calibration)
             workers[slug] = stack.enter_context(sandbox.ModelWorker(model_dir, competition.sandbox, cpu=cpu,
                                                                     isolation=isolation))
         except SubmissionError as e:
@@ -154,7 +155,7 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
     seed = seed if seed is not None else int.from_bytes(os.urandom(8), "little")
     rng = random.Random(seed)
     test = data.load_split(data_dir, "test")
-    dithered = grade.dither(test.images, np.random.default_rng(seed))
+    dithered = dither(test.images, np.random.default_rng(seed))
     params = round_params(competition)
     per_round = standings.images_per_round(competition, len(dithered))
     rounds = competition.standings.rounds

@@ -74,7 +74,6 @@ class Evidence:
     multi_core_samples: int  # entry samples whose CPU time exceeded their wall time
     discard_reasons: tuple[str, ...]
     timing_warnings: tuple[str, ...]
-    denied: tuple[str, ...]  # sandbox denials during recipe, accuracy and timing
     claimed: dict | None
 
 
@@ -186,9 +185,9 @@ def evaluate(ev: Evidence, config: Competition) -> list[Check]:
                             f"for {other:.2f} s (limit {limit:.3f} s)"
                             + ("" if idle <= limit else ": background work while idle is not allowed")))
     checks += _timing_checks(ev)
-    checks.append(Check("sandbox", "fail" if ev.denied else "pass",
-                        "the sandbox denied: " + ", ".join(ev.denied[:10]) if ev.denied
-                        else "no action was denied by the sandbox"))
+    # Every action the sandbox denies stops the recipe or the model at once (the grade ends under
+    # ``runs``, naming what was denied): an entry measured this far had nothing denied.
+    checks.append(Check("sandbox", "pass", "no action was denied by the sandbox"))
     if ev.timing_warnings:
         checks.append(Check("timing_quality", "warn", "; ".join(ev.timing_warnings)))
     else:

@@ -1,0 +1,73 @@
+"""The accuracy pass: a model predicts the test images, clean and ±1 dithered, in one sandboxed worker.
+
+Labels never enter the worker; accuracy is computed here from its predictions.
+With budgets (an entry's pass), the pass stops after a first chunk when the
+whole cannot fit its time budget (``budget.StageTooSlow``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from grader.core.config import Budgets
+from grader.core.config import Sandbox as SandboxLimits
+from grader.measure import budget
+from grader.sandbox import parent as sandbox
+from grader.sandbox.isolation import Requested
+
+PREDICT_BATCH = 500
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """A model's accuracy-pass predictions, clean and dithered."""
+
+    predictions: np.ndarray
+    dithered_predictions: np.ndarray
+
+
+def dither(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Add independent -1/0/+1 noise to every pixel, clipped to 0..255."""
+    noise = rng.integers(-1, 2, size=images.shape, dtype=np.int16)
+    return np.clip(images.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
+def predict_all(worker: sandbox.ModelWorker, images: np.ndarray) -> np.ndarray:
+    """The worker's labels for ``images``, asked ``PREDICT_BATCH`` at a time."""
+    if not len(images):
+        return np.empty(0, np.int64)
+    return np.concatenate([worker.predict(images[i:i + PREDICT_BATCH]) for i in range(0, len(images), PREDICT_BATCH)])
+
+
+def bounded_predictions(worker: sandbox.ModelWorker, images: np.ndarray, dithered: np.ndarray,
+                        budgets: Budgets) -> ModelRun:
+    """Both predictions of the accuracy pass, stopped after a first chunk when the whole cannot fit its budget."""
+    n = min(budgets.accuracy_probe_images, len(images))
+    start = worker.cpu_seconds()  # CPU time, not wall: a busy machine must not fail an honest entry
+    first = worker.predict(images[:n])
+    probe = budget.AccuracyProbe(first, worker.cpu_seconds() - start)
+    reason = budget.accuracy_too_slow(probe, 2 * len(images), budgets.accuracy_seconds)
+    if reason is not None:
+        raise budget.StageTooSlow(f"accuracy: {reason}", {"probe": probe})
+    clean = np.concatenate([first, predict_all(worker, images[n:])])
+    return ModelRun(clean, predict_all(worker, dithered))
+
+
+def accuracy_pass(folder: Path, limits: SandboxLimits, isolation: Requested, images: np.ndarray,
+                  dithered: np.ndarray, hide: tuple[Path, ...] = (), *, budgets: Budgets | None = None) -> ModelRun:
+    """Predict the test set twice (clean, dithered) in one worker; labels never enter it.
+
+    With ``budgets`` (the entry's pass): loading within ``load_seconds``, the whole pass within
+    ``accuracy_seconds``, stopped after its first chunk when the rest cannot fit (StageTooSlow).
+    """
+    worker = sandbox.ModelWorker(folder, limits, isolation=isolation, hide=hide,
+                                 load_seconds=budgets.load_seconds if budgets else None)
+    with worker:
+        if budgets is None:
+            return ModelRun(predict_all(worker, images), predict_all(worker, dithered))
+        # The projection (CPU time) decides; the wall-clock bound only stops a model that slows down later.
+        with worker.within(budget.WALL_FACTOR * budgets.accuracy_seconds, "accuracy"):
+            return bounded_predictions(worker, images, dithered, budgets)
