@@ -48,7 +48,7 @@ from grader.judge.result import (
     TimingReport,
     TimingSample,
 )
-from grader.judge.rules import Check
+from grader.judge.rules import Check, Status
 from grader.judge.scoring import Scores
 from grader.measure import budget, data, hardware, size, timing
 from grader.measure.accuracy import ModelRun, accuracy_pass, dither
@@ -273,8 +273,11 @@ def empty_result(request: GradeRequest | None, submission: Submission | None, ba
     )
 
 
+_REPO_STATUS: dict[str, Status] = {"verified": "pass", "failed": "fail", "not_checked": "not_checked"}
+
+
 def _metadata_checks(submission, verification: RepoVerification) -> list[Check]:
-    repo_status = {"verified": "pass", "failed": "fail", "not_checked": "not_checked"}[verification.status]
+    repo_status = _REPO_STATUS[verification.status]
     return [
         Check("format", "pass", "submission folder passes every static check"),
         Check("honor_code", "pass", "honor code statement present"),
@@ -488,6 +491,9 @@ def timing_report(run: timing.PairedRun, speed: timing.SpeedupEstimate, params: 
                   warnings: list[str]) -> TimingReport:
     """The ``timing`` part of the result: the plan, every pair's raw times, the estimate."""
     cal = run.calibration
+    wall, stop = run.wall_estimate(params.confidence), run.stop
+    if wall is None or stop == "too_slow":  # an estimate exists, so valid pairs were timed
+        raise ValueError("a timing report needs timed pairs")
     return TimingReport(
         pairs=speed.pairs,
         pairs_discarded=len(run.pairs) - speed.pairs,
@@ -505,11 +511,11 @@ def timing_report(run: timing.PairedRun, speed: timing.SpeedupEstimate, params: 
         ci_half_width=speed.half_width,
         confidence=speed.confidence,
         interval_covers=INTERVAL_COVERS,
-        wall_speedup=run.wall_estimate(params.confidence).speedup,
+        wall_speedup=wall.speedup,
         wait_fraction=run.wait_fraction,
         cv_baseline=timing.cv(run.baseline_s),
         cv_entry=timing.cv(run.entry_s),
-        stop_reason=run.stop,
+        stop_reason=stop,
         idle_cpu_seconds=IdleCpu(run.idle_cpu_baseline, run.idle_cpu_entry),
         warnings=tuple(warnings),
     )
