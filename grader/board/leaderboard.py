@@ -2,7 +2,7 @@
 
 ``build`` turns records (and the latest ``standings.json``, when there is one)
 into ranked rows (pure); ``render`` turns those rows into Markdown (pure);
-``write_atomic`` is the only side effect. A standings run's ranking is the
+the caller writes it (``grader.core.files.write_atomic``). A standings run's ranking is the
 ranking of record; entries it did not time (or that changed since) are listed
 as provisional, ranked by their own per-PR grading. The same records always
 give the same bytes: no clock, total sort orders, fixed number formats, and
@@ -12,9 +12,7 @@ give the same bytes: no clock, total sort orders, fixed number formats, and
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -456,15 +454,3 @@ def render(board: Board) -> str:
         lines += _division(table, board)
     lines += _not_ranked(board) + _stale(board)
     return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def write_atomic(path: Path, content: str) -> None:
-    """Write ``content`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or Path("."))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

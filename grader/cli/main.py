@@ -440,7 +440,7 @@ _BASELINE_WEIGHTS = Path(__file__).resolve().parents[1] / "baseline" / "weights.
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from grader.board import leaderboard, record, standings
-    from grader.core import config
+    from grader.core import config, files
 
     competition = config.load(args.config)
     records = record.load_all(args.submissions)
@@ -457,7 +457,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
             same = False
         print(f"{args.out}: {'up to date' if same else 'out of date; run tinymlperf leaderboard'}")
         return EXIT_OK if same else EXIT_INVALID
-    leaderboard.write_atomic(args.out, content)
+    files.write_atomic(args.out, content)
     print(f"{args.out}: written from {len(records)} score record(s)")
     return EXIT_OK
 
