@@ -22,10 +22,10 @@ from grader.board.record import BaselineMetrics, ScoreRecord
 from grader.core import markdown
 from grader.core.errors import GraderError
 from grader.core.markdown import repo_link, text
+from grader.core.names import REPOSITORY
 
 PerAthlete = Literal["best", "latest"]
 DIVISIONS: tuple[tuple[str, str], ...] = (("closed", "Closed Division"), ("open", "Open Division"))
-_PR_REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 HEADERS = ("Rank", "Athlete", "Speedup (95% CI)", "Compression", "Accuracy", "Δ accuracy", "Efficiency",
            "Techniques", "Repo", "PR", "Graded")
 RIGHT_ALIGNED = (0, 2, 3, 4, 5, 6)  # rank and the numbers
@@ -258,7 +258,7 @@ def _pr_link(r: ScoreRecord) -> str:
     # Built only from schema-checked parts: owner/name pattern and a positive integer.
     if r.pr_number is None:
         return "organizer commit"
-    if not _PR_REPOSITORY.match(r.repository) or type(r.pr_number) is not int:
+    if not REPOSITORY.match(r.repository) or type(r.pr_number) is not int:
         raise GraderError(f"{r.source}: repository or pr_number has a bad shape")
     return f"[#{r.pr_number}](https://github.com/{r.repository}/pull/{r.pr_number})"
 

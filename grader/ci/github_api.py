@@ -11,7 +11,6 @@ becomes ``GitHubError`` with a hint (token scope, rate limit), except in
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from github.PullRequest import PullRequest
 
 from grader.ci.scope import ChangedFile
 from grader.core.errors import GitHubError
+from grader.core.names import parse_repo_url
 
 T = TypeVar("T")
 DEFAULT_BASE_URL = "https://api.github.com"
@@ -30,8 +30,6 @@ DEFAULT_BOT_LOGIN = "github-actions[bot]"
 # Extensions that count as source code when verifying a student's repository.
 CODE_SUFFIXES = (".py", ".ipynb", ".pyx", ".c", ".cc", ".cpp", ".h", ".hpp", ".cu", ".rs", ".go", ".java",
                  ".js", ".ts", ".jl", ".m", ".r", ".sh")
-_REPO_URL = re.compile(r"^https://github\.com/([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,100}?)"
-                       r"(?:\.git)?/?$")
 
 
 class PullMismatch(GitHubError):
@@ -161,12 +159,6 @@ def _call(op: Callable[[], T], what: str, policy: RetryPolicy) -> T:
         policy.sleep(delay)
         waited += delay
     raise AssertionError("unreachable: the loop returns or raises")
-
-
-def parse_repo_url(url: str) -> tuple[str, str] | None:
-    """``(owner, name)`` of an ``https://github.com/owner/name`` URL, else None."""
-    match = _REPO_URL.match(url.strip())
-    return (match.group(1), match.group(2)) if match else None
 
 
 def verify_repo(url: str, *, client: Github | None, expected_owner: str | None = None,

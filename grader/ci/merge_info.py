@@ -10,7 +10,6 @@ parameter so tests point it at a real HTTP server on loopback.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,12 +19,10 @@ from typing import Any
 from github import Auth, Github, GithubException
 
 from grader.contract.layout import RECORD_FILE
+from grader.core import config
 from grader.core.errors import GitHubError, GraderError
+from grader.core.names import LOGIN, REPOSITORY, SHA
 
-SHA = re.compile(r"^[0-9a-f]{40}$")
-LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
-REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 NULL_SHA = "0" * 40
 
 
@@ -133,7 +130,8 @@ def event_graded_at(event_name: str, event: dict[str, Any], submissions: Path, g
 
 def _folders(submissions: Path, ref: str) -> list[str]:
     out = _git(submissions, "ls-tree", "-d", "--name-only", ref, "--", ".")
-    return sorted(name for name in out.splitlines() if SLUG.match(name))
+    slug = config.load().submission.slug
+    return sorted(name for name in out.splitlines() if slug.fullmatch(name))
 
 
 def _is_commit(submissions: Path, sha: str) -> bool:

@@ -88,7 +88,7 @@ def post(run: RunInfo, artifact_dir: Path, *, client: Github, server_url: str = 
     files, listed_total = gh.changed_files(client, run.repo, number, policy=policy)
     if files and listed_total <= len(files) and not scope.touches_submissions(files):
         return PostOutcome(number, None, "skipped", f"{run.repo}#{number} changes no submission; no score comment")
-    pr_scope = scope.check(files, slug_pattern=load_config().submission.slug_pattern, listed_total=listed_total)
+    pr_scope = scope.check(files, slug=load_config().submission.slug, listed_total=listed_total)
     view = comment.plan(conclusion=run.conclusion, head_sha=run.head_sha,
                         run_url=f"{server_url.rstrip('/')}/{run.repo}/actions/runs/{run.run_id}",
                         scope=pr_scope, artifact=found)

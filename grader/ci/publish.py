@@ -14,9 +14,10 @@ from typing import Any
 
 from grader.board import record
 from grader.ci import publish_state
-from grader.ci.merge_info import SHA, SLUG, PullLookup, event_graded_at, event_repository, source_commit
-from grader.core import schema
+from grader.ci.merge_info import PullLookup, event_graded_at, event_repository, source_commit
+from grader.core import config, schema
 from grader.core.errors import GraderError
+from grader.core.names import SHA
 
 MAX_EVENT_BYTES = 25 * 1024 * 1024
 
@@ -59,7 +60,7 @@ def record_result(result_path: Path, slug: str, submissions: Path, event: dict[s
     from an existing record only when it names the same merge commit (a student
     cannot know that sha in advance); otherwise it is looked up through the API.
     """
-    if not SLUG.match(slug):
+    if not config.load().submission.slug.fullmatch(slug):
         raise GraderError(f"bad slug {slug!r}")
     if not SHA.match(graded_commit):
         raise GraderError(f"graded commit {graded_commit!r} is not a 40-hex sha")
@@ -120,7 +121,7 @@ def publish_all(slugs: list[str], results: Path, submissions: Path, event: dict[
     """
     done: list[Published] = []
     for slug in slugs:
-        source = source_commit(submissions, "HEAD", slug) if SLUG.match(slug) else None
+        source = source_commit(submissions, "HEAD", slug) if config.load().submission.slug.fullmatch(slug) else None
         result_path = results / slug / "result.json"
         try:
             if not result_path.is_file():

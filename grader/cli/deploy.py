@@ -102,10 +102,11 @@ def _register_board_pr(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from grader.ci import doctor, merge_info
+    from grader.ci import doctor
     from grader.ci import github_api as gh
+    from grader.core import names
 
-    if not merge_info.REPOSITORY.match(args.repo):
+    if not names.REPOSITORY.match(args.repo):
         raise UsageError(f"doctor: --repo {args.repo!r} is not OWNER/NAME")
     token = os.environ.get(args.token_env)
     if not token:

@@ -252,7 +252,7 @@ def _cmd_scope(args: argparse.Namespace) -> int:
         if args.github_output:
             actions.write_output(Path(args.github_output), "slug", "")
         return EXIT_OK
-    result = scope.check(files, slug_pattern=config.load().submission.slug_pattern, listed_total=listed)
+    result = scope.check(files, slug=config.load().submission.slug, listed_total=listed)
     for problem in result.problems:
         print(annotations.command(problem, title="Not one submission") if args.annotate else problem)
     if not result.ok:
@@ -486,9 +486,10 @@ def _cmd_record(args: argparse.Namespace) -> int:
     import os
 
     from grader.ci import merge_info, publish
+    from grader.core import names
 
     if args.organizer is not None:
-        if not merge_info.LOGIN.match(args.organizer):
+        if not names.LOGIN.match(args.organizer):
             raise UsageError(f"record: --organizer {args.organizer!r} is not a GitHub login")
         info = merge_info.MergeInfo(athlete_login=args.organizer, pr_number=None)
 
