@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from github import Github
 from grader.ci import artifact, comment, scope
 from grader.ci import github_api as gh
 from grader.core import config
-from grader.core.errors import GitHubError, UsageError
+from grader.core.errors import UsageError
 from grader.report import markdown_report as report
 
 MAX_EVENT_BYTES = 1024 * 1024
@@ -99,10 +99,3 @@ def post(run: RunInfo, artifact_dir: Path, *, client: Github, server_url: str = 
     return PostOutcome(number, view.kind, outcome.action, f"{run.repo}#{number}: {outcome.action} {view.kind} "
                        f"comment {outcome.url}")
 
-
-def client_from_env(env: Mapping[str, str]) -> Github:
-    """A client for the workflow's own token and API URL; GitHubError when there is no token."""
-    token = gh.token_from_env(env)
-    if token is None:
-        raise GitHubError("GITHUB_TOKEN is not set; the comment workflow must pass it in `env:`")
-    return gh.make_client(token, env.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from grader import __version__
-from grader.core.errors import GraderError, SubmissionError, UsageError
+from grader.core.errors import GitHubError, GraderError, SubmissionError, UsageError
 
 EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
 
@@ -167,7 +167,7 @@ def _repo_verifier(competition, args: argparse.Namespace):
                 return gh.RepoVerification("not_checked", "the verification file is about another URL")
             return gh.RepoVerification(saved["status"], saved["reason"])
         return from_file
-    client = _github_client()
+    client = gh.client_from_env()
     if client is None:
         return None
     owner = args.pr_author if competition.require_owner_match else None
@@ -243,7 +243,7 @@ def _cmd_scope(args: argparse.Namespace) -> int:
         repo = args.repo or os.environ.get("GITHUB_REPOSITORY")
         if not repo:
             raise UsageError("scope --pr needs --repo or $GITHUB_REPOSITORY")
-        client = gh.make_client(gh.token_from_env(), os.environ.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL))
+        client = gh.make_client(gh.token_from_env(), gh.api_url_from_env())
         files, listed = gh.changed_files(client, repo, args.pr)
     if args.allow_no_submission and files and not scope.touches_submissions(files) and (
             listed is None or listed <= len(files)):
@@ -350,7 +350,7 @@ def _cmd_verify_repo(args: argparse.Namespace) -> int:
             except GraderError as e:
                 verification = gh.RepoVerification("not_checked", f"the merged PR's author is unknown: {e}")
         if verification is None:
-            verification = gh.verify_repo(url, client=_github_client(), expected_owner=owner)
+            verification = gh.verify_repo(url, client=gh.client_from_env(), expected_owner=owner)
     if args.out:
         schema.write(args.out, {"schema_version": 1, "url": url, "status": verification.status,
                                 "reason": verification.reason}, "repo_verification")
@@ -360,6 +360,7 @@ def _cmd_verify_repo(args: argparse.Namespace) -> int:
 
 def _merged_pr_author(folder: Path | None) -> str:
     """The author of the merged PR that last changed ``folder`` on HEAD (the leaderboard's athlete)."""
+    from grader.ci import github_api as gh
     from grader.ci import merge_info
 
     if folder is None:
@@ -368,17 +369,8 @@ def _merged_pr_author(folder: Path | None) -> str:
     repo = os.environ.get("GITHUB_REPOSITORY", "")
     if source is None:
         raise GraderError(f"{folder} is not in HEAD's history")
-    client = merge_info.client(os.environ.get("GITHUB_API_URL", "https://api.github.com"),
-                               os.environ.get("GITHUB_TOKEN"))
-    return merge_info.find_merged_pr(client, repo, source).athlete_login
-
-
-def _github_client():
-    """A PyGithub client from GITHUB_TOKEN and GITHUB_API_URL, or None without a token."""
-    from grader.ci import github_api as gh
-
-    token = gh.token_from_env()
-    return gh.make_client(token, os.environ.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL)) if token else None
+    client = gh.make_client(gh.token_from_env(), gh.api_url_from_env(), throttle=False)
+    return gh.find_merged_pr(client, repo, source).athlete_login
 
 
 def _submission_repo_url(folder: Path, competition) -> str | None:
@@ -408,8 +400,11 @@ def _cmd_comment(args: argparse.Namespace) -> int:
     from grader.ci import github_api as gh
     from grader.ci import post
     run = post.read_event(Path(args.event or os.environ.get("GITHUB_EVENT_PATH", "")))
+    client = gh.client_from_env()
+    if client is None:
+        raise GitHubError("GITHUB_TOKEN is not set; the comment workflow must pass it in `env:`")
     try:
-        outcome = post.post(run, Path(args.artifact), client=post.client_from_env(os.environ),
+        outcome = post.post(run, Path(args.artifact), client=client,
                             server_url=os.environ.get("GITHUB_SERVER_URL", "https://github.com"),
                             bot_login=args.bot_login)
     except gh.StaleRun as e:
@@ -483,8 +478,7 @@ def _register_leaderboard(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
-    import os
-
+    from grader.ci import github_api as gh
     from grader.ci import merge_info, publish
     from grader.core import names
 
@@ -496,10 +490,10 @@ def _cmd_record(args: argparse.Namespace) -> int:
         def lookup(repo: str, sha: str) -> merge_info.MergeInfo:
             return info
     else:
-        gh = merge_info.client(args.api_url, os.environ.get("GITHUB_TOKEN"))
+        client = gh.make_client(gh.token_from_env(), args.api_url, throttle=False)
 
         def lookup(repo: str, sha: str) -> merge_info.MergeInfo:
-            return merge_info.find_merged_pr(gh, repo, sha)
+            return gh.find_merged_pr(client, repo, sha)
     outcome = publish.record_result(args.result, args.slug, args.submissions, publish.read_event(args.event),
                                     args.event_name, args.graded_commit, lookup, str(args.event))
     print(f"{outcome.path}: {outcome.action}: {outcome.detail}")
