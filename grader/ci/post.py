@@ -9,7 +9,6 @@ re-read from the API, and only schema-valid data is rendered.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,6 @@ from grader.ci import github_api as gh
 from grader.core import config
 from grader.core.errors import UsageError
 from grader.report import markdown_report as report
-
-MAX_EVENT_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -49,20 +46,17 @@ class PostOutcome:
     message: str
 
 
-def read_event(path: Path) -> RunInfo:
-    """Parse a ``workflow_run`` event payload; UsageError when it is not one."""
+def parse_run(data: dict[str, Any], source: str) -> RunInfo:
+    """The run facts of a ``workflow_run`` event payload (from ``event.read``); UsageError when it is not one."""
     try:
-        if path.stat().st_size > MAX_EVENT_BYTES:
-            raise UsageError(f"{path}: event payload over {MAX_EVENT_BYTES} bytes")
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
         run = data["workflow_run"]
         return RunInfo(run_id=int(run["id"]), event=str(run["event"]), conclusion=run.get("conclusion"),
                        head_sha=str(run["head_sha"]),
                        head_repo=(run.get("head_repository") or {}).get("full_name"),
                        repo=str(data["repository"]["full_name"]),
                        pr_numbers=tuple(int(p["number"]) for p in run.get("pull_requests") or ()))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise UsageError(f"{path}: not a workflow_run event payload ({type(e).__name__}: {e})") from e
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise UsageError(f"{source}: not a workflow_run event payload ({type(e).__name__}: {e})") from e
 
 
 def post(run: RunInfo, artifact_dir: Path, *, client: Github, server_url: str = "https://github.com",

@@ -6,7 +6,6 @@ Runs no submission code. Everything written comes from a schema-checked
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,6 @@ from grader.core import config, schema
 from grader.core.errors import GraderError
 from grader.core.names import SHA
 
-MAX_EVENT_BYTES = 25 * 1024 * 1024
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -29,19 +26,6 @@ class Outcome:
     action: str
     path: Path
     detail: str
-
-
-def read_event(path: Path) -> dict[str, Any]:
-    """The event payload (``$GITHUB_EVENT_PATH``) as a dict."""
-    try:
-        if path.stat().st_size > MAX_EVENT_BYTES:
-            raise GraderError(f"{path}: event payload is over {MAX_EVENT_BYTES} bytes")
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise GraderError(f"{path}: not readable JSON: {e}") from e
-    if not isinstance(data, dict):
-        raise GraderError(f"{path}: event payload is not a JSON object")
-    return data
 
 
 def _existing(path: Path) -> record.ScoreRecord | None:

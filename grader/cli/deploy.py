@@ -24,7 +24,7 @@ LEADERBOARD_PR_BODY = ("Score records and leaderboard.md written by the leaderbo
 def _cmd_publish(args: argparse.Namespace) -> int:
     import json
 
-    from grader.ci import actions, annotations, publish, publish_state
+    from grader.ci import actions, annotations, event, publish, publish_state
     from grader.ci import github_api as gh
 
     try:
@@ -33,7 +33,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         raise UsageError(f"publish: --chunks is not the planner's JSON list: {e}") from e
     client = gh.make_client(gh.token_from_env(), args.api_url, throttle=False)
     done, state = publish.publish_all(
-        slugs, args.results, args.submissions, publish.read_event(args.event), args.event_name,
+        slugs, args.results, args.submissions, event.read(args.event), args.event_name,
         args.graded_commit, lambda repo, sha: gh.find_merged_pr(client, repo, sha),
         publish_state.read(state_path := args.state or args.submissions.parent / publish_state.STATE_NAME),
         str(args.event))

@@ -397,9 +397,10 @@ def _register_verify_repo(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_comment(args: argparse.Namespace) -> int:
+    from grader.ci import event, post
     from grader.ci import github_api as gh
-    from grader.ci import post
-    run = post.read_event(Path(args.event or os.environ.get("GITHUB_EVENT_PATH", "")))
+    event_path = Path(args.event or os.environ.get("GITHUB_EVENT_PATH", ""))
+    run = post.parse_run(event.read(event_path), str(event_path))
     client = gh.client_from_env()
     if client is None:
         raise GitHubError("GITHUB_TOKEN is not set; the comment workflow must pass it in `env:`")
@@ -478,8 +479,8 @@ def _register_leaderboard(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
+    from grader.ci import event, merge_info, publish
     from grader.ci import github_api as gh
-    from grader.ci import merge_info, publish
     from grader.core import names
 
     if args.organizer is not None:
@@ -494,7 +495,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
 
         def lookup(repo: str, sha: str) -> merge_info.MergeInfo:
             return gh.find_merged_pr(client, repo, sha)
-    outcome = publish.record_result(args.result, args.slug, args.submissions, publish.read_event(args.event),
+    outcome = publish.record_result(args.result, args.slug, args.submissions, event.read(args.event),
                                     args.event_name, args.graded_commit, lookup, str(args.event))
     print(f"{outcome.path}: {outcome.action}: {outcome.detail}")
     return EXIT_OK
