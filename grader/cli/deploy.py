@@ -42,7 +42,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     for item in done:
         if item.action == "failed":
             tries = f"attempt {item.attempts} of {state.max_attempts}"
-            print(annotations.command(f"{item.detail} ({tries})", title=f"Not published: {item.slug}",
+            print(annotations.emit(f"{item.detail} ({tries})", title=f"Not published: {item.slug}",
                                       file=f"submissions/{item.slug}"))
             lines.append(f"- ❌ `{item.slug}` not published ({tries}): {item.detail}")
         else:
@@ -75,6 +75,7 @@ def _register_publish(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_board_pr(args: argparse.Namespace) -> int:
+    from grader.ci import annotations
     from grader.ci import github_api as gh
 
     repo = args.repo or os.environ.get("GITHUB_REPOSITORY")
@@ -86,7 +87,7 @@ def _cmd_board_pr(args: argparse.Namespace) -> int:
     client = gh.make_client(token, gh.api_url_from_env())
     pull = gh.open_board_pr(client, repo, args.branch, base=args.base, title=args.title, check_name=args.check,
                             body=args.body)
-    print(f"::notice title=Leaderboard PR::{pull.action} {pull.url}; {pull.note}")
+    print(annotations.emit(f"{pull.action} {pull.url}; {pull.note}", title="Leaderboard PR", level="notice"))
     return EXIT_OK
 
 

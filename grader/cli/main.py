@@ -247,14 +247,14 @@ def _cmd_scope(args: argparse.Namespace) -> int:
         files, listed = gh.changed_files(client, repo, args.pr)
     if args.allow_no_submission and files and not scope.touches_submissions(files) and (
             listed is None or listed <= len(files)):
-        print(annotations.command("this PR changes no file under submissions/, so there is nothing to grade; "
+        print(annotations.emit("this PR changes no file under submissions/, so there is nothing to grade; "
                                   "its review decides", title="No submission", level="notice"))
         if args.github_output:
             actions.write_output(Path(args.github_output), "slug", "")
         return EXIT_OK
     result = scope.check(files, slug=config.load().submission.slug, listed_total=listed)
     for problem in result.problems:
-        print(annotations.command(problem, title="Not one submission") if args.annotate else problem)
+        print(annotations.emit(problem, title="Not one submission"))
     if not result.ok:
         return EXIT_INVALID
     if args.github_output:
@@ -270,7 +270,6 @@ def _register_scope(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--pr", type=int, help="read the PR's files from the API (GITHUB_TOKEN, --repo)")
     p.add_argument("--repo", default=None, help="owner/name for --pr (default: $GITHUB_REPOSITORY)")
     p.add_argument("--github-output", metavar="FILE", help="append slug=<slug> to this $GITHUB_OUTPUT file")
-    p.add_argument("--annotate", action="store_true", help="print problems as ::error annotations")
     p.add_argument("--allow-no-submission", action="store_true",
                    help="exit 0 with an empty slug when no file under submissions/ changes (an organizer's PR)")
     p.set_defaults(func=_cmd_scope)
@@ -281,7 +280,7 @@ def _cmd_take_submission(args: argparse.Namespace) -> int:
     from grader.core import config
     problems = intake.take_submission(Path(args.pr_root), args.slug, Path(args.dest), config.load().submission)
     for problem in problems:
-        print(annotations.command(problem, title="Submission folder"))
+        print(annotations.emit(problem, title="Submission folder"))
     return EXIT_INVALID if problems else EXIT_OK
 
 
@@ -410,7 +409,7 @@ def _cmd_comment(args: argparse.Namespace) -> int:
                             bot_login=args.bot_login)
     except gh.StaleRun as e:
         from grader.ci import annotations
-        print(annotations.command(f"{e}", title="Stale grade run", level="notice"))
+        print(annotations.emit(f"{e}", title="Stale grade run", level="notice"))
         return EXIT_OK
     except gh.PullMismatch as e:
         print(f"tinymlperf comment: refused: {e}", file=sys.stderr)
@@ -560,16 +559,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from grader.core import config, schema
 
     result = validate.validate_folder(args.folder, config.load(args.config))
-    github = os.environ.get("GITHUB_ACTIONS") == "true"
     if args.json:
         sys.stdout.write(schema.dumps(result.to_json()))
-        if github:  # stdout stays pure JSON; the runner reads workflow commands from stderr too
-            sys.stderr.write(annotations.render(result.problems))
+        if annotations.active():  # stdout stays pure JSON; the runner reads workflow commands from stderr too
+            sys.stderr.write(annotations.emit_problems(result.problems))
     else:
-        for problem in result.problems:
-            print(problem)
-        if github:
-            sys.stdout.write(annotations.render(result.problems))
+        sys.stdout.write(annotations.emit_problems(result.problems))
         count = len(result.problems)
         print(f"{result.to_json()['folder']}: " + ("valid" if result.ok else
                                                     f"{count} problem{'s' * (count != 1)}"))
