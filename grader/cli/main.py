@@ -21,9 +21,6 @@ from grader.core.errors import GitHubError, GraderError, SubmissionError, UsageE
 
 EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
 
-Command = Callable[[argparse.Namespace], int]
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so main() owns every exit code."""
 
