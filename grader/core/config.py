@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -83,10 +83,10 @@ class SubmissionLimits:
     max_npz_uncompressed_bytes: int
     allowed_suffixes: tuple[str, ...]
 
-    @property
+    @cached_property
     def slug(self) -> re.Pattern[str]:
-        """``slug_pattern`` compiled: the test of every slug the grader takes (use ``fullmatch``)."""
-        return re.compile(self.slug_pattern)  # re caches it: every call gives the same object
+        """``slug_pattern`` compiled once: the test of every slug the grader takes (use ``fullmatch``)."""
+        return re.compile(self.slug_pattern)
 
 
 @dataclass(frozen=True)
