@@ -19,13 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import scorefactory as sf  # noqa: E402
 
 from grader.board import leaderboard, record  # noqa: E402
+from grader.core import files  # noqa: E402
 
 
 def regenerate(submissions: Path, out: Path) -> float:
     start = time.perf_counter()
     records = record.load_all(submissions)
     board = leaderboard.build(records, leaderboard.CurrentGrader(sf.VERSION, sf.BASELINE_SHA), "best", 10)
-    leaderboard.write_atomic(out, leaderboard.render(board))
+    files.write_atomic(out, leaderboard.render(board))
     return time.perf_counter() - start
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from grader.core import config, schema
 from grader.core.errors import GitHubError
 from tests.github_server import GitHubServer
 
+ROOT = Path(__file__).resolve().parents[1]
 TOKEN, BOT = "ghs_test_token", "github-actions[bot]"
 REPO, PR, SHA = "tinyml-org/tinymlperf", 42, "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
 MARKER = "<!-- tinymlperf:score-comment -->"
@@ -291,3 +294,16 @@ def test_verify_repo_on_an_unreadable_submission_is_not_checked_and_says_why(
     assert "has no readable github_repo" in capsys.readouterr().out
     assert schema.read(out, "repo_verification")["status"] == "not_checked"
     assert server.state.requests == []
+
+
+def test_make_client_is_the_only_place_a_client_is_made() -> None:
+    """One factory, with PyGithub's own retries off: every call goes through the bounded ``_call``."""
+    made = []
+    for path in sorted((ROOT / "grader").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                if name in ("Github", "GithubIntegration", "Token", "AppAuth"):
+                    made.append(path.relative_to(ROOT).as_posix())
+    assert made == ["grader/ci/github_api.py", "grader/ci/github_api.py"]  # Github(...) and Auth.Token(...)
+    assert inspect.getsource(gh.make_client).count("Github(") == 1 and "retry=None" in inspect.getsource(gh.make_client)

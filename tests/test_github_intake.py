@@ -10,6 +10,7 @@ from pathlib import Path
 
 from grader.ci import annotations, intake
 from grader.core import config
+from grader.core.problem import Problem
 
 LIMITS = config.load().submission
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +58,8 @@ def test_annotate_command_prints_one_annotation_per_failed_or_warning_check(tmp_
     (tmp_path / "report.md").write_text("# Report\n")
     summary = tmp_path / "summary.md"
     proc = subprocess.run([sys.executable, "-m", "grader", "annotate", str(tmp_path), "--summary", str(summary)],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "GITHUB_ACTIONS": "true"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
         "::error file=submissions/ada-quant,title=techniques_documented (fail)::techniques: `rm -rf` | <b>bold</b>%0A"
@@ -65,3 +67,27 @@ def test_annotate_command_prints_one_annotation_per_failed_or_warning_check(tmp_
         "::warning file=submissions/ada-quant,title=timing_noise (warn)::high CV 12%25"]
     assert summary.read_text() == "# Report\n"
     assert json.loads((tmp_path / "result.json").read_text())["status"] == "failed"
+
+
+def test_one_policy_annotations_under_actions_plain_lines_elsewhere() -> None:
+    actions_env, terminal = {"GITHUB_ACTIONS": "true"}, {}
+    assert annotations.emit("x: y", file="a,b", line=3, title="T", env=actions_env) == "::error file=a%2Cb,line=3,title=T::x: y"
+    assert annotations.emit("x: y", file="a,b", line=3, title="T", env=terminal) == "a,b:3: T: x: y"
+    assert annotations.emit("gone", level="notice", env=terminal) == "gone"
+    assert annotations.emit("bad\n::add-mask::x", env=actions_env) == "::error::bad%0A::add-mask::x"
+    problems = [Problem("s/submission.yaml", 7, 13, "honor_code: wrong", "honor-code")]
+    assert annotations.emit_problems(problems, env=terminal) == "s/submission.yaml:7:13: honor_code: wrong\n"
+    assert annotations.emit_problems(problems, env=actions_env) == annotations.render(problems)
+
+
+def test_take_submission_and_annotate_print_plain_lines_outside_actions(tmp_path: Path) -> None:
+    (tmp_path / "result.json").write_bytes((ROOT / "tests" / "golden" / "result_sample.json").read_bytes())
+    env = {k: v for k, v in os.environ.items() if k != "GITHUB_ACTIONS"}
+    proc = subprocess.run([sys.executable, "-m", "grader", "annotate", str(tmp_path)], capture_output=True, text=True,
+                          timeout=60, env={**env, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "submissions/ada-quant: timing_noise (warn): high CV 12%"
+    proc = subprocess.run([sys.executable, "-m", "grader", "take-submission", str(make_pr(tmp_path)), "bob",
+                           "--dest", str(tmp_path / "tree")], capture_output=True, text=True, timeout=60,
+                          env={**env, "PYTHONPATH": str(ROOT)})
+    assert (proc.returncode, proc.stdout) == (1, "Submission folder: submissions/bob/: not a folder in the PR\n")

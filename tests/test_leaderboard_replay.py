@@ -113,7 +113,7 @@ class Run:
                    "needs.plan.outputs.chunks": getattr(self, "chunks", ""),
                    "steps.publish.outputs.unpublished": getattr(self, "outputs", {}).get("unpublished", "")}
         return {"GITHUB_EVENT_PATH": str(self.event), "GITHUB_EVENT_NAME": "push", "GITHUB_SHA": self.merge.after,
-                "GITHUB_API_URL": self.api.url, "GITHUB_REPOSITORY": REPO,
+                "GITHUB_API_URL": self.api.url, "GITHUB_REPOSITORY": REPO, "GITHUB_ACTIONS": "true",
                 **step_env(job, step_id, context)}
 
     def plan_and_grade(self, unusable: tuple[str, ...] = ()) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from grader.board import record
+from grader.ci import github_api as gh
 from grader.ci import merge_info, publish
 from grader.cli import main as cli
 from grader.core.errors import GitHubError, GraderError
@@ -29,8 +30,8 @@ def api() -> Iterator[GitHubServer]:
 
 
 def lookup(api: GitHubServer) -> merge_info.PullLookup:
-    gh = merge_info.client(api.url, "secret-token")
-    return lambda repository, sha: merge_info.find_merged_pr(gh, repository, sha)
+    client = gh.make_client("secret-token", api.url, throttle=False)
+    return lambda repository, sha: gh.find_merged_pr(client, repository, sha)
 
 
 def test_the_athlete_is_the_merged_pr_author(api: GitHubServer) -> None:
@@ -59,9 +60,23 @@ def test_a_login_of_the_wrong_shape_is_refused(api: GitHubServer) -> None:
 
 def test_an_unknown_repository_is_an_error_with_a_hint() -> None:
     with GitHubServer() as srv:
-        gh = merge_info.client(srv.url + "/nowhere", None)
+        client = gh.make_client(None, srv.url + "/nowhere", throttle=False)
         with pytest.raises(GitHubError, match=r"HTTP 404 \(token needs contents: read"):
-            merge_info.find_merged_pr(gh, REPO, "a" * 40)
+            gh.find_merged_pr(client, REPO, "a" * 40)
+
+
+def test_the_lookup_retries_a_server_error_within_the_bounded_wait(api: GitHubServer) -> None:
+    api.state.merge(REPO, "a" * 40, 7, "ada")
+    api.state.fail("GET", r"/commits/a{40}/pulls", 502, times=2)
+    waits: list[float] = []
+    client = gh.make_client("secret-token", api.url, throttle=False)
+    policy = gh.RetryPolicy(sleep=waits.append, max_total_wait=10)
+    assert gh.find_merged_pr(client, REPO, "a" * 40, policy=policy) == merge_info.MergeInfo("ada", 7)
+    assert waits == [1.0, 2.0]
+    api.state.fail("GET", r"/commits/a{40}/pulls", 502, times=5)
+    with pytest.raises(GitHubError, match=r"listing pull requests failed: HTTP 502$"):
+        gh.find_merged_pr(client, REPO, "a" * 40, policy=gh.RetryPolicy(sleep=waits.append, max_total_wait=5))
+    assert waits[2:] == [1.0, 2.0]  # the next wait (4 s) would pass the 5 s bound: it gives up instead
 
 
 def test_to_grade_lists_the_pushed_folders_and_folders_without_a_current_record(tmp_path: Path) -> None:

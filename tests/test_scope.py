@@ -7,11 +7,11 @@ import pytest
 from grader.ci.scope import ChangedFile, Scope, check, parse_name_status
 from grader.core import config
 
-PATTERN = config.load().submission.slug_pattern
+PATTERN = config.load().submission.slug
 
 
 def scope_of(*files: ChangedFile, listed_total: int | None = None) -> Scope:
-    return check(files, slug_pattern=PATTERN, listed_total=listed_total)
+    return check(files, slug=PATTERN, listed_total=listed_total)
 
 
 def test_a_pr_adding_one_submission_folder_is_in_scope() -> None:

@@ -336,7 +336,8 @@ def test_slowing_down_in_one_phase_only_hurts_the_entry(tmp_path: Path, small_da
 
 
 def test_workflow_commands_in_output_and_errors_never_reach_the_log(tmp_path: Path, small_data: Path,
-                                                                     capfd: pytest.CaptureFixture[str]) -> None:
+                                                                     capfd: pytest.CaptureFixture[str],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     commands = ["::add-mask::" + SECRET, "::set-output name=speedup::1000", "::stop-commands::tok",
                 "::set-env name=LD_PRELOAD::/tmp/x.so", "##[error]forged", "::error::forged annotation"]
     source = ESCAPE_PRELUDE + f"""
@@ -354,6 +355,7 @@ def load(folder):
                      "process", "--out", str(out / "result.json"), "--report", str(out / "report.md")])
     assert code == 1
     (out / "summary.md").write_text("")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")  # annotations are printed for the runner only
     assert cli.main(["annotate", str(out), "--summary", str(out / "summary.md")]) == 0
     captured = capfd.readouterr()
     lines = (captured.out + captured.err).splitlines()

@@ -19,7 +19,7 @@ import pytest
 
 from grader.board import leaderboard
 from grader.ci.comment import CommentView, render_comment
-from grader.core import schema
+from grader.core import files, schema
 from grader.core.errors import DataError
 from grader.judge.result import GradeResult
 from grader.measure import data
@@ -141,7 +141,7 @@ def test_interrupted_leaderboard_write_keeps_the_old_file(tmp_path: Path, monkey
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
-        leaderboard.write_atomic(board, "new board\n" * 10_000)
+        files.write_atomic(board, "new board\n" * 10_000)
     assert board.read_text() == "old board\n" and sorted(p.name for p in tmp_path.iterdir()) == ["leaderboard.md"]
 
 

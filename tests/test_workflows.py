@@ -281,11 +281,13 @@ def test_replay_comment_says_nothing_while_a_run_awaits_approval(tmp_path: Path,
 
 
 def test_post_skips_a_run_awaiting_approval_even_when_the_job_runs(tmp_path: Path, replay_api: GitHubServer) -> None:
+    from grader.ci import event as event_payload
     from grader.ci import post
     seed_scoped_pr(replay_api)
     event = workflow_run_event(HEAD, "action_required")
     (tmp_path / "event.json").write_text(json.dumps(event))
-    outcome = post.post(post.read_event(tmp_path / "event.json"), tmp_path / "none", client=None)  # type: ignore[arg-type]
+    run = post.parse_run(event_payload.read(tmp_path / "event.json"), "event.json")
+    outcome = post.post(run, tmp_path / "none", client=None)  # type: ignore[arg-type]
     assert outcome.action == "skipped" and "approval" in outcome.message
     assert replay_api.state.issue_comments(REPO, PR) == []
 

@@ -2,7 +2,7 @@
 
 ``build`` turns records (and the latest ``standings.json``, when there is one)
 into ranked rows (pure); ``render`` turns those rows into Markdown (pure);
-``write_atomic`` is the only side effect. A standings run's ranking is the
+the caller writes it (``grader.core.files.write_atomic``). A standings run's ranking is the
 ranking of record; entries it did not time (or that changed since) are listed
 as provisional, ranked by their own per-PR grading. The same records always
 give the same bytes: no clock, total sort orders, fixed number formats, and
@@ -12,9 +12,7 @@ give the same bytes: no clock, total sort orders, fixed number formats, and
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +22,10 @@ from grader.board.record import BaselineMetrics, ScoreRecord
 from grader.core import markdown
 from grader.core.errors import GraderError
 from grader.core.markdown import repo_link, text
+from grader.core.names import REPOSITORY
 
 PerAthlete = Literal["best", "latest"]
 DIVISIONS: tuple[tuple[str, str], ...] = (("closed", "Closed Division"), ("open", "Open Division"))
-_PR_REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 HEADERS = ("Rank", "Athlete", "Speedup (95% CI)", "Compression", "Accuracy", "Δ accuracy", "Efficiency",
            "Techniques", "Repo", "PR", "Graded")
 RIGHT_ALIGNED = (0, 2, 3, 4, 5, 6)  # rank and the numbers
@@ -260,7 +258,7 @@ def _pr_link(r: ScoreRecord) -> str:
     # Built only from schema-checked parts: owner/name pattern and a positive integer.
     if r.pr_number is None:
         return "organizer commit"
-    if not _PR_REPOSITORY.match(r.repository) or type(r.pr_number) is not int:
+    if not REPOSITORY.match(r.repository) or type(r.pr_number) is not int:
         raise GraderError(f"{r.source}: repository or pr_number has a bad shape")
     return f"[#{r.pr_number}](https://github.com/{r.repository}/pull/{r.pr_number})"
 
@@ -456,15 +454,3 @@ def render(board: Board) -> str:
         lines += _division(table, board)
     lines += _not_ranked(board) + _stale(board)
     return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def write_atomic(path: Path, content: str) -> None:
-    """Write ``content`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or Path("."))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

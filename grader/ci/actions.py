@@ -10,22 +10,22 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from grader.ci.annotations import command
+from grader.ci.annotations import emit
 from grader.judge.result import GradeResult
 
 _OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 def result_annotations(result: GradeResult) -> list[str]:
-    """Annotations for a result: the grading error, each failed check (error) and warning."""
+    """Annotations for a result: the grading error, each failed check (error) and warning (``emit``'s policy)."""
     lines = []
     folder = f"submissions/{result.submission.slug}" if result.submission else "submissions"
     if result.status == "error":
-        lines.append(command(result.error or "grading failed", title="Could not grade", file=folder))
+        lines.append(emit(result.error or "grading failed", title="Could not grade", file=folder))
     for check in result.checks:
         if check.status in ("fail", "warn"):
-            lines.append(command(check.message, title=f"{check.id} ({check.status})", file=folder,
-                                 level="error" if check.status == "fail" else "warning"))
+            lines.append(emit(check.message, title=f"{check.id} ({check.status})", file=folder,
+                              level="error" if check.status == "fail" else "warning"))
     return lines
 
 

@@ -1,7 +1,8 @@
 """The GitHub API behind a few typed functions (PyGithub underneath).
 
-Callers pass a client from ``make_client`` (tests point it at a loopback server
-through ``base_url``). Every call retries 5xx answers and rate limits, honouring
+Callers pass a client from ``make_client``, the one place a client is made
+(``client_from_env`` reads the workflow's token and API URL for it; tests point
+it at a loopback server through ``base_url``). Every call retries 5xx answers and rate limits, honouring
 ``Retry-After`` and ``X-RateLimit-Reset``, within a bounded total wait; the
 sleep and the clock are injectable. ``GithubException`` never escapes: it
 becomes ``GitHubError`` with a hint (token scope, rate limit), except in
@@ -11,7 +12,6 @@ becomes ``GitHubError`` with a hint (token scope, rate limit), except in
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,8 +21,11 @@ import requests
 from github import Auth, Github, GithubException
 from github.PullRequest import PullRequest
 
+from grader.ci.merge_info import MergeInfo
 from grader.ci.scope import ChangedFile
-from grader.core.errors import GitHubError
+from grader.contract.submission import RepoVerification
+from grader.core.errors import GitHubError, GraderError
+from grader.core.names import LOGIN, REPOSITORY, SHA, parse_repo_url
 
 T = TypeVar("T")
 DEFAULT_BASE_URL = "https://api.github.com"
@@ -30,8 +33,6 @@ DEFAULT_BOT_LOGIN = "github-actions[bot]"
 # Extensions that count as source code when verifying a student's repository.
 CODE_SUFFIXES = (".py", ".ipynb", ".pyx", ".c", ".cc", ".cpp", ".h", ".hpp", ".cu", ".rs", ".go", ".java",
                  ".js", ".ts", ".jl", ".m", ".r", ".sh")
-_REPO_URL = re.compile(r"^https://github\.com/([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,100}?)"
-                       r"(?:\.git)?/?$")
 
 
 class PullMismatch(GitHubError):
@@ -51,14 +52,6 @@ class RetryPolicy:
     max_total_wait: float = 120.0
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
     clock: Callable[[], float] = field(default=time.time, compare=False)
-
-
-@dataclass(frozen=True)
-class RepoVerification:
-    """Whether a submission's ``github_repo`` is a real, reachable repository with code in it."""
-
-    status: Literal["verified", "failed", "not_checked"]
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -88,10 +81,25 @@ def token_from_env(env: Mapping[str, str] = os.environ) -> str | None:
 
 def make_client(token: str | None, base_url: str = DEFAULT_BASE_URL, *, timeout: int = 20,
                 throttle: bool = True) -> Github:
-    """A PyGithub client; its own retries are off because ``_call`` retries with a bounded wait."""
+    """A PyGithub client; its own retries are off because ``_call`` retries with a bounded wait.
+
+    ``token`` None asks anonymously; ``throttle`` spaces requests as GitHub asks of
+    integrations making many calls (off for a handful of reads).
+    """
     return Github(auth=Auth.Token(token) if token else None, base_url=base_url.rstrip("/"), timeout=timeout,
                   per_page=100, retry=None, seconds_between_requests=0.25 if throttle else None,
                   seconds_between_writes=1.0 if throttle else None)
+
+
+def api_url_from_env(env: Mapping[str, str] = os.environ) -> str:
+    """The API base the workflow runs against (``GITHUB_API_URL``, set on GitHub Enterprise too)."""
+    return env.get("GITHUB_API_URL") or DEFAULT_BASE_URL
+
+
+def client_from_env(env: Mapping[str, str] = os.environ, *, throttle: bool = True) -> Github | None:
+    """``make_client`` for ``GITHUB_TOKEN`` and ``GITHUB_API_URL``; None when there is no token."""
+    token = token_from_env(env)
+    return make_client(token, api_url_from_env(env), throttle=throttle) if token else None
 
 
 def _header(e: GithubException, name: str) -> str | None:
@@ -163,12 +171,6 @@ def _call(op: Callable[[], T], what: str, policy: RetryPolicy) -> T:
     raise AssertionError("unreachable: the loop returns or raises")
 
 
-def parse_repo_url(url: str) -> tuple[str, str] | None:
-    """``(owner, name)`` of an ``https://github.com/owner/name`` URL, else None."""
-    match = _REPO_URL.match(url.strip())
-    return (match.group(1), match.group(2)) if match else None
-
-
 def verify_repo(url: str, *, client: Github | None, expected_owner: str | None = None,
                 policy: RetryPolicy = RetryPolicy()) -> RepoVerification:
     """Check that ``url`` names a reachable, non-empty repository holding source code.
@@ -230,6 +232,39 @@ def find_pr(client: Github, repo: str, head_sha: str, *, policy: RetryPolicy = R
                 return pull.number
         return None
     return _call(scan, f"open PRs of {repo}", policy)
+
+
+def find_merged_pr(client: Github, repository: str, sha: str, *, policy: RetryPolicy = RetryPolicy()) -> MergeInfo:
+    """The merged PR that produced commit ``sha`` on the default branch, via ``commits/{sha}/pulls``.
+
+    Prefers the PR whose ``merge_commit_sha`` is ``sha`` (merge or squash
+    merge); otherwise accepts a single merged PR. Raises GitHubError otherwise,
+    and checks the number and login the API answers before trusting them.
+    """
+    if not REPOSITORY.match(repository) or not SHA.match(sha):
+        raise GraderError(f"bad repository {repository!r} or commit {sha!r}")
+
+    def read() -> tuple[list[PullRequest], list[PullRequest]]:
+        pulls = list(client.withLazy(True).get_repo(repository).get_commit(sha).get_pulls())  # lazy: only GET commits/{sha}/pulls
+        merged = [p for p in pulls if p.merged_at is not None]
+        return pulls, [p for p in merged if p.merge_commit_sha == sha] or merged
+    try:
+        pulls, chosen = _call(read, f"pull requests of {repository}@{sha}", policy)
+    except GitHubError as e:
+        cause = e.__cause__
+        if not isinstance(cause, GithubException):
+            raise
+        hint = " (token needs contents: read and pull-requests: read)" if cause.status in (401, 403, 404) else ""
+        raise GitHubError(f"{repository}@{sha}: listing pull requests failed: HTTP {cause.status}{hint}") from cause
+    if len(chosen) != 1:
+        raise GitHubError(f"{repository}@{sha}: expected one merged pull request, found {len(chosen)} "
+                          f"(of {len(pulls)} associated); was this commit pushed without a PR?")
+    number, login = chosen[0].number, chosen[0].user.login
+    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+        raise GitHubError(f"{repository}@{sha}: API returned a bad PR number {number!r}")
+    if not isinstance(login, str) or not LOGIN.match(login):
+        raise GitHubError(f"{repository}@{sha}: API returned a bad login {login!r}")
+    return MergeInfo(athlete_login=login, pr_number=number)
 
 
 def changed_files(client: Github, repo: str, pr_number: int, *,

@@ -2,30 +2,24 @@
 
 The leaderboard never believes a name a student typed: the athlete is the login
 of the merged PR's author, found through the GitHub API from the commit on
-main, and the commit and time come from git and the event payload.
-PyGithub stays behind ``client`` and ``find_merged_pr``; the API base URL is a
-parameter so tests point it at a real HTTP server on loopback.
+main (``grader.ci.github_api.find_merged_pr`` answers a ``PullLookup``), and
+the commit and time come from git and the event payload.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from github import Auth, Github, GithubException
-
 from grader.contract.layout import RECORD_FILE
-from grader.core.errors import GitHubError, GraderError
+from grader.core import config
+from grader.core.errors import GraderError
+from grader.core.names import REPOSITORY
 
-SHA = re.compile(r"^[0-9a-f]{40}$")
-LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
-REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 NULL_SHA = "0" * 40
 
 
@@ -39,40 +33,6 @@ class MergeInfo:
 
 # (repository "owner/name", commit sha) -> MergeInfo; injectable so callers can reuse a client.
 PullLookup = Callable[[str, str], MergeInfo]
-
-
-def client(base_url: str, token: str | None) -> Github:
-    """A PyGithub client for ``base_url`` (``https://api.github.com`` or a loopback test server)."""
-    auth = Auth.Token(token) if token else None
-    return Github(auth=auth, base_url=base_url, lazy=True, retry=3, seconds_between_requests=None)
-
-
-def find_merged_pr(gh: Github, repository: str, sha: str) -> MergeInfo:
-    """The merged PR that produced commit ``sha`` on the default branch, via ``commits/{sha}/pulls``.
-
-    Prefers the PR whose ``merge_commit_sha`` is ``sha`` (merge or squash
-    merge); otherwise accepts a single merged PR. Raises GitHubError otherwise.
-    """
-    if not REPOSITORY.match(repository) or not SHA.match(sha):
-        raise GraderError(f"bad repository {repository!r} or commit {sha!r}")
-    try:
-        pulls = list(gh.get_repo(repository).get_commit(sha).get_pulls())
-        merged = [p for p in pulls if p.merged_at is not None]
-        exact = [p for p in merged if p.merge_commit_sha == sha]
-        chosen = exact or merged
-        if len(chosen) != 1:
-            raise GitHubError(f"{repository}@{sha}: expected one merged pull request, found {len(chosen)} "
-                              f"(of {len(pulls)} associated); was this commit pushed without a PR?")
-        pr = chosen[0]
-        number, login = pr.number, pr.user.login
-    except GithubException as e:
-        hint = " (token needs contents: read and pull-requests: read)" if e.status in (401, 403, 404) else ""
-        raise GitHubError(f"{repository}@{sha}: listing pull requests failed: HTTP {e.status}{hint}") from e
-    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
-        raise GitHubError(f"{repository}@{sha}: API returned a bad PR number {number!r}")
-    if not isinstance(login, str) or not LOGIN.match(login):
-        raise GitHubError(f"{repository}@{sha}: API returned a bad login {login!r}")
-    return MergeInfo(athlete_login=login, pr_number=number)
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -133,7 +93,8 @@ def event_graded_at(event_name: str, event: dict[str, Any], submissions: Path, g
 
 def _folders(submissions: Path, ref: str) -> list[str]:
     out = _git(submissions, "ls-tree", "-d", "--name-only", ref, "--", ".")
-    return sorted(name for name in out.splitlines() if SLUG.match(name))
+    slug = config.load().submission.slug
+    return sorted(name for name in out.splitlines() if slug.fullmatch(name))
 
 
 def _is_commit(submissions: Path, sha: str) -> bool:

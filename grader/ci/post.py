@@ -9,8 +9,7 @@ re-read from the API, and only schema-valid data is rendered.
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,8 @@ from github import Github
 from grader.ci import artifact, comment, scope
 from grader.ci import github_api as gh
 from grader.core import config
-from grader.core.errors import GitHubError, UsageError
+from grader.core.errors import UsageError
 from grader.report import markdown_report as report
-
-MAX_EVENT_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -49,20 +46,17 @@ class PostOutcome:
     message: str
 
 
-def read_event(path: Path) -> RunInfo:
-    """Parse a ``workflow_run`` event payload; UsageError when it is not one."""
+def parse_run(data: dict[str, Any], source: str) -> RunInfo:
+    """The run facts of a ``workflow_run`` event payload (from ``event.read``); UsageError when it is not one."""
     try:
-        if path.stat().st_size > MAX_EVENT_BYTES:
-            raise UsageError(f"{path}: event payload over {MAX_EVENT_BYTES} bytes")
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
         run = data["workflow_run"]
         return RunInfo(run_id=int(run["id"]), event=str(run["event"]), conclusion=run.get("conclusion"),
                        head_sha=str(run["head_sha"]),
                        head_repo=(run.get("head_repository") or {}).get("full_name"),
                        repo=str(data["repository"]["full_name"]),
                        pr_numbers=tuple(int(p["number"]) for p in run.get("pull_requests") or ()))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise UsageError(f"{path}: not a workflow_run event payload ({type(e).__name__}: {e})") from e
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise UsageError(f"{source}: not a workflow_run event payload ({type(e).__name__}: {e})") from e
 
 
 def post(run: RunInfo, artifact_dir: Path, *, client: Github, server_url: str = "https://github.com",
@@ -88,7 +82,7 @@ def post(run: RunInfo, artifact_dir: Path, *, client: Github, server_url: str = 
     files, listed_total = gh.changed_files(client, run.repo, number, policy=policy)
     if files and listed_total <= len(files) and not scope.touches_submissions(files):
         return PostOutcome(number, None, "skipped", f"{run.repo}#{number} changes no submission; no score comment")
-    pr_scope = scope.check(files, slug_pattern=load_config().submission.slug_pattern, listed_total=listed_total)
+    pr_scope = scope.check(files, slug=load_config().submission.slug, listed_total=listed_total)
     view = comment.plan(conclusion=run.conclusion, head_sha=run.head_sha,
                         run_url=f"{server_url.rstrip('/')}/{run.repo}/actions/runs/{run.run_id}",
                         scope=pr_scope, artifact=found)
@@ -99,10 +93,3 @@ def post(run: RunInfo, artifact_dir: Path, *, client: Github, server_url: str = 
     return PostOutcome(number, view.kind, outcome.action, f"{run.repo}#{number}: {outcome.action} {view.kind} "
                        f"comment {outcome.url}")
 
-
-def client_from_env(env: Mapping[str, str]) -> Github:
-    """A client for the workflow's own token and API URL; GitHubError when there is no token."""
-    token = gh.token_from_env(env)
-    if token is None:
-        raise GitHubError("GITHUB_TOKEN is not set; the comment workflow must pass it in `env:`")
-    return gh.make_client(token, env.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL))

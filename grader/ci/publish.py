@@ -6,7 +6,6 @@ Runs no submission code. Everything written comes from a schema-checked
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +13,11 @@ from typing import Any
 
 from grader.board import record
 from grader.ci import publish_state
-from grader.ci.merge_info import SHA, SLUG, PullLookup, event_graded_at, event_repository, source_commit
-from grader.core import schema
+from grader.ci.merge_info import PullLookup, event_graded_at, event_repository, source_commit
+from grader.core import config, schema
 from grader.core.errors import GraderError
+from grader.core.names import SHA
 from grader.judge.result import GradeResult
-
-MAX_EVENT_BYTES = 25 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -29,19 +27,6 @@ class Outcome:
     action: str
     path: Path
     detail: str
-
-
-def read_event(path: Path) -> dict[str, Any]:
-    """The event payload (``$GITHUB_EVENT_PATH``) as a dict."""
-    try:
-        if path.stat().st_size > MAX_EVENT_BYTES:
-            raise GraderError(f"{path}: event payload is over {MAX_EVENT_BYTES} bytes")
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise GraderError(f"{path}: not readable JSON: {e}") from e
-    if not isinstance(data, dict):
-        raise GraderError(f"{path}: event payload is not a JSON object")
-    return data
 
 
 def _existing(path: Path) -> record.ScoreRecord | None:
@@ -60,7 +45,7 @@ def record_result(result_path: Path, slug: str, submissions: Path, event: dict[s
     from an existing record only when it names the same merge commit (a student
     cannot know that sha in advance); otherwise it is looked up through the API.
     """
-    if not SLUG.match(slug):
+    if not config.load().submission.slug.fullmatch(slug):
         raise GraderError(f"bad slug {slug!r}")
     if not SHA.match(graded_commit):
         raise GraderError(f"graded commit {graded_commit!r} is not a 40-hex sha")
@@ -121,7 +106,7 @@ def publish_all(slugs: list[str], results: Path, submissions: Path, event: dict[
     """
     done: list[Published] = []
     for slug in slugs:
-        source = source_commit(submissions, "HEAD", slug) if SLUG.match(slug) else None
+        source = source_commit(submissions, "HEAD", slug) if config.load().submission.slug.fullmatch(slug) else None
         result_path = results / slug / "result.json"
         try:
             if not result_path.is_file():

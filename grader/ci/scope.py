@@ -74,10 +74,10 @@ def touches_submissions(files: Sequence[ChangedFile]) -> bool:
                for f in files for p in (f.path, f.previous_path or ""))
 
 
-def check(files: Sequence[ChangedFile], *, slug_pattern: str, listed_total: int | None = None) -> Scope:
+def check(files: Sequence[ChangedFile], *, slug: re.Pattern[str], listed_total: int | None = None) -> Scope:
     """The slug of the one submission ``files`` add or change, or every problem with them.
 
-    ``listed_total`` is the PR's own count of changed files; GitHub lists at most
+    ``slug`` is the config's ``submission.slug``. ``listed_total`` is the PR's own count of changed files; GitHub lists at most
     3,000, and a file we cannot see is a file we cannot vouch for.
     """
     problems: list[str] = []
@@ -93,12 +93,12 @@ def check(files: Sequence[ChangedFile], *, slug_pattern: str, listed_total: int 
         if bad:
             problems.append(f"{bad[0]!r}: not a plain relative path; rename it")
             continue
-        slug = _slug_of(f.path)
-        if slug is None:
+        folder = _slug_of(f.path)
+        if folder is None:
             problems.append(_outside(f.path))
             continue
-        if slug not in slugs:
-            slugs.append(slug)
+        if folder not in slugs:
+            slugs.append(folder)
         # The bot writes the score record after merge; a PR's own would forge a score.
         if f.path.rsplit("/", 1)[-1] == RECORD_NAME:
             problems.append(f"{f.path}: score records ({RECORD_NAME}) are written by the grader after merge; "
@@ -106,12 +106,12 @@ def check(files: Sequence[ChangedFile], *, slug_pattern: str, listed_total: int 
         if f.status == "removed":
             problems.append(f"{f.path}: deletes a file from a submission; a PR may add or change files only, "
                             "so restore it (ask an organizer to withdraw an entry)")
-        elif f.status == "renamed" and f.previous_path and _slug_of(f.previous_path) != slug:
+        elif f.status == "renamed" and f.previous_path and _slug_of(f.previous_path) != folder:
             problems.append(f"{f.previous_path} -> {f.path}: moves a file between folders; "
                             "drop this rename and add the file as a new one")
-    for slug in slugs:
-        if not re.fullmatch(slug_pattern, slug):
-            problems.append(f"submissions/{slug}/: the folder name must match {slug_pattern} "
+    for name in slugs:
+        if not slug.fullmatch(name):
+            problems.append(f"submissions/{name}/: the folder name must match {slug.pattern} "
                             "(lowercase letters, digits and inner hyphens); rename the folder")
     if len(slugs) > 1:
         problems.append(f"touches {len(slugs)} submission folders ({', '.join(slugs)}); "

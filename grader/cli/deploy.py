@@ -24,16 +24,17 @@ LEADERBOARD_PR_BODY = ("Score records and leaderboard.md written by the leaderbo
 def _cmd_publish(args: argparse.Namespace) -> int:
     import json
 
-    from grader.ci import actions, annotations, merge_info, publish, publish_state
+    from grader.ci import actions, annotations, event, publish, publish_state
+    from grader.ci import github_api as gh
 
     try:
         slugs = " ".join(json.loads(args.chunks)).split()
     except (ValueError, TypeError) as e:
         raise UsageError(f"publish: --chunks is not the planner's JSON list: {e}") from e
-    gh = merge_info.client(args.api_url, os.environ.get("GITHUB_TOKEN"))
+    client = gh.make_client(gh.token_from_env(), args.api_url, throttle=False)
     done, state = publish.publish_all(
-        slugs, args.results, args.submissions, publish.read_event(args.event), args.event_name,
-        args.graded_commit, lambda repo, sha: merge_info.find_merged_pr(gh, repo, sha),
+        slugs, args.results, args.submissions, event.read(args.event), args.event_name,
+        args.graded_commit, lambda repo, sha: gh.find_merged_pr(client, repo, sha),
         publish_state.read(state_path := args.state or args.submissions.parent / publish_state.STATE_NAME),
         str(args.event))
     publish_state.write(state_path, state)
@@ -41,7 +42,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     for item in done:
         if item.action == "failed":
             tries = f"attempt {item.attempts} of {state.max_attempts}"
-            print(annotations.command(f"{item.detail} ({tries})", title=f"Not published: {item.slug}",
+            print(annotations.emit(f"{item.detail} ({tries})", title=f"Not published: {item.slug}",
                                       file=f"submissions/{item.slug}"))
             lines.append(f"- ❌ `{item.slug}` not published ({tries}): {item.detail}")
         else:
@@ -74,6 +75,7 @@ def _register_publish(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_board_pr(args: argparse.Namespace) -> int:
+    from grader.ci import annotations
     from grader.ci import github_api as gh
 
     repo = args.repo or os.environ.get("GITHUB_REPOSITORY")
@@ -82,10 +84,10 @@ def _cmd_board_pr(args: argparse.Namespace) -> int:
     token = gh.token_from_env()
     if token is None:
         raise UsageError("board-pr needs GITHUB_TOKEN")
-    client = gh.make_client(token, os.environ.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL))
+    client = gh.make_client(token, gh.api_url_from_env())
     pull = gh.open_board_pr(client, repo, args.branch, base=args.base, title=args.title, check_name=args.check,
                             body=args.body)
-    print(f"::notice title=Leaderboard PR::{pull.action} {pull.url}; {pull.note}")
+    print(annotations.emit(f"{pull.action} {pull.url}; {pull.note}", title="Leaderboard PR", level="notice"))
     return EXIT_OK
 
 
@@ -102,16 +104,16 @@ def _register_board_pr(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from grader.ci import doctor, merge_info
+    from grader.ci import doctor
     from grader.ci import github_api as gh
+    from grader.core import names
 
-    if not merge_info.REPOSITORY.match(args.repo):
+    if not names.REPOSITORY.match(args.repo):
         raise UsageError(f"doctor: --repo {args.repo!r} is not OWNER/NAME")
     token = os.environ.get(args.token_env)
     if not token:
         raise UsageError(f"doctor: set {args.token_env} to a token of a repository admin")
-    client = gh.make_client(token, args.api_url or os.environ.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL),
-                            throttle=False)
+    client = gh.make_client(token, args.api_url or gh.api_url_from_env(), throttle=False)
     findings = doctor.diagnose(args.repo, doctor.api_get(client))
     sys.stdout.write(doctor.render(args.repo, findings))
     return EXIT_OK if all(f.status == "ok" for f in findings) else EXIT_INVALID

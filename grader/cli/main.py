@@ -18,15 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from grader import __version__
-from grader.core.errors import GraderError, SubmissionError, UsageError
+from grader.core.errors import GitHubError, GraderError, SubmissionError, UsageError
 
 if TYPE_CHECKING:
     from grader.judge.result import GradeResult
 
 EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
-
-Command = Callable[[argparse.Namespace], int]
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so main() owns every exit code."""
@@ -171,7 +168,7 @@ def _repo_verifier(competition, args: argparse.Namespace):
                 return gh.RepoVerification("not_checked", "the verification file is about another URL")
             return gh.RepoVerification(saved["status"], saved["reason"])
         return from_file
-    client = _github_client()
+    client = gh.client_from_env()
     if client is None:
         return None
     owner = args.pr_author if competition.require_owner_match else None
@@ -247,18 +244,18 @@ def _cmd_scope(args: argparse.Namespace) -> int:
         repo = args.repo or os.environ.get("GITHUB_REPOSITORY")
         if not repo:
             raise UsageError("scope --pr needs --repo or $GITHUB_REPOSITORY")
-        client = gh.make_client(gh.token_from_env(), os.environ.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL))
+        client = gh.make_client(gh.token_from_env(), gh.api_url_from_env())
         files, listed = gh.changed_files(client, repo, args.pr)
     if args.allow_no_submission and files and not scope.touches_submissions(files) and (
             listed is None or listed <= len(files)):
-        print(annotations.command("this PR changes no file under submissions/, so there is nothing to grade; "
+        print(annotations.emit("this PR changes no file under submissions/, so there is nothing to grade; "
                                   "its review decides", title="No submission", level="notice"))
         if args.github_output:
             actions.write_output(Path(args.github_output), "slug", "")
         return EXIT_OK
-    result = scope.check(files, slug_pattern=config.load().submission.slug_pattern, listed_total=listed)
+    result = scope.check(files, slug=config.load().submission.slug, listed_total=listed)
     for problem in result.problems:
-        print(annotations.command(problem, title="Not one submission") if args.annotate else problem)
+        print(annotations.emit(problem, title="Not one submission"))
     if not result.ok:
         return EXIT_INVALID
     if args.github_output:
@@ -274,7 +271,6 @@ def _register_scope(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--pr", type=int, help="read the PR's files from the API (GITHUB_TOKEN, --repo)")
     p.add_argument("--repo", default=None, help="owner/name for --pr (default: $GITHUB_REPOSITORY)")
     p.add_argument("--github-output", metavar="FILE", help="append slug=<slug> to this $GITHUB_OUTPUT file")
-    p.add_argument("--annotate", action="store_true", help="print problems as ::error annotations")
     p.add_argument("--allow-no-submission", action="store_true",
                    help="exit 0 with an empty slug when no file under submissions/ changes (an organizer's PR)")
     p.set_defaults(func=_cmd_scope)
@@ -285,7 +281,7 @@ def _cmd_take_submission(args: argparse.Namespace) -> int:
     from grader.core import config
     problems = intake.take_submission(Path(args.pr_root), args.slug, Path(args.dest), config.load().submission)
     for problem in problems:
-        print(annotations.command(problem, title="Submission folder"))
+        print(annotations.emit(problem, title="Submission folder"))
     return EXIT_INVALID if problems else EXIT_OK
 
 
@@ -355,7 +351,7 @@ def _cmd_verify_repo(args: argparse.Namespace) -> int:
             except GraderError as e:
                 verification = gh.RepoVerification("not_checked", f"the merged PR's author is unknown: {e}")
         if verification is None:
-            verification = gh.verify_repo(url, client=_github_client(), expected_owner=owner)
+            verification = gh.verify_repo(url, client=gh.client_from_env(), expected_owner=owner)
     if args.out:
         schema.write(args.out, {"schema_version": 1, "url": url, "status": verification.status,
                                 "reason": verification.reason}, "repo_verification")
@@ -365,6 +361,7 @@ def _cmd_verify_repo(args: argparse.Namespace) -> int:
 
 def _merged_pr_author(folder: Path | None) -> str:
     """The author of the merged PR that last changed ``folder`` on HEAD (the leaderboard's athlete)."""
+    from grader.ci import github_api as gh
     from grader.ci import merge_info
 
     if folder is None:
@@ -373,17 +370,8 @@ def _merged_pr_author(folder: Path | None) -> str:
     repo = os.environ.get("GITHUB_REPOSITORY", "")
     if source is None:
         raise GraderError(f"{folder} is not in HEAD's history")
-    client = merge_info.client(os.environ.get("GITHUB_API_URL", "https://api.github.com"),
-                               os.environ.get("GITHUB_TOKEN"))
-    return merge_info.find_merged_pr(client, repo, source).athlete_login
-
-
-def _github_client():
-    """A PyGithub client from GITHUB_TOKEN and GITHUB_API_URL, or None without a token."""
-    from grader.ci import github_api as gh
-
-    token = gh.token_from_env()
-    return gh.make_client(token, os.environ.get("GITHUB_API_URL", gh.DEFAULT_BASE_URL)) if token else None
+    client = gh.make_client(gh.token_from_env(), gh.api_url_from_env(), throttle=False)
+    return gh.find_merged_pr(client, repo, source).athlete_login
 
 
 def _submission_repo_url(folder: Path, competition) -> str | None:
@@ -410,16 +398,20 @@ def _register_verify_repo(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_comment(args: argparse.Namespace) -> int:
+    from grader.ci import event, post
     from grader.ci import github_api as gh
-    from grader.ci import post
-    run = post.read_event(Path(args.event or os.environ.get("GITHUB_EVENT_PATH", "")))
+    event_path = Path(args.event or os.environ.get("GITHUB_EVENT_PATH", ""))
+    run = post.parse_run(event.read(event_path), str(event_path))
+    client = gh.client_from_env()
+    if client is None:
+        raise GitHubError("GITHUB_TOKEN is not set; the comment workflow must pass it in `env:`")
     try:
-        outcome = post.post(run, Path(args.artifact), client=post.client_from_env(os.environ),
+        outcome = post.post(run, Path(args.artifact), client=client,
                             server_url=os.environ.get("GITHUB_SERVER_URL", "https://github.com"),
                             bot_login=args.bot_login)
     except gh.StaleRun as e:
         from grader.ci import annotations
-        print(annotations.command(f"{e}", title="Stale grade run", level="notice"))
+        print(annotations.emit(f"{e}", title="Stale grade run", level="notice"))
         return EXIT_OK
     except gh.PullMismatch as e:
         print(f"tinymlperf comment: refused: {e}", file=sys.stderr)
@@ -445,7 +437,7 @@ _BASELINE_WEIGHTS = Path(__file__).resolve().parents[1] / "baseline" / "weights.
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from grader.board import leaderboard, record, standings
-    from grader.core import config
+    from grader.core import config, files
 
     competition = config.load(args.config)
     records = record.load_all(args.submissions)
@@ -462,7 +454,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
             same = False
         print(f"{args.out}: {'up to date' if same else 'out of date; run tinymlperf leaderboard'}")
         return EXIT_OK if same else EXIT_INVALID
-    leaderboard.write_atomic(args.out, content)
+    files.write_atomic(args.out, content)
     print(f"{args.out}: written from {len(records)} score record(s)")
     return EXIT_OK
 
@@ -488,23 +480,23 @@ def _register_leaderboard(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
-    import os
-
-    from grader.ci import merge_info, publish
+    from grader.ci import event, merge_info, publish
+    from grader.ci import github_api as gh
+    from grader.core import names
 
     if args.organizer is not None:
-        if not merge_info.LOGIN.match(args.organizer):
+        if not names.LOGIN.match(args.organizer):
             raise UsageError(f"record: --organizer {args.organizer!r} is not a GitHub login")
         info = merge_info.MergeInfo(athlete_login=args.organizer, pr_number=None)
 
         def lookup(repo: str, sha: str) -> merge_info.MergeInfo:
             return info
     else:
-        gh = merge_info.client(args.api_url, os.environ.get("GITHUB_TOKEN"))
+        client = gh.make_client(gh.token_from_env(), args.api_url, throttle=False)
 
         def lookup(repo: str, sha: str) -> merge_info.MergeInfo:
-            return merge_info.find_merged_pr(gh, repo, sha)
-    outcome = publish.record_result(args.result, args.slug, args.submissions, publish.read_event(args.event),
+            return gh.find_merged_pr(client, repo, sha)
+    outcome = publish.record_result(args.result, args.slug, args.submissions, event.read(args.event),
                                     args.event_name, args.graded_commit, lookup, str(args.event))
     print(f"{outcome.path}: {outcome.action}: {outcome.detail}")
     return EXIT_OK
@@ -569,16 +561,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from grader.core import config, schema
 
     result = validate.validate_folder(args.folder, config.load(args.config))
-    github = os.environ.get("GITHUB_ACTIONS") == "true"
     if args.json:
         sys.stdout.write(schema.dumps(result.to_json()))
-        if github:  # stdout stays pure JSON; the runner reads workflow commands from stderr too
-            sys.stderr.write(annotations.render(result.problems))
+        if annotations.active():  # stdout stays pure JSON; the runner reads workflow commands from stderr too
+            sys.stderr.write(annotations.emit_problems(result.problems))
     else:
-        for problem in result.problems:
-            print(problem)
-        if github:
-            sys.stdout.write(annotations.render(result.problems))
+        sys.stdout.write(annotations.emit_problems(result.problems))
         count = len(result.problems)
         print(f"{result.to_json()['folder']}: " + ("valid" if result.ok else
                                                     f"{count} problem{'s' * (count != 1)}"))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import string
 import tempfile
@@ -73,7 +72,7 @@ def create(slug: str, division: Division, root: Path, config: Competition, *, at
     and ``github_repo`` given here still win).
     Raises FolderExists, UsageError (bad slug or field values) or GraderError (no baseline weights).
     """
-    if not re.fullmatch(config.submission.slug_pattern, slug):
+    if not config.submission.slug.fullmatch(slug):
         raise UsageError(f"{slug!r} is not a valid slug: use lowercase letters, digits and inner hyphens "
                          f"(pattern {config.submission.slug_pattern})")
     target = root / slug

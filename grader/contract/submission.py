@@ -58,6 +58,18 @@ class Submission:
 
 
 @dataclass(frozen=True)
+class RepoVerification:
+    """Whether a submission's ``github_repo`` is a real, reachable repository with code in it.
+
+    ``grader.ci.github_api.verify_repo`` asks GitHub; grading only reads the answer
+    (so grading never loads the GitHub client).
+    """
+
+    status: Literal["verified", "failed", "not_checked"]
+    reason: str
+
+
+@dataclass(frozen=True)
 class Parsed:
     """What ``read`` found: the Submission (only when the file is valid), its problems, the YAML document."""
 

@@ -123,7 +123,7 @@ def validate_folder(folder: Path, config: Competition) -> ValidationResult:
     def add(name: str | None, message: str, code: str, line: int | None = None, column: int | None = None) -> None:
         problems.append(Problem(f"{shown}/{name}" if name else shown, line, column, message, code))
 
-    if not re.fullmatch(limits.slug_pattern, folder.name):
+    if not limits.slug.fullmatch(folder.name):
         add(None, f"folder name {_quote(folder.name)} is not a valid slug: use lowercase letters, digits and "
                   f"inner hyphens (pattern {limits.slug_pattern})", "slug")
     with os.scandir(folder) as listing:

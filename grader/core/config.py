@@ -6,7 +6,9 @@ Organizers edit one YAML file; it is checked against
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -72,7 +74,7 @@ class Budgets:
 
 @dataclass(frozen=True)
 class SubmissionLimits:
-    slug_pattern: str
+    slug_pattern: str  # the one definition of a submission folder's name; the schemas' slug patterns equal it
     max_files: int
     max_total_bytes: int
     max_code_bytes: int
@@ -80,6 +82,11 @@ class SubmissionLimits:
     max_yaml_bytes: int
     max_npz_uncompressed_bytes: int
     allowed_suffixes: tuple[str, ...]
+
+    @cached_property
+    def slug(self) -> re.Pattern[str]:
+        """``slug_pattern`` compiled once: the test of every slug the grader takes (use ``fullmatch``)."""
+        return re.compile(self.slug_pattern)
 
 
 @dataclass(frozen=True)
@@ -136,16 +143,24 @@ def parse(raw: dict, source: str) -> Competition:
 
 
 def load(path: Path | None = None) -> Competition:
-    """Load ``path``, or the packaged ``competition.yaml`` when ``path`` is None."""
+    """Load ``path``, or the packaged ``competition.yaml`` (read once per process) when ``path`` is None."""
     if path is None:
-        text = resources.files("grader").joinpath(DEFAULT_CONFIG).read_text(encoding="utf-8")
-        source = DEFAULT_CONFIG
-    else:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise GraderError(f"{path}: cannot read competition config: {e}") from e
-        source = str(path)
+        return _packaged()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise GraderError(f"{path}: cannot read competition config: {e}") from e
+    return _parse_text(text, str(path))
+
+
+@cache
+def _packaged() -> Competition:
+    """The packaged config; values are frozen, so every caller may share one."""
+    return _parse_text(resources.files("grader").joinpath(DEFAULT_CONFIG).read_text(encoding="utf-8"),
+                       DEFAULT_CONFIG)
+
+
+def _parse_text(text: str, source: str) -> Competition:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 
 import tabulate as tabulate_module
 
+from grader.core.names import REPO_URL
+
 # Punctuation that opens or closes inline syntax anywhere in a line: backslash-escape it.
 # ``(``, ``)`` and ``!`` need no escape once ``[`` and ``]`` have one.
 _PUNCTUATION = set("\\`*_[]#|~")
@@ -22,7 +24,6 @@ _LEADING = re.compile(r"^(?:[-+]|\d{1,9}[.)])(?=\s|$)")
 # without changing what a reader sees.
 _ZWSP = "\u200b"
 _AUTOLINK = re.compile(r"(?i)(://|www\.)")
-_REPO_URL = re.compile(r"^https://github\.com/([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,100})/?$")
 
 
 def clean(value: str) -> str:
@@ -66,7 +67,7 @@ def text(value: str, max_length: int = 200) -> str:
 
 def repo_link(url: str) -> str:
     """A Markdown link for a well-formed ``https://github.com/owner/repo`` URL, else inert text."""
-    match = _REPO_URL.match(url)
+    match = REPO_URL.match(url)
     if not match:
         return text(url, 100)
     owner, repo = match.groups()

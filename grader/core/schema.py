@@ -20,6 +20,7 @@ import jsonschema
 from referencing import Registry, Resource
 
 from grader.core.errors import GraderError
+from grader.core.files import write_atomic
 
 SCHEMA_PACKAGE = "grader.schemas"
 
@@ -96,9 +97,7 @@ def dumps(data: Any) -> str:
 def write(path: Path, data: Any, name: str) -> None:
     """Validate ``data`` against schema ``name`` and write it atomically to ``path``."""
     check(data, name, str(path))
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(dumps(data), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, dumps(data))
 
 
 def read(path: Path, name: str, max_bytes: int = 16 * 1024 * 1024) -> Any:

@@ -27,9 +27,8 @@ import numpy as np
 
 from grader import __version__
 from grader.board.record import RECORD_NAME
-from grader.ci.github_api import RepoVerification
 from grader.contract.layout import WEIGHTS_FILE
-from grader.contract.submission import Submission
+from grader.contract.submission import RepoVerification, Submission
 from grader.contract.validate import CODE_SUFFIX, validate_folder
 from grader.core.config import Competition, Timing
 from grader.core.errors import DataError, GraderError, SandboxError, SubmissionError

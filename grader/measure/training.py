@@ -21,8 +21,8 @@ cosine learning-rate schedule, and random flip + crop augmentation.
 from __future__ import annotations
 
 import argparse
+import io
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.baseline import model as net
+from grader.core import files
 from grader.measure import data
 
 
@@ -186,9 +187,9 @@ def evaluate(params: dict[str, np.ndarray], images: np.ndarray, labels: np.ndarr
 
 def save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write an .npz so that a crash leaves either the old file or the new one."""
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    files.write_atomic(path, buffer.getvalue())
 
 
 def train(config: TrainConfig, train_set: data.Split, test_set: data.Split | None,

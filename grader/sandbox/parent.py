@@ -637,8 +637,7 @@ class ModelWorker:
 
 def run_recipe(folder: Path, baseline_dir: Path, calibration_images: np.ndarray, out_dir: Path,
                limits: config.Sandbox, *, isolation: Requested = "auto", python: str | None = None,
-               max_npz_bytes: int | None = None, hide: tuple[Path, ...] = (),
-               audit_layer: bool = True) -> RecipeOutcome:
+               hide: tuple[Path, ...] = (), audit_layer: bool = True) -> RecipeOutcome:
     """Run ``build.py``'s ``build()`` in a worker; copy out only its checked ``.npz`` files.
 
     ``hide`` and ``audit_layer`` as for :class:`ModelWorker`.
@@ -660,7 +659,7 @@ def run_recipe(folder: Path, baseline_dir: Path, calibration_images: np.ndarray,
             raise _denied_error("build.py", worker.denied)
         worker.stop("stopped by the grader", keep_files=True)  # the worker is gone before its files are read
         out_dir.mkdir(parents=True, exist_ok=True)
-        weights, ignored = _collect_npz(produced, out_dir, max_npz_bytes or limits.file_bytes)
+        weights, ignored = _collect_npz(produced, out_dir, limits.file_bytes)
     finally:
         worker.stop("stopped by the grader")
     return RecipeOutcome(weights=weights, log=worker.log(), isolation=worker.isolation, ignored=ignored)

@@ -141,10 +141,6 @@ class Protocol:
             view = view[os.write(REPLY_FD, view):]
 
 
-def under(path: str, roots) -> bool:
-    return any(path == root or path.startswith(root + os.sep) for root in roots)
-
-
 def make_resolver():
     """``realpath`` built only from C functions captured now, so later patching of os cannot change it."""
     import posix
