@@ -15,7 +15,7 @@ from grader.board.record import ScoreRecord
 from grader.core import schema
 from tests import scorefactory as sf
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 CURRENT = CurrentGrader(sf.VERSION, sf.BASELINE_SHA)
 
 

@@ -11,7 +11,7 @@ from grader.board import leaderboard, placement, record
 from grader.core import config
 from grader.report import markdown_report as report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = config.load()
 SAMPLE = json.loads((ROOT / "tests" / "golden" / "result_sample.json").read_text())
 BOARD = leaderboard.build(record.load_all(ROOT / "submissions"),

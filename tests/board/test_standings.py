@@ -19,7 +19,7 @@ from grader.core import config, schema
 from grader.core.errors import GraderError
 from grader.grading import standings_run
 from tests import scorefactory as sf
-from tests.test_leaderboard import golden
+from tests.board.test_leaderboard import golden
 
 COMPETITION = config.load()
 CURRENT = CurrentGrader(sf.VERSION, sf.BASELINE_SHA)

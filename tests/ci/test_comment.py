@@ -15,7 +15,7 @@ from grader.ci.artifact import Artifact
 from grader.ci.comment import MARKER, CommentView, plan, render_comment
 from grader.ci.scope import Scope
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 SHA = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
 # What post.py passes: the guide on the default branch (comments resolve no relative links).
 DOCS = "https://github.com/tinyml-org/tinymlperf/blob/HEAD/docs/submitting.md"

@@ -248,7 +248,7 @@ def test_upsert_refuses_a_body_without_its_marker(client: Github) -> None:
 
 # -- the verify-repo command and grade's --repo-verification file ----------------
 
-EXAMPLE = Path(__file__).parent / "examples" / "valid" / "closed-minimal"  # links https://github.com/ada/tinytorch
+EXAMPLE = Path(__file__).parents[1] / "examples" / "valid" / "closed-minimal"  # links https://github.com/ada/tinytorch
 
 
 def verify_repo_cli(monkeypatch: pytest.MonkeyPatch, server: GitHubServer, *argv: str) -> int:

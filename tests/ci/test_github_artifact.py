@@ -11,7 +11,7 @@ import pytest
 from grader.ci import artifact
 
 SHA = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
-SAMPLE = Path(__file__).parent / "golden" / "result_sample.json"
+SAMPLE = Path(__file__).parents[1] / "golden" / "result_sample.json"
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from grader.ci import doctor
 from grader.ci import github_api as gh
 from tests.github_server import GitHubServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REPO, ORGANIZER, TOKEN = "tinyml-org/tinymlperf", "maintainer", "ghp_organizer"
 APP_ID = "1234567"
 

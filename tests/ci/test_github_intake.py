@@ -12,7 +12,7 @@ from grader.ci import annotations, intake
 from grader.core import config
 
 LIMITS = config.load().submission
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_pr(tmp_path: Path) -> Path:

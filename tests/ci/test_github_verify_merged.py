@@ -13,7 +13,7 @@ import yaml
 from tests import gitfixture
 from tests.github_server import GitHubServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REPO = "tinyml/tinymlperf"
 
 

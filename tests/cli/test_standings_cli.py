@@ -19,7 +19,7 @@ import pytest
 
 from grader.core import schema
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ("closed-int8-prune", "open-slim-int8")
 CHEAT = '''
 

@@ -17,7 +17,7 @@ from grader.measure import size
 from grader.sandbox.parent import ModelWorker
 from tests.sandbox_helpers import images, small_limits, strong_python, world_readable_dir
 
-REPO = Path(__file__).parent.parent
+REPO = Path(__file__).parents[2]
 CONFIG = config.load()
 
 PACKAGE_MODEL = """

@@ -13,8 +13,8 @@ from grader.contract.validate import validate_folder
 from grader.core import config, schema
 from grader.judge import rules
 from grader.report import markdown_report as report
-from tests.test_report import sample_result
-from tests.test_rules import evidence
+from tests.judge.test_rules import evidence
+from tests.report.test_report import sample_result
 
 COURSE_FILE = {  # the fields generate_submission writes (module 20), with a student's numbers
     "division": "open",

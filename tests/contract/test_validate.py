@@ -24,7 +24,7 @@ from grader.cli import main as cli
 from grader.contract.validate import Problem, validate_folder
 from grader.core import config, schema
 
-EXAMPLES = Path(__file__).parent / "examples"
+EXAMPLES = Path(__file__).parents[1] / "examples"
 VALID = sorted(p for p in (EXAMPLES / "valid").iterdir() if p.is_dir())
 INVALID = sorted(p for p in (EXAMPLES / "invalid").iterdir() if p.is_dir())
 CONFIG = config.load()
@@ -374,7 +374,7 @@ def test_validate_takes_well_under_a_second(tmp_path: Path) -> None:
 
 def test_pythons_bytecode_cache_is_not_part_of_the_entry(tmp_path: Path) -> None:
     folder = tmp_path / "cached"
-    shutil.copytree(Path(__file__).parent.parent / "submissions" / "closed-int8-prune", folder)
+    shutil.copytree(Path(__file__).parents[2] / "submissions" / "closed-int8-prune", folder)
     (folder / "__pycache__").mkdir()
     (folder / "__pycache__" / "model.cpython-311.pyc").write_bytes(b"\x00" * 16)
     assert validate_folder(folder, config.load()).ok

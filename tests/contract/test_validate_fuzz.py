@@ -16,7 +16,7 @@ from grader.contract.validate import validate_folder
 from grader.core import config, yamlsrc
 
 CONFIG = config.load()
-EXAMPLE = Path(__file__).parent / "examples" / "valid" / "closed-minimal"
+EXAMPLE = Path(__file__).parents[1] / "examples" / "valid" / "closed-minimal"
 KEYS = ["division", "athlete_name", "github_repo", "techniques_used", "honor_code", "description", "claimed",
         "accuracy_pct", "speedup", "compression"]
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -20,9 +20,9 @@ from grader.grading import grade
 from grader.judge import rules, scoring
 from grader.measure import timing
 from grader.report import markdown_report as report
-from tests import grading
+from tests import grading_helpers as grading
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 SUBMITTING = ROOT / "docs" / "submitting.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]

@@ -24,9 +24,9 @@ import pytest
 from grader.contract.validate import validate_folder
 from grader.core import config
 from grader.grading import grade
-from tests import grading
+from tests import grading_helpers as grading
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SUBMITTING = ROOT / "docs" / "submitting.md"
 EXAMPLE = ROOT / "submissions" / "open-tinytorch-mini"
 BLOCK = re.compile(r"<!-- (commands|tinytorch): ([^ ]+) -->\n```[^\n]*\n(.*?)^```", re.S | re.M)

@@ -33,7 +33,7 @@ from tests.github_server import GitHubServer
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "leaderboard.yml"
 REPO = "tinyml/tinymlperf"
 BOT_TOKEN, APP_TOKEN, APP_LOGIN = "ghs_test", "ghs_app_installation", "tinymlperf-board[bot]"
@@ -221,8 +221,8 @@ def test_two_merges_interleaved_retry_after_a_rejected_push(tmp_path: Path, tool
         hook = run1.clone / ".git" / "hooks" / "pre-push"
         marker = tmp_path / "run2-published"
         launcher = tmp_path / "run2.py"
-        launcher.write_text(f"import sys\nsys.path.insert(0, {str(Path(__file__).parent.parent)!r})\n"
-                            "from tests import test_leaderboard_replay\n"
+        launcher.write_text(f"import sys\nsys.path.insert(0, {str(Path(__file__).parents[2])!r})\n"
+                            "from tests.e2e import test_leaderboard_replay\n"
                             f"test_leaderboard_replay.publish_from_hook({str(tmp_path)!r})\n")
         hook.write_text(f"#!/bin/sh\nif [ ! -e '{marker}' ]; then touch '{marker}'; "
                         f"'{sys.executable}' '{launcher}' || exit 1; fi\n")

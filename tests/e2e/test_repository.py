@@ -18,7 +18,7 @@ from grader.cli import main as cli
 from grader.contract.validate import validate_folder
 from grader.core import config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SUBMISSIONS = ROOT / "submissions"
 ENTRIES = sorted(p for p in SUBMISSIONS.iterdir() if p.is_dir() and not p.name.startswith("."))
 

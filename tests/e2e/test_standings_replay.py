@@ -2,11 +2,11 @@
 
 The ``plan`` and ``publish`` run: scripts are taken verbatim from
 ``.github/workflows/standings.yml`` and run with bash (helpers shared with
-``tests/test_leaderboard_replay.py``) in clones of a real bare repository served
+``tests/e2e/test_leaderboard_replay.py``) in clones of a real bare repository served
 over smart HTTP by ``tests/github_server.py``, which authenticates the push and
 declines one to a protected branch with GH013 as github.com does. The ``time``
 jobs are stood in for by schema-valid group results of the planned groups (the
-engine is tested in ``tests/test_standings_cli.py``). Covered: main protected
+engine is tested in ``tests/cli/test_standings_cli.py``). Covered: main protected
 with the app on the bypass list; main protected without an app (the standings
 go through an auto-merging PR, updated by the next run); no app and no PR
 rights; an open main that moves between the commit and the push (retried on top).
@@ -28,8 +28,7 @@ from grader.board import leaderboard
 from grader.core import schema
 from tests import gitfixture, workflow_steps
 from tests import scorefactory as sf
-from tests.github_server import GitHubServer
-from tests.test_leaderboard_replay import (
+from tests.e2e.test_leaderboard_replay import (
     APP_LOGIN,
     APP_TOKEN,
     BOT_TOKEN,
@@ -39,10 +38,11 @@ from tests.test_leaderboard_replay import (
     protect_main,
     run_step,
 )
+from tests.github_server import GitHubServer
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "standings.yml"
 BASELINE_SHA = leaderboard.baseline_sha256(ROOT / "grader" / "baseline" / "weights.npz")
 ENTRIES = (("ada-int8", "ada", "closed", 4.0, 2.0, 3), ("bo-prune", "bo", "closed", 3.0, 1.5, 5),

@@ -1,7 +1,7 @@
 """standings.yml: the linters, its security properties read from the YAML, and its schedule pinned to the config.
 
 Installs, caches, data checks and publishing must be leaderboard.yml's own (the
-same steps, pins and commands); tests/test_standings_replay.py replays the
+same steps, pins and commands); tests/e2e/test_standings_replay.py replays the
 publishing itself against the loopback GitHub server.
 """
 
@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from grader.core import config
-from tests.test_workflows import PINNED, run_tool, steps, triggers
+from tests.e2e.test_workflows import PINNED, run_tool, steps, triggers
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STANDINGS = ROOT / ".github" / "workflows" / "standings.yml"
 LEADERBOARD = ROOT / ".github" / "workflows" / "leaderboard.yml"
 

@@ -23,9 +23,9 @@ from grader.cli import main as cli
 from grader.contract.validate import validate_folder
 from grader.core import config
 from grader.grading import grade
-from tests.grading import BASELINE_DIR, META, checks_of, request
+from tests.grading_helpers import BASELINE_DIR, META, checks_of, request
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "submissions" / "closed-int8-prune"
 CONFIG = config.load()
 

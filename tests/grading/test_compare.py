@@ -9,7 +9,7 @@ import pytest
 
 from grader.cli import main as cli
 from grader.grading import compare
-from tests.grading import entry
+from tests.grading_helpers import entry
 
 ANSWERS_AIRPLANE = """
     import numpy as np

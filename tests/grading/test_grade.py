@@ -16,9 +16,9 @@ from grader.grading import grade
 from grader.measure import data
 from grader.report import markdown_report as report
 from tests.cifar_archive import write_batch
-from tests.grading import BASELINE_DIR, checks_of, entry, request
+from tests.grading_helpers import BASELINE_DIR, checks_of, entry, request
 
-EXAMPLES = Path(__file__).parent.parent / "submissions"
+EXAMPLES = Path(__file__).parents[2] / "submissions"
 
 
 def test_baseline_graded_as_an_entry_scores_exactly_one_on_size_and_accuracy(tmp_path: Path, small_data: Path) -> None:

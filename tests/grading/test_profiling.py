@@ -9,7 +9,7 @@ import pytest
 
 from grader.cli import main as cli
 from grader.grading import grade, profiling
-from tests.grading import BASELINE_DIR, entry, fast_config
+from tests.grading_helpers import BASELINE_DIR, entry, fast_config
 
 SLOW_HELPER = """
     import numpy as np

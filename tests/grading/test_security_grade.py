@@ -4,7 +4,7 @@ Every case runs the real grade (``grade.grade`` or ``cli.main(["grade", ...])``)
 on 1,000 real CIFAR-10 images with real sandboxed workers at the ``process``
 level (the weakest one: no separate user, no namespaces), writes the result
 file, and asserts what the grader reports and what stayed untouched. The
-``user+netns`` level adds the kernel's walls (tests/test_sandbox_hostile.py
+``user+netns`` level adds the kernel's walls (tests/sandbox/test_sandbox_hostile.py
 attacks them one by one; the last tests here check grade uses them); see SECURITY.md.
 """
 
@@ -26,7 +26,7 @@ from grader.cli import main as cli
 from grader.core import schema
 from grader.grading import grade
 from grader.report import markdown_report as report
-from tests.grading import BASELINE_DIR, checks_of, entry, fast_config
+from tests.grading_helpers import BASELINE_DIR, checks_of, entry, fast_config
 from tests.sandbox_helpers import strong_python
 
 SECRET = "ghs_secretTOKENvalue1234"

@@ -16,7 +16,7 @@ from grader.core.errors import SubmissionError
 from grader.grading import grade
 from grader.report import markdown_report as report
 from grader.sandbox.protocol import labels_from_reply
-from tests.grading import BASELINE_DIR, META
+from tests.grading_helpers import BASELINE_DIR, META
 
 
 def _reply(array: np.ndarray) -> tuple[dict, bytes]:

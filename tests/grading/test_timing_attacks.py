@@ -20,7 +20,7 @@ import pytest
 
 from grader.grading import grade
 from grader.sandbox.isolation import probe
-from tests.grading import BASELINE_DIR, checks_of, entry, fast_config, request
+from tests.grading_helpers import BASELINE_DIR, checks_of, entry, fast_config, request
 
 REACH = """
 import pathlib as _pathlib

@@ -14,7 +14,7 @@ from grader.core.errors import SubmissionError
 from grader.grading import grade
 from grader.measure import budget
 from grader.measure.timing import Calibration
-from tests.grading import checks_of, entry, fast_config, request
+from tests.grading_helpers import checks_of, entry, fast_config, request
 
 CONFIG = config.load()
 

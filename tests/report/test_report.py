@@ -11,7 +11,7 @@ import pytest
 from grader.core import schema
 from grader.report import markdown_report as report
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 
 
 def sample_result() -> dict:
