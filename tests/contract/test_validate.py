@@ -81,8 +81,10 @@ def make(tmp_path: Path, name: str = "entry", yaml: bytes = GOOD_YAML, **files: 
 def found(folder: Path, **kwargs: object) -> list[tuple[str, int | None, int | None, str]]:
     """(file relative to the folder's parent, line, column, code) of every problem."""
     result = validate_folder(folder, kwargs.pop("config", CONFIG), **kwargs)  # type: ignore[arg-type]
-    assert result.ok == (not result.problems)
     prefix = folder.parent.as_posix() + "/"
+    # every problem is about the folder or a file in it, and the --json document lists exactly these
+    assert all(p.file == prefix + folder.name or p.file.startswith(f"{prefix}{folder.name}/") for p in result.problems)
+    assert schema.validate(result.to_json(), "validation") == []
     return [(p.file.removeprefix(prefix), p.line, p.column, p.code) for p in result.problems]
 
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from grader.contract import weightfile
 from grader.contract.validate import validate_folder
-from grader.core import config, yamlsrc
+from grader.core import config, schema, yamlsrc
+from grader.core.problem import Problem, display_path
 
 CONFIG = config.load()
 EXAMPLE = Path(__file__).parents[1] / "examples" / "valid" / "closed-minimal"
@@ -41,9 +42,12 @@ def check_folder(files: dict[str, bytes]) -> None:
         for name, data in files.items():
             (folder / name).write_bytes(data)
         result = validate_folder(folder, CONFIG)
-        assert result.ok == (not result.problems)
-        assert result.submission is not None or not result.ok
+        assert result.submission is not None or result.problems  # no valid entry without its submission.yaml
+        assert schema.validate(result.to_json(), "validation") == []  # the --json document stays schema-valid
+        assert list(result.problems) == sorted(result.problems, key=Problem.sort_key)
+        shown = display_path(folder)
         for problem in result.problems:
+            assert problem.file == shown or problem.file.startswith(shown + "/"), problem
             assert problem.message and "\n" not in str(problem)
             assert problem.line is None or problem.line >= 1
             assert problem.column is None or problem.column >= 1
