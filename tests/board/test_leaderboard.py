@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import re
 from pathlib import Path
@@ -13,9 +12,9 @@ from grader.board import leaderboard
 from grader.board.leaderboard import CurrentGrader
 from grader.board.record import ScoreRecord
 from grader.core import schema
+from tests import goldenfile
 from tests import scorefactory as sf
 
-GOLDEN = Path(__file__).parents[1] / "golden"
 CURRENT = CurrentGrader(sf.VERSION, sf.BASELINE_SHA)
 
 
@@ -51,24 +50,16 @@ def scenario() -> list[ScoreRecord]:
     return [sf.typed(d) for d in data]
 
 
-def golden(name: str, content: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(content, encoding="utf-8")
-    assert content == path.read_text(encoding="utf-8")
-
-
 def test_golden_full_board() -> None:
-    golden("leaderboard.md", leaderboard.render(board(scenario())))
+    goldenfile.check("leaderboard.md", leaderboard.render(board(scenario())))
 
 
 def test_golden_latest_per_athlete_board() -> None:
-    golden("leaderboard_latest.md", leaderboard.render(board(scenario(), per_athlete="latest", chart=2)))
+    goldenfile.check("leaderboard_latest.md", leaderboard.render(board(scenario(), per_athlete="latest", chart=2)))
 
 
 def test_golden_empty_board() -> None:
-    golden("leaderboard_empty.md", leaderboard.render(leaderboard.build([], CurrentGrader("0.1.0", None), "best", 10)))
+    goldenfile.check("leaderboard_empty.md", leaderboard.render(leaderboard.build([], CurrentGrader("0.1.0", None), "best", 10)))
 
 
 def test_higher_efficiency_ranks_first() -> None:

@@ -18,8 +18,8 @@ from grader.cli import main as cli
 from grader.core import config, schema
 from grader.core.errors import GraderError
 from grader.grading import standings_run
+from tests import goldenfile
 from tests import scorefactory as sf
-from tests.board.test_leaderboard import golden
 
 COMPETITION = config.load()
 CURRENT = CurrentGrader(sf.VERSION, sf.BASELINE_SHA)
@@ -259,7 +259,7 @@ def test_golden_board_with_a_ranking_of_record_and_provisional_entries() -> None
     # The dropped row sat between them, so the remaining neighbours were never compared: no "ahead of".
     assert closed.of_record[0].next_resolved is False and closed.of_record[0].next_compared is False
     assert "not compared with Cy (cy) in this run" in leaderboard.render(board)
-    golden("leaderboard_standings.md", leaderboard.render(board))
+    goldenfile.check("leaderboard_standings.md", leaderboard.render(board))
 
 
 def test_the_board_of_record_says_which_orderings_are_resolved_and_shows_ties() -> None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +12,8 @@ import pytest
 from grader.ci.artifact import Artifact
 from grader.ci.comment import MARKER, CommentView, plan, render_comment
 from grader.ci.scope import Scope
+from tests import goldenfile
 
-GOLDEN = Path(__file__).parents[1] / "golden"
 SHA = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
 # What post.py passes: the guide on the default branch (comments resolve no relative links).
 DOCS = "https://github.com/tinyml-org/tinymlperf/blob/HEAD/docs/submitting.md"
@@ -25,15 +23,7 @@ METADATA = {"schema_version": 1, "pr_number": 42, "head_sha": SHA, "base_sha": "
 
 
 def sample_result() -> dict[str, Any]:
-    return json.loads((GOLDEN / "result_sample.json").read_text(encoding="utf-8"))
-
-
-def assert_golden(name: str, text: str) -> None:
-    """Compare with tests/golden/NAME; UPDATE_GOLDEN=1 rewrites it (review the diff!)."""
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.write_text(text, encoding="utf-8")
-    assert text == path.read_text(encoding="utf-8")
+    return json.loads((goldenfile.DIR / "result_sample.json").read_text(encoding="utf-8"))
 
 
 def errored_result() -> dict[str, Any]:
@@ -55,7 +45,7 @@ def errored_result() -> dict[str, Any]:
     ("comment_cancelled.md", CommentView("cancelled", SHA, RUN, reason="the grade run ended as cancelled")),
 ])
 def test_each_comment_variant_matches_its_golden_file(name: str, view: CommentView) -> None:
-    assert_golden(name, render_comment(view))
+    goldenfile.check(name, render_comment(view))
 
 
 @pytest.mark.parametrize("view", [

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import copy
-import os
-from pathlib import Path
 
 import pytest
 
 from grader.core import schema
 from grader.report import markdown_report as report
-
-GOLDEN = Path(__file__).parents[1] / "golden"
+from tests import goldenfile
 
 
 def sample_result() -> dict:
@@ -53,19 +50,12 @@ def sample_result() -> dict:
     }
 
 
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.write_text(text, encoding="utf-8")
-    assert text == path.read_text(encoding="utf-8")
-
-
 def test_sample_result_is_schema_valid() -> None:
     assert schema.validate(sample_result(), "result") == []
 
 
 def test_report_of_a_valid_entry_matches_golden() -> None:
-    check_golden("report_valid.md", report.render(sample_result()))
+    goldenfile.check("report_valid.md", report.render(sample_result()))
 
 
 def test_report_of_an_ungradable_entry_says_why() -> None:
@@ -73,7 +63,7 @@ def test_report_of_an_ungradable_entry_says_why() -> None:
     result.update(status="error", error="worker died: killed by signal 9", baseline_metrics=None,
                   optimized_metrics=None, normalized_scores=None, timing=None, checks=[])
     assert schema.validate(result, "result") == []
-    check_golden("report_error.md", report.render(result))
+    goldenfile.check("report_error.md", report.render(result))
 
 
 @pytest.mark.parametrize("hostile", [
