@@ -128,12 +128,14 @@ def test_verify_repo_without_network_is_not_checked(fake: FakeTime) -> None:
 
 # -- retries ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_5xx_is_retried_with_backoff_then_succeeds(server: GitHubServer, client: Github, fake: FakeTime) -> None:
     server.state.fail("GET", r"^/repos/tinyml-org/tinymlperf/pulls/42$", 502, times=2)
     info = gh.confirm_pr(client, REPO, PR, SHA, policy=policy(fake))
     assert info.head_sha == SHA and fake.sleeps == [1.0, 2.0]
 
 
+@pytest.mark.slow
 def test_a_persistent_5xx_becomes_a_github_error(server: GitHubServer, client: Github, fake: FakeTime) -> None:
     server.state.fail("GET", r"/pulls/42$", 503, times=10)
     with pytest.raises(GitHubError, match="GitHub answered 503"):
@@ -141,6 +143,7 @@ def test_a_persistent_5xx_becomes_a_github_error(server: GitHubServer, client: G
     assert fake.sleeps == [1.0, 2.0]
 
 
+@pytest.mark.slow
 def test_a_403_rate_limit_waits_until_the_reset(server: GitHubServer, client: Github, fake: FakeTime) -> None:
     reset = int(fake.now) + 30
     server.state.fail("GET", r"/pulls/42$", 403, {"message": "API rate limit exceeded for installation ID 1."},
@@ -149,6 +152,7 @@ def test_a_403_rate_limit_waits_until_the_reset(server: GitHubServer, client: Gi
     assert fake.sleeps == [31.0]
 
 
+@pytest.mark.slow
 def test_a_429_honours_retry_after(server: GitHubServer, client: Github, fake: FakeTime) -> None:
     server.state.fail("GET", r"/pulls/42$", 429, {"message": "You have exceeded a secondary rate limit."},
                       {"Retry-After": "7"})
@@ -185,6 +189,7 @@ def test_confirm_pr_refuses_a_head_repository_mismatch(client: Github) -> None:
         gh.confirm_pr(client, REPO, PR, SHA, head_repo="mallory/tinymlperf")
 
 
+@pytest.mark.slow
 def test_find_pr_matches_the_open_pr_by_head_sha(server: GitHubServer, client: Github) -> None:
     for n in range(1, 120):
         server.state.add_pull(REPO, 1000 + n, author=f"s{n}", head_sha=f"{n:040x}")
@@ -192,6 +197,7 @@ def test_find_pr_matches_the_open_pr_by_head_sha(server: GitHubServer, client: G
     assert gh.find_pr(client, REPO, "e" * 40) is None
 
 
+@pytest.mark.slow
 def test_changed_files_reads_renames_and_the_listed_total(server: GitHubServer, client: Github) -> None:
     server.state.add_pull(REPO, 7, author="ada", head_sha=SHA, files=[
         {"filename": "submissions/a/model.py", "status": "renamed", "previous_filename": "submissions/b/model.py"},
@@ -203,6 +209,7 @@ def test_changed_files_reads_renames_and_the_listed_total(server: GitHubServer, 
 
 # -- the sticky comment ------------------------------------------------------------
 
+@pytest.mark.slow
 def test_upsert_creates_one_comment_then_edits_it(server: GitHubServer, client: Github) -> None:
     first = gh.upsert_comment(client, REPO, PR, f"{MARKER}\nv1", MARKER, BOT)
     second = gh.upsert_comment(client, REPO, PR, f"{MARKER}\nv2", MARKER, BOT)
@@ -213,6 +220,7 @@ def test_upsert_creates_one_comment_then_edits_it(server: GitHubServer, client: 
     assert bodies == [f"{MARKER}\nv2"]
 
 
+@pytest.mark.slow
 def test_upsert_finds_its_comment_beyond_the_first_page(server: GitHubServer, client: Github) -> None:
     for i in range(130):
         server.state.add_comment(REPO, PR, f"chatter {i}", login="ada")
@@ -226,6 +234,7 @@ def test_upsert_finds_its_comment_beyond_the_first_page(server: GitHubServer, cl
     assert any("page=2" in p for p in pages) and not any("page=3" in p for p in pages)  # stops once found
 
 
+@pytest.mark.slow
 def test_upsert_leaves_someone_elses_marker_comment_alone(server: GitHubServer, client: Github) -> None:
     forged = server.state.add_comment(REPO, PR, f"{MARKER}\nI scored 1000x", login="ada")
     got = gh.upsert_comment(client, REPO, PR, f"{MARKER}\nreal", MARKER, BOT)
@@ -234,6 +243,7 @@ def test_upsert_leaves_someone_elses_marker_comment_alone(server: GitHubServer, 
     assert not any(m == "PATCH" for m, _ in server.state.requests)
 
 
+@pytest.mark.slow
 def test_upsert_retried_after_a_failed_post_does_not_duplicate(server: GitHubServer, client: Github,
                                                                fake: FakeTime) -> None:
     server.state.fail("POST", r"/issues/42/comments$", 502)
@@ -257,6 +267,7 @@ def verify_repo_cli(monkeypatch: pytest.MonkeyPatch, server: GitHubServer, *argv
     return cli.main(["verify-repo", *argv])
 
 
+@pytest.mark.slow
 def test_verify_repo_reads_the_url_from_the_submission_and_writes_the_file_grade_reads(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: GitHubServer) -> None:
     server.state.add_repo("ada/tinytorch", {"tinytorch/core/tensor.py": "class Tensor: ..."})

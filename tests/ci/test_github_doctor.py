@@ -15,6 +15,8 @@ from grader.ci import doctor
 from grader.ci import github_api as gh
 from tests.github_server import GitHubServer
 
+pytestmark = pytest.mark.slow  # every test here runs sandbox workers, the CLI or the loopback server
+
 ROOT = Path(__file__).resolve().parents[2]
 REPO, ORGANIZER, TOKEN = "tinyml-org/tinymlperf", "maintainer", "ghp_organizer"
 APP_ID = "1234567"

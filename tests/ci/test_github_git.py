@@ -49,6 +49,7 @@ def commit_in_clone(server: GitHubServer, origin: gitfixture.Origin, tmp: Path) 
     return clone
 
 
+@pytest.mark.slow
 def test_a_protected_branch_declines_a_push_outside_the_bypass_list_with_githubs_message(
         served: tuple[GitHubServer, gitfixture.Origin], tmp_path: Path) -> None:
     server, origin = served

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests import gitfixture
@@ -34,6 +35,7 @@ def _verify(checkout: Path, api: GitHubServer, config: Path, out: Path) -> tuple
     return done.returncode, done.stdout + done.stderr, json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_the_repo_must_belong_to_the_merged_prs_author_not_to_whoever_the_yaml_names(tmp_path: Path) -> None:
     origin = gitfixture.origin(tmp_path)
     entry = (ROOT / "submissions" / "closed-int8-prune" / "submission.yaml").read_text().replace(

@@ -64,6 +64,7 @@ def test_an_unknown_repository_is_an_error_with_a_hint() -> None:
             merge_info.find_merged_pr(gh, REPO, "a" * 40)
 
 
+@pytest.mark.slow
 def test_to_grade_lists_the_pushed_folders_and_folders_without_a_current_record(tmp_path: Path) -> None:
     o = gitfixture.origin(tmp_path)
     first = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
@@ -95,6 +96,7 @@ def push_event(merge: gitfixture.Merge) -> dict:
             "head_commit": {"id": merge.after, "timestamp": merge.timestamp}}
 
 
+@pytest.mark.slow
 def test_record_result_writes_a_record_from_the_trusted_facts(tmp_path: Path, api) -> None:
     o = gitfixture.origin(tmp_path)
     m = o.merge_pr("ada-int8", "2025-03-01T10:00:00+01:00")
@@ -109,6 +111,7 @@ def test_record_result_writes_a_record_from_the_trusted_facts(tmp_path: Path, ap
         "ada", 1, m.after, "2025-03-01T09:00:00Z")
 
 
+@pytest.mark.slow
 def test_record_result_skips_a_folder_changed_after_the_graded_commit(tmp_path: Path, api) -> None:
     o = gitfixture.origin(tmp_path)
     m1 = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")

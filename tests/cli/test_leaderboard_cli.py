@@ -12,6 +12,8 @@ import pytest
 
 from tests import scorefactory as sf
 
+pytestmark = pytest.mark.slow  # every test here runs sandbox workers, the CLI or the loopback server
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

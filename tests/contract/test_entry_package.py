@@ -171,6 +171,7 @@ def resolve(level: object) -> dict:
     return {"isolation": "auto", "python": strong_python()} if level == "strong" else dict(level)  # type: ignore
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", levels())
 def test_an_entry_imports_its_own_package(tmp_path: Path, level: object) -> None:
     kwargs = resolve(level)
@@ -180,6 +181,7 @@ def test_an_entry_imports_its_own_package(tmp_path: Path, level: object) -> None
         assert np.array_equal(run(folder, **kwargs), expected.argmax(axis=1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", levels())
 def test_the_package_is_held_to_the_allowlist_and_the_walls(tmp_path: Path, level: object) -> None:
     kwargs = resolve(level)
@@ -194,6 +196,7 @@ def test_the_package_is_held_to_the_allowlist_and_the_walls(tmp_path: Path, leve
             run(folder, **kwargs)
 
 
+@pytest.mark.slow
 def test_only_the_entry_that_ships_the_package_can_import_it(tmp_path: Path) -> None:
     open_entry(tmp_path, "owner")
     other = open_entry(tmp_path, "other")
@@ -202,6 +205,7 @@ def test_only_the_entry_that_ships_the_package_can_import_it(tmp_path: Path) -> 
         run(other, isolation="process")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["pickle", "numpy", "json"])
 def test_a_shadowing_package_is_never_served(tmp_path: Path, name: str) -> None:
     folder = open_entry(tmp_path, package="mynet")

@@ -121,6 +121,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("division", ["closed", "open"])
 def test_scaffold_builds_and_predicts_like_the_baseline(tmp_path: Path, baseline_dir: Path, division: str) -> None:
     """The recipe and model run as written (in a real interpreter) and reproduce the baseline's scores."""

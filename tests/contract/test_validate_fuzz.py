@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -53,12 +54,14 @@ def check_folder(files: dict[str, bytes]) -> None:
             assert problem.column is None or problem.column >= 1
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.binary(max_size=400))
 def test_random_bytes_as_submission_yaml(raw: bytes) -> None:
     check_folder({"submission.yaml": raw})
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=60)
 @given(documents)
 @example({"\x85\nkey": None})  # found by this test: an unknown key once put a newline into the message
@@ -75,12 +78,14 @@ def test_yaml_punctuation_soup(text: str) -> None:
     assert all(p.line is not None and p.line >= 1 for p in doc.problems if p.code != "yaml-syntax")
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.binary(max_size=300))
 def test_random_bytes_as_python_and_weights(raw: bytes) -> None:
     check_folder({"model.py": raw, "weights.npz": raw})
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.data())
 def test_mutated_npz_never_raises(data: st.DataObject) -> None:

@@ -82,6 +82,7 @@ def test_the_walk_names_the_course_fields_and_the_commands_are_the_expected_ones
                                                   "git", "git", "git"]
 
 
+@pytest.mark.slow
 def test_every_command_of_the_walk_runs_as_shown(tmp_path: Path) -> None:
     clone = student(tmp_path)
     text = SUBMITTING.read_text(encoding="utf-8")

@@ -95,6 +95,7 @@ def test_every_student_field_is_inert_on_the_leaderboard(value: str) -> None:
     assert len(out) < 20_000
 
 
+@pytest.mark.slow
 def test_crafted_folder_and_branch_names_run_nothing_in_the_grade_workflow(
         tmp_path: Path, replay_origin: Path, replay_api: GitHubServer) -> None:
     marker = tmp_path / "pwned"
@@ -106,6 +107,7 @@ def test_crafted_folder_and_branch_names_run_nothing_in_the_grade_workflow(
     assert any("folder name" in a or "slug" in a.lower() for a in job.annotations), job.annotations
 
 
+@pytest.mark.slow
 def test_comment_job_rate_limited_fails_cleanly_then_a_rerun_posts(tmp_path: Path, replay_api: GitHubServer) -> None:
     seed_scoped_pr(replay_api)
     write_artifact(tmp_path / "store", HEAD, sample_result())
@@ -121,6 +123,7 @@ def test_comment_job_rate_limited_fails_cleanly_then_a_rerun_posts(tmp_path: Pat
     assert not again.failed and len(replay_api.state.issue_comments(REPO, PR)) == 1
 
 
+@pytest.mark.slow
 def test_comment_job_survives_a_brief_outage_by_retrying(tmp_path: Path, replay_api: GitHubServer) -> None:
     seed_scoped_pr(replay_api)
     write_artifact(tmp_path / "store", HEAD, sample_result())
@@ -143,6 +146,7 @@ def test_interrupted_leaderboard_write_keeps_the_old_file(tmp_path: Path, monkey
     assert board.read_text() == "old board\n" and sorted(p.name for p in tmp_path.iterdir()) == ["leaderboard.md"]
 
 
+@pytest.mark.slow
 def test_corrupted_cifar_download_is_refused_then_fetched_again(tmp_path: Path,
                                                                 cifar_server: tuple[str, Archive]) -> None:
     url, served = cifar_server
@@ -165,6 +169,7 @@ def _digests(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in folder.iterdir()}
 
 
+@pytest.mark.slow
 def test_a_poisoned_cifar_cache_is_never_read_it_is_fetched_again(tmp_path: Path,
                                                                  cifar_server: tuple[str, Archive]) -> None:
     url, served = cifar_server

@@ -36,6 +36,7 @@ def test_zizmor_pedantic_finds_nothing() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_check_jsonschema_accepts_it() -> None:
     proc = run_tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(STANDINGS))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -153,6 +154,7 @@ def test_publishing_mints_the_leaderboard_apps_token_and_falls_back_to_a_pr_like
         assert line in script and line in their["run"], line
 
 
+@pytest.mark.slow
 def test_doctor_reports_a_repository_without_standings_yml_on_its_default_branch() -> None:
     from grader.ci import doctor
     from grader.ci import github_api as gh

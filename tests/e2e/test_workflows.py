@@ -76,11 +76,13 @@ def test_zizmor_pedantic_finds_nothing() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_check_jsonschema_accepts_the_workflows() -> None:
     proc = run_tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *map(str, ALL_WORKFLOWS))
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_check_jsonschema_accepts_the_dependabot_config() -> None:
     proc = run_tool("check-jsonschema", "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -222,6 +224,7 @@ def test_comment_never_checks_out_or_runs_pr_code() -> None:
 
 # -- replays ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_replay_grade_refuses_a_pr_that_edits_the_grader_and_comment_says_so(
         tmp_path: Path, replay_origin: Path, replay_api: GitHubServer) -> None:
     base, head = pr_commit(replay_origin, {"submissions/ada-quant/model.py": "x = 1\n",
@@ -245,6 +248,7 @@ def test_replay_grade_refuses_a_pr_that_edits_the_grader_and_comment_says_so(
     assert "🚫 not graded" in posted["body"] and "grader/judge/rules.py: changes the grader" in posted["body"]
 
 
+@pytest.mark.slow
 def test_replay_comment_posts_scores_once_and_edits_them_on_the_next_run(tmp_path: Path, replay_api: GitHubServer) -> None:
     seed_scoped_pr(replay_api)
     replay_api.state.add_comment(REPO, PR, f"{MARKER}\nforged 1000x speedup", login="ada")
@@ -261,6 +265,7 @@ def test_replay_comment_posts_scores_once_and_edits_them_on_the_next_run(tmp_pat
     assert len(replay_api.state.issue_comments(REPO, PR)) == 2
 
 
+@pytest.mark.slow
 def test_replay_comment_says_cancelled_and_links_the_run(tmp_path: Path, replay_api: GitHubServer) -> None:
     seed_scoped_pr(replay_api)
     (tmp_path / "store").mkdir()
@@ -271,6 +276,7 @@ def test_replay_comment_says_cancelled_and_links_the_run(tmp_path: Path, replay_
     assert posted["body"] == (GOLDEN / "comment_cancelled.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_replay_comment_of_a_stale_run_posts_nothing_and_exits_0_with_a_notice(
         tmp_path: Path, replay_api: GitHubServer) -> None:
     seed_scoped_pr(replay_api, head="f" * 40)  # the student pushed again after this run
@@ -283,6 +289,7 @@ def test_replay_comment_of_a_stale_run_posts_nothing_and_exits_0_with_a_notice(
     assert replay_api.state.issue_comments(REPO, PR) == []
 
 
+@pytest.mark.slow
 def test_replay_comment_says_nothing_while_a_run_awaits_approval(tmp_path: Path, replay_api: GitHubServer) -> None:
     seed_scoped_pr(replay_api)
     job = run_comment(tmp_path, replay_api, tmp_path / "store", workflow_run_event(HEAD, "action_required"))
@@ -299,6 +306,7 @@ def test_post_skips_a_run_awaiting_approval_even_when_the_job_runs(tmp_path: Pat
     assert replay_api.state.issue_comments(REPO, PR) == []
 
 
+@pytest.mark.slow
 def test_replay_grade_passes_an_organizer_pr_without_grading_and_comment_stays_silent(
         tmp_path: Path, replay_origin: Path, replay_api: GitHubServer) -> None:
     base, head = pr_commit(replay_origin, {"grader/judge/rules.py": "STRICT = False\n", "docs/x.md": "doc\n"})
@@ -316,6 +324,7 @@ def test_replay_grade_passes_an_organizer_pr_without_grading_and_comment_stays_s
     assert replay_api.state.issue_comments(REPO, PR) == []
 
 
+@pytest.mark.slow
 def test_replay_comment_explains_a_forged_result(tmp_path: Path, replay_api: GitHubServer) -> None:
     seed_scoped_pr(replay_api)
     write_artifact(tmp_path / "store", HEAD, None)
@@ -326,6 +335,7 @@ def test_replay_comment_explains_a_forged_result(tmp_path: Path, replay_api: Git
     assert "1e9" not in posted["body"]
 
 
+@pytest.mark.slow
 def test_replay_comment_skips_runs_not_from_a_pull_request(tmp_path: Path, replay_api: GitHubServer) -> None:
     event = workflow_run_event(HEAD, "success")
     event["workflow_run"]["event"] = "push"
@@ -333,6 +343,7 @@ def test_replay_comment_skips_runs_not_from_a_pull_request(tmp_path: Path, repla
     assert job.steps == [] and replay_api.state.requests == []
 
 
+@pytest.mark.slow
 def test_replay_grade_then_comment_end_to_end(tmp_path: Path, replay_origin: Path, replay_api: GitHubServer,
                                               cifar_dir: Path) -> None:
     # An Open entry that is the baseline itself: the real model, the real weights, a full grade.

@@ -188,6 +188,7 @@ def test_the_closed_examples_fit_the_closed_code_limit() -> None:
 # --------------------------------------------------------------------------- what the code sees when graded
 
 
+@pytest.mark.slow
 def test_closed_recipe_reaching_os_without_import_finds_no_shipped_document(tmp_path: Path,
                                                                            small_data: Path) -> None:
     # Were notes.txt or README.md in the recipe's copy of the entry, its fc2.bias would make every
@@ -197,6 +198,7 @@ def test_closed_recipe_reaching_os_without_import_finds_no_shipped_document(tmp_
     assert result["optimized_metrics"]["accuracy_pct"] == result["baseline_metrics"]["accuracy_pct"]
 
 
+@pytest.mark.slow
 def test_closed_model_reaching_os_without_import_finds_no_shipped_document(tmp_path: Path,
                                                                           small_data: Path) -> None:
     result = grade.grade(request(closed_entry(tmp_path, attack_in_recipe=False, attack_in_model=True), small_data))

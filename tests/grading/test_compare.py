@@ -43,6 +43,7 @@ def test_mismatched_lengths_are_refused() -> None:
         compare.compare_predictions(np.zeros(3, int), np.zeros(2, int), np.zeros(3, int))
 
 
+@pytest.mark.slow
 @pytest.mark.cifar
 def test_the_cli_compares_an_entry_with_the_baseline_on_real_images(tmp_path: Path, small_data: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
@@ -57,6 +58,7 @@ def test_the_cli_compares_an_entry_with_the_baseline_on_real_images(tmp_path: Pa
     assert "### Compared with the baseline" in report.read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.cifar
 def test_the_baseline_compared_with_itself_agrees_everywhere(tmp_path: Path, small_data: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,6 +21,7 @@ from tests.grading_helpers import BASELINE_DIR, checks_of, entry, request
 EXAMPLES = Path(__file__).parents[2] / "submissions"
 
 
+@pytest.mark.slow
 def test_baseline_graded_as_an_entry_scores_exactly_one_on_size_and_accuracy(tmp_path: Path, small_data: Path) -> None:
     result = grade.grade(request(entry(tmp_path, "open"), small_data))
     assert schema.validate(result, "result") == []
@@ -33,6 +34,7 @@ def test_baseline_graded_as_an_entry_scores_exactly_one_on_size_and_accuracy(tmp
     assert "## TinyMLPerf grade" in report.render(result)
 
 
+@pytest.mark.slow
 def test_closed_example_is_rebuilt_from_the_baseline_and_graded_valid(small_data: Path) -> None:
     result = grade.grade(request(EXAMPLES / "closed-int8-prune", small_data))
     checks = checks_of(result)
@@ -41,6 +43,7 @@ def test_closed_example_is_rebuilt_from_the_baseline_and_graded_valid(small_data
     assert result["normalized_scores"]["compression"] > 4.0
 
 
+@pytest.mark.slow
 def test_model_that_answers_differently_when_timed_fails_the_determinism_check(tmp_path: Path,
                                                                                 small_data: Path) -> None:
     source = (BASELINE_DIR / "model.py").read_text() + textwrap.dedent("""
@@ -62,6 +65,7 @@ def test_model_that_answers_differently_when_timed_fails_the_determinism_check(t
     assert result["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_model_that_memorized_the_test_set_fails_the_dither_check(tmp_path: Path, small_data: Path) -> None:
     # A lookup table from an exact fingerprint of every test image to its label: 100% on the
     # clean pass, chance on the dithered one.
@@ -94,6 +98,7 @@ def test_model_that_memorized_the_test_set_fails_the_dither_check(tmp_path: Path
     assert result["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_model_that_crashes_in_predict_fails_with_the_students_error(tmp_path: Path, small_data: Path) -> None:
     folder = entry(tmp_path, "open", """
         def load(folder):
@@ -131,6 +136,7 @@ def test_cli_writes_a_schema_valid_result_and_report_and_exits_by_status(tmp_pat
     assert line.startswith("failed (format): ") and "(and 1 more problem)" in line
 
 
+@pytest.mark.slow
 def test_a_freshly_scaffolded_closed_entry_grades_valid_at_exactly_the_baseline_size(tmp_path: Path,
                                                                                       small_data: Path) -> None:
     from grader.contract import scaffold
@@ -143,6 +149,7 @@ def test_a_freshly_scaffolded_closed_entry_grades_valid_at_exactly_the_baseline_
     assert result["normalized_scores"]["accuracy_delta_pp"] == 0.0
 
 
+@pytest.mark.slow
 def test_baseline_command_writes_its_measured_metrics_with_hardware(tmp_path: Path, small_data: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     code = cli.main(["baseline", "--data", str(small_data), "--out", str(tmp_path / "b.json"),

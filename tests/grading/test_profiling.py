@@ -35,6 +35,7 @@ def _request(folder: Path, data_dir: Path) -> grade.GradeRequest:
                               isolation="process")
 
 
+@pytest.mark.slow
 def test_the_profile_names_the_students_slow_function_and_the_baselines_layers(tmp_path: Path,
                                                                               small_data: Path) -> None:
     folder = entry(tmp_path, "open", SLOW_HELPER)
@@ -49,6 +50,7 @@ def test_the_profile_names_the_students_slow_function_and_the_baselines_layers(t
     assert "Entry: where the time goes" in text and "(slow\\_layer)" in text and "size per array" in text
 
 
+@pytest.mark.slow
 def test_the_cli_prints_the_profile_and_appends_it_to_the_report(tmp_path: Path, small_data: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     folder = entry(tmp_path, "open", SLOW_HELPER)
@@ -62,6 +64,7 @@ def test_the_cli_prints_the_profile_and_appends_it_to_the_report(tmp_path: Path,
     assert text.startswith("## TinyMLPerf grade\n") and "### Profile" in text
 
 
+@pytest.mark.slow
 def test_a_model_worker_outside_profiling_mode_answers_no_profile(tmp_path: Path) -> None:
     from grader.core.errors import SandboxError
     from grader.sandbox import parent as sandbox

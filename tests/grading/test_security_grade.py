@@ -84,6 +84,7 @@ def written(out: Path) -> str:
 # --------------------------------------------------------------------------- forged results
 
 
+@pytest.mark.slow
 def test_entry_cannot_forge_result_report_score_or_grader_files(tmp_path: Path, small_data: Path) -> None:
     out = tmp_path / "grade-out"
     out.mkdir()
@@ -115,6 +116,7 @@ def test_entry_cannot_forge_result_report_score_or_grader_files(tmp_path: Path, 
 # --------------------------------------------------------------------------- escaping the sandbox
 
 
+@pytest.mark.slow
 def test_entry_cannot_read_labels_token_file_ssh_keys_or_the_graders_environment(
         tmp_path: Path, small_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", SECRET)
@@ -136,6 +138,7 @@ def test_entry_cannot_read_labels_token_file_ssh_keys_or_the_graders_environment
     assert SECRET not in written(tmp_path / "out")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("call, event", [
     ("importlib.import_module('subprocess').run(['sh', '-c', 'echo pwned > /tmp/tinymlperf-pwned'])",
      "subprocess.Popen"),
@@ -157,6 +160,7 @@ def test_process_network_and_native_code_are_denied_and_reported(tmp_path: Path,
     assert not Path("/tmp/tinymlperf-pwned").exists()
 
 
+@pytest.mark.slow
 def test_disk_filling_stops_at_the_file_size_limit(tmp_path: Path, small_data: Path) -> None:
     folder = hostile(tmp_path, """
     with open(pathlib.Path.home() / "fill", "wb") as f:
@@ -332,6 +336,7 @@ def test_slowing_down_in_one_phase_only_hurts_the_entry(tmp_path: Path, small_da
 # --------------------------------------------------------------------------- injection into the CI log
 
 
+@pytest.mark.slow
 def test_workflow_commands_in_output_and_errors_never_reach_the_log(tmp_path: Path, small_data: Path,
                                                                      capfd: pytest.CaptureFixture[str]) -> None:
     commands = ["::add-mask::" + SECRET, "::set-output name=speedup::1000", "::stop-commands::tok",

@@ -50,6 +50,7 @@ def test_weights_missing_an_array_are_refused_naming_it(tmp_path: Path) -> None:
         net.load(tmp_path)
 
 
+@pytest.mark.slow
 def test_gradients_match_finite_differences() -> None:
     params = {k: v.astype(np.float64) for k, v in random_params(1).items()}
     images = np.random.default_rng(1).integers(0, 256, (3, 3, 32, 32), dtype=np.uint8)
@@ -66,6 +67,7 @@ def test_gradients_match_finite_differences() -> None:
         assert grads[name][index] == pytest.approx((up - down) / 2e-5, rel=1e-3, abs=1e-7), name
 
 
+@pytest.mark.slow
 def test_resumed_training_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     split = data.Split(rng.integers(0, 256, (64, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, 64))
@@ -100,6 +102,7 @@ def test_committed_weights_match_the_sha256_in_the_folders_metadata() -> None:
 ACCURACY_FLOOR_PCT = 75.0
 
 
+@pytest.mark.slow
 def test_committed_weights_reach_their_recorded_accuracy_on_the_real_test_set(cifar_test: data.Split) -> None:
     claimed = baseline_metadata()["claimed"]["accuracy_pct"]
     model = net.load(BASELINE_DIR)

@@ -101,6 +101,7 @@ def _budgeted(**changes: float) -> config.Competition:
     return dataclasses.replace(base, budgets=dataclasses.replace(base.budgets, **changes))
 
 
+@pytest.mark.slow
 def test_a_slow_model_fails_the_time_budget_within_seconds_keeping_its_latency_size_and_isolation(
         tmp_path: Path, small_data: Path) -> None:
     folder = entry(tmp_path, "open", SLOW_MODEL.format(work=1_000_000))
@@ -120,6 +121,7 @@ def test_a_slow_model_fails_the_time_budget_within_seconds_keeping_its_latency_s
     assert took < 60
 
 
+@pytest.mark.slow
 def test_an_accuracy_pass_that_cannot_fit_its_budget_stops_with_the_chunks_accuracy(tmp_path: Path,
                                                                                    small_data: Path) -> None:
     folder = entry(tmp_path, "open", SLOW_MODEL.format(work=100_000))
@@ -133,6 +135,7 @@ def test_an_accuracy_pass_that_cannot_fit_its_budget_stops_with_the_chunks_accur
     assert measured["accuracy_pct"] is not None and measured["entry_ms_per_image"] > 0
 
 
+@pytest.mark.slow
 def test_a_model_that_loops_at_import_ends_at_the_load_budget(tmp_path: Path, small_data: Path) -> None:
     folder = entry(tmp_path, "open", """
         while True:

@@ -151,6 +151,7 @@ def test_stops_at_the_time_budget() -> None:
     assert len(result.pairs) == 5
 
 
+@pytest.mark.slow
 def test_all_three_models_of_a_pair_see_the_same_fresh_images_never_reused() -> None:
     base, entry, null = FakeWorker(0.002, noise=0.3, seed=1), FakeWorker(0.001, noise=0.3, seed=2), FakeWorker(0.0)
     result = run(base, entry, overhead=null)

@@ -101,6 +101,7 @@ def test_plan_isolation_decisions() -> None:
 # --------------------------------------------------------------------------- real workers
 
 
+@pytest.mark.slow
 def test_baseline_model_predicts_like_in_process(tmp_path: Path) -> None:
     folder = baseline_folder(tmp_path / "base")
     x = images(16)
@@ -116,6 +117,7 @@ def test_baseline_model_predicts_like_in_process(tmp_path: Path) -> None:
     assert worker.log.denied == ()
 
 
+@pytest.mark.slow
 def test_worker_temp_dir_is_removed_and_folder_untouched(tmp_path: Path) -> None:
     folder = write_model(tmp_path / "m", ZEROS_MODEL)
     before = sorted(p.name for p in folder.iterdir())
@@ -127,6 +129,7 @@ def test_worker_temp_dir_is_removed_and_folder_untouched(tmp_path: Path) -> None
     assert sorted(p.name for p in folder.iterdir()) == before
 
 
+@pytest.mark.slow
 def test_close_is_idempotent_and_log_stays(tmp_path: Path) -> None:
     worker = ModelWorker(write_model(tmp_path / "m", ZEROS_MODEL), small_limits(), isolation="process")
     with worker:
@@ -135,6 +138,7 @@ def test_close_is_idempotent_and_log_stays(tmp_path: Path) -> None:
     assert not Path(f"/proc/{pid}").exists()
 
 
+@pytest.mark.slow
 def test_student_sibling_modules_and_allowed_imports_work(tmp_path: Path) -> None:
     folder = write_model(tmp_path / "m", """
         import math, functools
@@ -152,6 +156,7 @@ def test_student_sibling_modules_and_allowed_imports_work(tmp_path: Path) -> Non
         assert worker.predict(images(3)).tolist() == [7, 7, 7]
 
 
+@pytest.mark.slow
 def test_worker_environment_is_allowlisted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret_never_seen")
     folder = write_model(tmp_path / "m", """
@@ -174,6 +179,7 @@ def test_worker_environment_is_allowlisted(tmp_path: Path, monkeypatch: pytest.M
     assert "THREADS 1 1" in worker.log.output
 
 
+@pytest.mark.slow
 def test_cpu_seconds_counts_the_workers_work(tmp_path: Path) -> None:
     folder = write_model(tmp_path / "m", """
         import numpy as np
@@ -195,6 +201,7 @@ def test_cpu_seconds_counts_the_workers_work(tmp_path: Path) -> None:
     assert 0.05 < used <= seconds + 0.05  # one thread: never more CPU than wall time (other jobs may share the CPU)
 
 
+@pytest.mark.slow
 def test_recipe_writes_checked_npz_copies(tmp_path: Path) -> None:
     base = tmp_path / "baseline"
     base.mkdir()
@@ -223,12 +230,14 @@ def test_recipe_writes_checked_npz_copies(tmp_path: Path) -> None:
     assert outcome.log.denied == () and outcome.isolation.level == "process"
 
 
+@pytest.mark.slow
 def test_forced_process_isolation_says_so(tmp_path: Path) -> None:
     with ModelWorker(write_model(tmp_path / "m", ZEROS_MODEL), small_limits(), isolation="process") as worker:
         assert worker.isolation.level == "process"
         assert worker.isolation.details[0] == "process isolation requested by the caller"
 
 
+@pytest.mark.slow
 def test_user_netns_workers_get_their_own_uid_and_namespaces(tmp_path: Path) -> None:
     python = strong_python()
     folder = write_model(tmp_path / "m", """
@@ -276,6 +285,7 @@ def _processes_of(uids: list[int]) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_user_netns_worker_killed_by_its_cpu_limit_says_so(tmp_path: Path) -> None:
     python = strong_python()
     folder = write_model(tmp_path / "m", "def load(folder):\n    while True:\n        pass\n")
@@ -284,6 +294,7 @@ def test_user_netns_worker_killed_by_its_cpu_limit_says_so(tmp_path: Path) -> No
             pass
 
 
+@pytest.mark.slow
 def test_user_netns_worker_stuck_in_load_is_killed_at_the_wall_clock(tmp_path: Path) -> None:
     python = strong_python()
     folder = write_model(tmp_path / "m", "import math\ndef load(folder):\n    while 1:\n        math.sqrt(2)\n")
@@ -295,6 +306,7 @@ def test_user_netns_worker_stuck_in_load_is_killed_at_the_wall_clock(tmp_path: P
     assert time.monotonic() - start < 8 and worker.log.exit_status == "killed: wall-clock timeout after 2 s"
 
 
+@pytest.mark.slow
 def test_cpu_seconds_keeps_the_time_of_threads_that_ended(tmp_path: Path) -> None:
     # Summing /proc/<pid>/task/*/schedstat would lose an ended thread's time: CPU stolen while the
     # other model is timed, by a thread that is gone before the parent looks, would not show.
@@ -329,6 +341,7 @@ def test_cpu_seconds_keeps_the_time_of_threads_that_ended(tmp_path: Path) -> Non
         assert worker.cpu_seconds() - before >= 0.4
 
 
+@pytest.mark.slow
 def test_cpu_seconds_of_a_stopped_worker_is_an_error(tmp_path: Path) -> None:
     worker = ModelWorker(write_model(tmp_path / "m", ZEROS_MODEL), small_limits(), isolation="process")
     with worker:
@@ -389,6 +402,7 @@ def test_seccomp_layer_is_reported_missing_on_an_unknown_architecture() -> None:
     assert done.stderr == "seccomp: missing (no syscall table for riscv64); non-dumpable"
 
 
+@pytest.mark.slow
 def test_start_up_time_is_small(tmp_path: Path) -> None:
     folder = baseline_folder(tmp_path / "base")
     start = time.perf_counter()
@@ -398,6 +412,7 @@ def test_start_up_time_is_small(tmp_path: Path) -> None:
     assert ready < 10
 
 
+@pytest.mark.slow
 def test_user_netns_recipe_output_is_copied_out(tmp_path: Path) -> None:
     python = strong_python()
     base = tmp_path / "baseline"

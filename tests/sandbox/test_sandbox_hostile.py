@@ -33,6 +33,8 @@ from tests.sandbox_helpers import (
     write_recipe,
 )
 
+pytestmark = pytest.mark.slow  # every test here runs sandbox workers, the CLI or the loopback server
+
 PRELUDE = """
 import pathlib
 import numpy as np

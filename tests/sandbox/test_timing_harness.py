@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from grader.baseline import model as baseline_model
 from grader.core import config
 from grader.sandbox.parent import ModelWorker
+
+pytestmark = pytest.mark.slow  # runs sandbox workers
 
 BASELINE_DIR = Path(baseline_model.__file__).parent
 
