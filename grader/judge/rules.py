@@ -95,7 +95,8 @@ def _claims(claimed: dict | None, ev: Evidence) -> Check:
     """
     if not claimed or not any(k in claimed for k in ("speedup", "accuracy_pct", "compression")):
         return Check("claimed_metrics", "not_checked", "no claimed metrics in submission.yaml")
-    off, agree = [], []
+    off: list[str] = []
+    agree: list[str] = []
     s = ev.scores
     elsewhere = claimed.get("hardware")
     where = f" on {elsewhere}" if elsewhere else ""
