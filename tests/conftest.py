@@ -1,4 +1,8 @@
-"""Shared fixtures: the real CIFAR-10 test set when TINYMLPERF_DATA points at it, and loopback servers."""
+"""Shared fixtures: the real CIFAR-10 test set when TINYMLPERF_DATA points at it, and loopback servers.
+
+The tests mirror grader/ (tests/<district>/), cross-cutting ones are in tests/e2e/;
+``-m "not slow"`` is the fast loop. tests/README.md says what goes where.
+"""
 
 from __future__ import annotations
 

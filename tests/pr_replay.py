@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.core import schema
+from tests import goldenfile
 from tests.github_server import GitHubServer
 from tests.workflow_replay import Context, JobRun, replay, tinymlperf_shim
 
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 GRADE, COMMENT = WORKFLOWS / "grade.yml", WORKFLOWS / "comment.yml"
 EVENTS = Path(__file__).parent / "events"
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = goldenfile.DIR
 REPO, FORK, PR = "tinyml-org/tinymlperf", "ada/tinymlperf", 42
 BOT, TOKEN = "github-actions[bot]", "ghs_replay_token"
 HEAD = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"  # a PR head the comment tests post about

@@ -275,4 +275,5 @@ def summary(result: dict[str, Any]) -> str:
 
 def read(path: Path) -> dict[str, Any]:
     """Read and check ``standings.json``."""
-    return schema.read(path, SCHEMA)
+    checked: dict[str, Any] = schema.read(path, SCHEMA)
+    return checked

@@ -61,7 +61,8 @@ def _load(path: Path, name: str, schema_name: str, problems: list[str]) -> dict[
         details = "; ".join(f"{p.dotted}: {p.message[:200]}" for p in found[:5])
         problems.append(f"{name}: does not match {schema_name}.schema.json: {details}")
         return None
-    return data
+    checked: dict[str, Any] = data
+    return checked
 
 
 def _refuse_constant(name: str) -> None:

@@ -122,7 +122,7 @@ def _rate_limited(e: GithubException) -> bool:
 
 def _retry_delay(e: GithubException, attempt: int, policy: RetryPolicy) -> float | None:
     """Seconds to wait before retrying ``e``, or None when retrying cannot help."""
-    backoff = policy.base_delay * 2 ** (attempt - 1)
+    backoff = policy.base_delay * float(2 ** (attempt - 1))
     if _rate_limited(e):
         retry_after = _header(e, "Retry-After")
         if retry_after and retry_after.strip().isdigit():

@@ -13,7 +13,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from grader.ci.scope import SUBMISSIONS
+from grader.contract.layout import SUBMISSIONS
 from grader.core.config import SubmissionLimits
 
 

@@ -121,8 +121,11 @@ def schema_problems(doc: yamlsrc.Document, file: str) -> list[Problem]:
     for error in errors:
         path = tuple(error.absolute_path)
         if error.validator == "additionalProperties":
-            known = sorted(error.schema.get("properties", {}))
-            for key in sorted(set(error.instance) - set(known)):
+            # Typed as maybe unset or a boolean schema: iter_errors sets both, our schemas use no boolean ones.
+            subschema: Any = error.schema
+            instance: Any = error.instance
+            known = sorted(subschema.get("properties", {}))
+            for key in sorted(set(instance) - set(known)):
                 hint = closest(key, known)
                 suggestion = f" (did you mean '{hint}'?)" if hint else f"; allowed keys: {', '.join(known)}"
                 line, column = doc.position(path + (key,), key=True) or (None, None)
@@ -148,7 +151,10 @@ _EXPECTED = {"object": "a mapping", "array": "a list", "string": "a string", "nu
 
 def _message(error: jsonschema.ValidationError) -> str:
     """A student-facing message for one jsonschema error."""
-    kind, value, spec = error.validator, error.instance, error.schema
+    kind = error.validator
+    # Typed as maybe unset or a boolean schema: iter_errors sets both, our schemas use no boolean ones.
+    value: Any = error.instance
+    spec: Any = error.schema
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return f"missing required key '{missing}'"

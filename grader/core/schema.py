@@ -41,7 +41,8 @@ class SchemaProblem:
 def load(name: str) -> dict[str, Any]:
     """The schema ``grader/schemas/<name>.schema.json`` as a dict."""
     text = resources.files(SCHEMA_PACKAGE).joinpath(f"{name}.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 @cache

@@ -122,6 +122,7 @@ def _scan_events(text: str, problem: MakeProblem) -> Iterator[Problem]:
     depth = documents = 0
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            assert event.start_mark is not None  # the parser marks every event it emits
             line, column = event.start_mark.line + 1, event.start_mark.column + 1
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1

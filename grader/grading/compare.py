@@ -91,7 +91,7 @@ def render(c: Comparison) -> str:
     return "\n".join(out) + "\n"
 
 
-def compare(request: grade.GradeRequest, count: int, progress=lambda message: None) -> Comparison:
+def compare(request: grade.GradeRequest, count: int, progress: grade.Progress = lambda message: None) -> Comparison:
     """Predict the first ``count`` test images with the entry (rebuilt as in a grade) and the baseline."""
     test = data.load_split(request.data_dir, "test")
     images, labels = test.images[:count], test.labels[:count]

@@ -275,7 +275,7 @@ def empty_result(request: GradeRequest | None, submission: Submission | None, ba
 _REPO_STATUS: dict[str, Status] = {"verified": "pass", "failed": "fail", "not_checked": "not_checked"}
 
 
-def _metadata_checks(submission, verification: RepoVerification) -> list[Check]:
+def _metadata_checks(submission: Submission, verification: RepoVerification) -> list[Check]:
     repo_status = _REPO_STATUS[verification.status]
     return [
         Check("format", "pass", "submission folder passes every static check"),

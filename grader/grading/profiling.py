@@ -84,7 +84,7 @@ def profile_model(folder: Path, images: np.ndarray, request: grade.GradeRequest)
     return ModelProfile(n, functions, arrays_of(folder))
 
 
-def profile(request: grade.GradeRequest, count: int, progress=lambda message: None) -> tuple[ModelProfile,
+def profile(request: grade.GradeRequest, count: int, progress: grade.Progress = lambda message: None) -> tuple[ModelProfile,
                                                                                                 ModelProfile]:
     """The entry's profile and the baseline's, on the first ``count`` test images (entry rebuilt as in a grade)."""
     images = data.load_split(request.data_dir, "test").images[:count]

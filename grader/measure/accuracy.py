@@ -32,7 +32,8 @@ class ModelRun:
 def dither(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Add independent -1/0/+1 noise to every pixel, clipped to 0..255."""
     noise = rng.integers(-1, 2, size=images.shape, dtype=np.int16)
-    return np.clip(images.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    dithered: np.ndarray = np.clip(images.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    return dithered
 
 
 def predict_all(worker: sandbox.ModelWorker, images: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -238,7 +238,7 @@ def extract_safely(archive: Path, dest: Path) -> None:
             dest.mkdir(parents=True, exist_ok=True)
             # the "data" filter (Python >= 3.11.4) on top of the check above; older 3.11 (Debian's
             # /usr/bin/python3, which CI's world-readable venv uses) has only the check
-            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            safe: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
             tar.extractall(dest, members=members, **safe)
     except (tarfile.TarError, EOFError, OSError) as e:
         raise DataError(f"{archive}: not a readable CIFAR-10 archive (corrupt or truncated): {e}") from e

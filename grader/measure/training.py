@@ -25,6 +25,7 @@ import io
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,15 +75,16 @@ def init_params(seed: int, shapes: dict[str, tuple[int, ...]] | None = None) -> 
 def augment(images: np.ndarray, rng: np.random.Generator, padding: int) -> np.ndarray:
     """Random horizontal flip and random crop (zero padding) of uint8 NCHW images."""
     n, _, h, w = images.shape
-    flip = rng.random(n) < 0.5
+    flip = rng.random((n,)) < 0.5
     out = np.where(flip[:, None, None, None], images[:, :, :, ::-1], images)
     padded = np.pad(out, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    dy = rng.integers(0, 2 * padding + 1, n)
-    dx = rng.integers(0, 2 * padding + 1, n)
+    dy = rng.integers(0, 2 * padding + 1, (n,))
+    dx = rng.integers(0, 2 * padding + 1, (n,))
     rows = dy[:, None] + np.arange(h)[None, :]
     cols = dx[:, None] + np.arange(w)[None, :]
-    return padded[np.arange(n)[:, None, None, None], np.arange(3)[None, :, None, None],
-                  rows[:, None, :, None], cols[:, None, None, :]]
+    crops: np.ndarray = padded[np.arange(n)[:, None, None, None], np.arange(3)[None, :, None, None],
+                               rows[:, None, :, None], cols[:, None, None, :]]
+    return crops
 
 
 def _pool_backward(x: np.ndarray, pooled: np.ndarray, grad: np.ndarray) -> np.ndarray:
@@ -90,7 +92,8 @@ def _pool_backward(x: np.ndarray, pooled: np.ndarray, grad: np.ndarray) -> np.nd
     n, h, w, c = x.shape
     xr = x.reshape(n, h // 2, 2, w // 2, 2, c)
     mask = xr == pooled[:, :, None, :, None, :]
-    return (mask * grad[:, :, None, :, None, :]).reshape(x.shape)
+    routed: np.ndarray = (mask * grad[:, :, None, :, None, :]).reshape(x.shape)
+    return routed
 
 
 def _col2im(cols: np.ndarray, shape: tuple[int, int, int, int]) -> np.ndarray:
@@ -188,12 +191,12 @@ def evaluate(params: dict[str, np.ndarray], images: np.ndarray, labels: np.ndarr
 def save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write an .npz so that a crash leaves either the old file or the new one."""
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub: a key of **arrays could be allow_pickle
     files.write_atomic(path, buffer.getvalue())
 
 
 def train(config: TrainConfig, train_set: data.Split, test_set: data.Split | None,
-          checkpoint: Path, log=print) -> dict[str, np.ndarray]:
+          checkpoint: Path, log: Callable[[str], object] = print) -> dict[str, np.ndarray]:
     """Train, resuming from ``checkpoint`` when it exists; return the final parameters."""
     params = init_params(config.seed, param_shapes(*config.widths))
     state = {f"{k}.{n}": np.zeros_like(a) for n, a in params.items() for k in ("m", "v")}

@@ -152,7 +152,7 @@ def _lock_dir() -> Path:
 
 def _uids_in_use() -> set[int]:
     """Real uids of every process visible in /proc (a lease's holder may have died, its worker not)."""
-    found = set()
+    found: set[int] = set()
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:

@@ -227,7 +227,7 @@ class _Worker:
                   "cpu": self.cpu, "umask": 0o077, **extra}
         env = _environment(self.root / "scratch")
         argv = [self.python, "-s", "-P", "-B", str(self.root / "worker.py")]  # not -I: it would ignore PYTHONHASHSEED
-        if strong:
+        if self.lease is not None:  # strong
             argv = namespace_prefix(self.sudo, self.lease.uid, root=self.root, writable=writable,
                                     hidden=self.hidden, env=env) + argv
         request_r, request_w = os.pipe()
@@ -258,6 +258,7 @@ class _Worker:
 
     def _check_pid(self, pid: object) -> int:
         """The worker's own pid: the spawned process itself (process level)."""
+        assert self.proc is not None  # spawned by _start before it reads the hello
         if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
             raise SandboxError("worker sent an invalid pid")
         if pid != self.proc.pid:
@@ -270,6 +271,7 @@ class _Worker:
         The one process whose ``NSpid`` is (host pid, ``ns_pid``), that runs as the leased
         uid and descends from the spawned process (unshare, or sudo then unshare).
         """
+        assert self.lease is not None  # the strong level always leases a uid
         if not isinstance(ns_pid, int) or isinstance(ns_pid, bool) or ns_pid <= 1:
             raise SandboxError("worker sent an invalid pid")
         for name in os.listdir("/proc"):
@@ -286,6 +288,7 @@ class _Worker:
         raise SandboxError(f"worker pid {ns_pid} (in its namespace) not found among the sandbox's processes")
 
     def _descends(self, pid: int) -> bool:
+        assert self.proc is not None  # called from _host_pid, after the spawn
         current = pid
         for _ in range(4):
             try:
@@ -394,6 +397,7 @@ class _Worker:
 
     def _kill(self) -> None:
         """SIGKILL the worker; at the strong level its pid 1 then cleans up and ends the namespace."""
+        assert self.proc is not None  # stop() kills only a spawned worker
         if self.lease is not None and self.pidfd is not None:
             with contextlib.suppress(ProcessLookupError):
                 if self.sudo:
@@ -437,8 +441,9 @@ class _Worker:
 
 
 def _student_error(what: str, header: dict) -> str:
-    where = header.get("where") if isinstance(header.get("where"), str) else ""
-    text = header.get("error") if isinstance(header.get("error"), str) else "unknown error"
+    where, text = header.get("where"), header.get("error")
+    where = where if isinstance(where, str) else ""
+    text = text if isinstance(text, str) else "unknown error"
     at = f" at {sanitize_output(where.encode(), 200)}" if where else ""
     return f"{what}{at}: {sanitize_output(text.encode(), 2000)}"
 

@@ -200,14 +200,15 @@ def labels_from_reply(header: dict, payload: bytes, n: int, batch: int | None = 
     array_dtype = np.dtype(dtype)
     if math.prod(shape) * array_dtype.itemsize != len(payload):
         raise SandboxError("worker reply length does not match its declared shape")
-    array = np.frombuffer(payload, dtype=array_dtype).reshape(shape)
+    array: np.ndarray = np.frombuffer(payload, dtype=array_dtype).reshape(shape)
     if array.dtype.kind == "b":
         raise SubmissionError(f"{call} returned booleans (dtype bool); {expected}")
     if array.shape == (n, 10):
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             bad = int((~np.isfinite(array)).any(axis=1).sum())
             raise SubmissionError(f"{call} returned NaN or infinite scores for {bad} of {n} images")
-        return np.argmax(array, axis=1).astype(np.int64)
+        labels: np.ndarray = np.argmax(array, axis=1)
+        return labels.astype(np.int64)
     if array.dtype.kind == "f":
         example = float(array[0]) if n else 0.0
         raise SubmissionError(f"{call} returned shape {returned} of floats (dtype {array.dtype.name}, first value "

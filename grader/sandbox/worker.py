@@ -18,6 +18,8 @@ report the pid, install the import guard and the PEP 578 audit hook, then (and
 only then) import the student's module.
 """
 
+from __future__ import annotations  # annotations stay strings: the worker imports nothing for them
+
 import os
 
 REQUEST_FD = os.dup(0)
@@ -37,6 +39,16 @@ import sysconfig  # noqa: E402
 import threading  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+TYPE_CHECKING = False  # mypy reads the block below; the worker never imports typing
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from cProfile import Profile
+    from types import ModuleType
+    from typing import Any
+
+    NewDenied = Callable[[], list[str]]
+    Instruction = tuple[int, int | str, int | str, int]  # op, jump if true, jump if false (a label or 0), k
 
 FRAME = struct.Struct(">IQ")
 MAX_HEADER = 1 << 16
@@ -82,7 +94,8 @@ SECCOMP_DENIED = (
     "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "bpf", "kcmp",
     "userfaultfd", "keyctl", "add_key", "request_key", "io_uring_setup", "io_uring_enter", "io_uring_register",
 )
-SECCOMP_ARCHES = {  # machine: (AUDIT_ARCH_*, x32 bit to refuse, {name: number})
+# machine: (AUDIT_ARCH_*, x32 bit to refuse, {name: number})
+SECCOMP_ARCHES: dict[str, tuple[int, int | None, dict[str, int]]] = {
     "x86_64": (0xC000003E, 0x40000000, dict(
         kill=62, tgkill=234, clone=56, clone3=435, fork=57, vfork=58, seccomp=317, sched_setaffinity=203, sched_setscheduler=144,
         sched_setparam=142, sched_setattr=314, tkill=200, pidfd_open=434, pidfd_send_signal=424, pidfd_getfd=438,
@@ -118,7 +131,7 @@ class Protocol:
             left -= len(chunk)
         return b"".join(chunks)
 
-    def receive(self):
+    def receive(self) -> tuple[dict[str, Any], bytes]:
         header_len, payload_len = FRAME.unpack(self.read_exact(FRAME.size))
         if header_len > MAX_HEADER:
             raise ValueError("request header too large")
@@ -134,28 +147,31 @@ class Protocol:
         while os.read(REQUEST_FD, 1 << 16):
             pass
 
-    def send(self, header: dict, payload: bytes = b"") -> None:
+    def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
         data = json.dumps(header).encode()
         view = memoryview(FRAME.pack(len(data), len(payload)) + data + payload)
         while view:
             view = view[os.write(REPLY_FD, view):]
 
 
-def make_resolver():
-    """``realpath`` built only from C functions captured now, so later patching of os cannot change it."""
+def make_resolver() -> Callable[[object], Any]:
+    """``realpath`` built only from C functions captured now, so later patching of os cannot change it.
+
+    The resolver answers a str for a path (str, bytes, path-like) and None for a descriptor or None.
+    """
     import posix
 
     lstat, readlink, getcwd, fspath, fsdecode = posix.lstat, posix.readlink, posix.getcwd, os.fspath, os.fsdecode
     isinstance_, str_, int_, bytes_, oserror = isinstance, str, int, bytes, OSError
 
-    def resolve(value, depth=0):
+    def resolve(value: Any, depth: int = 0) -> str | None:
         if value is None or isinstance_(value, int_):
             return None
         path = fspath(value)
         path = fsdecode(path) if isinstance_(path, bytes_) else str_(path)
         if path[:1] != "/":
             path = getcwd() + "/" + path
-        done = []
+        done: list[str] = []
         parts = [p for p in path.split("/") if p and p != "."]
         hops = 0
         while parts:
@@ -184,7 +200,7 @@ def make_resolver():
     return resolve
 
 
-def make_guard(config: dict, numpy_dirs: list):
+def make_guard(config: dict[str, Any], numpy_dirs: list[str]) -> NewDenied:
     """The import allowlist and the audit hook, armed at once; returns ``new_denied()``.
 
     Everything the hook needs lives in this closure, captured before student
@@ -205,28 +221,29 @@ def make_guard(config: dict, numpy_dirs: list):
     allowed_imports = frozenset(config["allowed_imports"])
     student_modules = frozenset(p.stem if p.suffix == ".py" else p.name for p in Path(folder).iterdir()
                                 if p.suffix == ".py" or (p / "__init__.py").is_file())
-    denied, sent = [], [0]
-    busy = {}
+    denied: list[str] = []
+    sent = [0]
+    busy: dict[int, bool] = {}
     deny_prefixes, write_events, read_events, write_flags = DENY_PREFIXES, dict(WRITE_EVENTS), dict(READ_EVENTS), WRITE_FLAGS
     sep, permission_error, isinstance_, len_, str_, any_ = os.sep, PermissionError, isinstance, len, str, any
     get_ident = threading.get_ident
     special = ("/dev/null", "/dev/urandom", "/dev/random")
 
-    def inside(path, roots):
+    def inside(path: str, roots: Iterable[str]) -> bool:
         for root in roots:
             if path == root or path.startswith(root + sep):
                 return True
         return False
 
-    def deny(what, exc=permission_error):
+    def deny(what: str, exc: type[Exception] = permission_error) -> Exception:
         if len_(denied) < MAX_DENIED:
             denied.append(what[:300])
         return exc("tinymlperf sandbox: " + what + " denied")
 
-    def readable_path(path):
+    def readable_path(path: str) -> bool:
         return path in special or inside(path, readable) or (inside(path, stdlib) and not inside(path, site))
 
-    def check(event, args):
+    def check(event: str, args: tuple[Any, ...]) -> None:
         if event.startswith(deny_prefixes):
             raise deny(event)
         if event == "open":
@@ -249,7 +266,7 @@ def make_guard(config: dict, numpy_dirs: list):
             if path is not None and not readable_path(path) and path not in listable:
                 raise deny(f"{event} {path!r}")
 
-    def hook(event, args):
+    def hook(event: str, args: tuple[Any, ...]) -> None:
         me = get_ident()
         if busy.get(me):
             return
@@ -259,7 +276,7 @@ def make_guard(config: dict, numpy_dirs: list):
         finally:
             busy[me] = False
 
-    def new_denied():
+    def new_denied() -> list[str]:
         fresh = denied[sent[0]:]
         sent[0] = len_(denied)
         return fresh
@@ -269,7 +286,8 @@ def make_guard(config: dict, numpy_dirs: list):
     return new_denied
 
 
-def make_import_guard(folder: str, allowed_imports: frozenset, student_modules: frozenset, denied: list):
+def make_import_guard(folder: str, allowed_imports: frozenset[str], student_modules: frozenset[str],
+                      denied: list[str]) -> Callable[..., ModuleType]:
     """``__import__`` refusing modules off the allowlist in the student's own files.
 
     Shares no closure cell with the audit hook but the ``denied`` report: a
@@ -280,7 +298,8 @@ def make_import_guard(folder: str, allowed_imports: frozenset, student_modules: 
     getframe, real_import, import_error, len_ = sys._getframe, builtins.__import__, ImportError, len
     prefix = folder + os.sep
 
-    def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
+    def guarded_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (),
+                       level: int = 0) -> ModuleType:
         if level == 0:
             caller = getframe(1).f_code.co_filename
             path = resolve(caller) if caller[:1] == "/" else caller
@@ -295,7 +314,7 @@ def make_import_guard(folder: str, allowed_imports: frozenset, student_modules: 
     return guarded_import
 
 
-def apply_limits(config: dict) -> None:
+def apply_limits(config: dict[str, Any]) -> None:
     """Resource limits and CPU pinning, before any student code runs."""
     limits = config["limits"]
     for name, value in limits.items():
@@ -314,23 +333,23 @@ def seccomp_program(machine: str, pid: int) -> bytes:
     allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
     ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     nr_at, arch_at, arg0_low = 0, 4, 16  # struct seccomp_data; args are little-endian u64
-    code = [(ld, 0, 0, arch_at), (jeq, 0, "eperm", audit_arch), (ld, 0, 0, nr_at)]
+    code: list[Instruction] = [(ld, 0, 0, arch_at), (jeq, 0, "eperm", audit_arch), (ld, 0, 0, nr_at)]
     if x32_bit is not None:
         code.append((jge, "eperm", 0, x32_bit))
     code += [(jeq, "eperm", 0, numbers[name]) for name in SECCOMP_DENIED + PROCESS_CREATION if name in numbers]
     code += [(jeq, "self", 0, numbers["kill"]), (jeq, "self", 0, numbers["tgkill"]),
              (jeq, "clone", 0, numbers["clone"]), (jeq, "enosys", 0, numbers["clone3"]), (ret, 0, 0, allow)]
-    labels = {}
-    for label, block in (("self", [(ld, 0, 0, arg0_low), (jeq, "allow", "eperm", pid)]),
-                         ("clone", [(ld, 0, 0, arg0_low), (jset, "eperm", 0, CLONE_NAMESPACE_FLAGS),
-                                    (jset, "allow", "eperm", CLONE_THREAD)]),
-                         ("enosys", [(ret, 0, 0, enosys)]), ("eperm", [(ret, 0, 0, eperm)]),
-                         ("allow", [(ret, 0, 0, allow)])):
+    labels: dict[str, int] = {}
+    blocks: list[tuple[str, list[Instruction]]] = [
+        ("self", [(ld, 0, 0, arg0_low), (jeq, "allow", "eperm", pid)]),
+        ("clone", [(ld, 0, 0, arg0_low), (jset, "eperm", 0, CLONE_NAMESPACE_FLAGS), (jset, "allow", "eperm", CLONE_THREAD)]),
+        ("enosys", [(ret, 0, 0, enosys)]), ("eperm", [(ret, 0, 0, eperm)]), ("allow", [(ret, 0, 0, allow)])]
+    for label, block in blocks:
         labels[label] = len(code)
         code += block
     out = []
-    for i, (op, jt, jf, k) in enumerate(code):
-        jt, jf = (labels[j] - i - 1 if isinstance(j, str) else j for j in (jt, jf))
+    for i, (op, jt_label, jf_label, k) in enumerate(code):
+        jt, jf = (labels[j] - i - 1 if isinstance(j, str) else j for j in (jt_label, jf_label))
         if not (0 <= jt <= 255 and 0 <= jf <= 255):
             raise ValueError("seccomp program: jump out of range")
         out.append(struct.pack("=HBBI", op, jt, jf, k))
@@ -387,7 +406,7 @@ def where(exc: BaseException, folder: str) -> str:
     return found
 
 
-def shadowing_packages(folder: str, allowed_imports) -> list:
+def shadowing_packages(folder: str, allowed_imports: Iterable[str]) -> list[str]:
     """The entry's package folders named like a standard or allowed module (validate refuses them too).
 
     With the folder first on ``sys.path`` such a package would be imported in
@@ -398,19 +417,20 @@ def shadowing_packages(folder: str, allowed_imports) -> list:
     return sorted(p.name for p in Path(folder).iterdir() if p.name in names and p.is_dir())
 
 
-def import_student(folder: str, name: str, shadows=()):
+def import_student(folder: str, name: str, shadows: list[str] | tuple[()] = ()) -> ModuleType:
     if shadows:
         raise ImportError(f"tinymlperf sandbox: package folder {shadows[0]!r} shadows a standard or allowed "
                           "module; rename it")
     path = os.path.join(folder, f"{name}.py")
     spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None  # a .py path always has the source loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-def array_reply(value, np):
+def array_reply(value: object, np: ModuleType) -> tuple[dict[str, Any], bytes]:
     """Turn the student's return value into (header, bytes) without trusting it."""
     array = np.asarray(value)
     if array.dtype.kind not in "biuf":
@@ -422,7 +442,7 @@ def array_reply(value, np):
 # ---- profiling mode (``tinymlperf profile``): the student's own numbers, never used for ranking
 
 
-def make_profiler():
+def make_profiler() -> Profile:
     """A deterministic profiler (cProfile) switched on only around the model's ``predict`` calls."""
     import cProfile
 
@@ -432,9 +452,9 @@ def make_profiler():
 PROFILE_ROWS = 60
 
 
-def profile_rows(profiler, folder: str) -> list:
+def profile_rows(profiler: Profile, folder: str) -> list[list[Any]]:
     """Per function: name, calls, own seconds, seconds including callees; the student's code and C calls."""
-    rows = []
+    rows: list[list[Any]] = []
     prefix = folder + os.sep
     for entry in profiler.getstats():
         code = entry.code
@@ -451,7 +471,7 @@ def profile_rows(profiler, folder: str) -> list:
     return rows[:PROFILE_ROWS]
 
 
-def serve_model(proto: Protocol, new_denied, config: dict, np) -> None:
+def serve_model(proto: Protocol, new_denied: NewDenied, config: dict[str, Any], np: ModuleType) -> None:
     folder = config["folder"]
     stage = "import"
     try:
@@ -490,7 +510,7 @@ def serve_model(proto: Protocol, new_denied, config: dict, np) -> None:
         proto.send({"type": "result", **reply, "denied": new_denied()}, data)
 
 
-def serve_recipe(proto: Protocol, new_denied, config: dict, payload: bytes, np) -> None:
+def serve_recipe(proto: Protocol, new_denied: NewDenied, config: dict[str, Any], payload: bytes, np: ModuleType) -> None:
     folder = config["folder"]
     calibration = np.frombuffer(payload, dtype=np.uint8).reshape(config["calibration_shape"]).copy()
     stage = "import"

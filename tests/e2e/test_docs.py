@@ -1,0 +1,197 @@
+"""The documentation pinned to the code: check ids, commands, links, excerpts, the worked example, the example entry.
+
+Each test fails when the code changes under the docs (a renamed check, a new
+threshold, a moved file) or the docs drift from the code, so README.md and
+docs/submitting.md cannot quietly rot.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from grader.baseline import model as baseline_model
+from grader.contract import scaffold
+from grader.contract.validate import validate_folder
+from grader.core import config
+from grader.grading import grade
+from grader.judge import rules, scoring
+from grader.measure import timing
+from grader.report import markdown_report as report
+from tests import grading_helpers as grading
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+SUBMITTING = ROOT / "docs" / "submitting.md"
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
+BASELINE_DIR = Path(baseline_model.__file__).parent
+
+FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
+MARKED_BLOCK = re.compile(r"<!-- (example|excerpt): ([^ ]+) -->\n```[^\n]*\n(.*?)^```", re.S | re.M)
+ANCHOR = re.compile(r'<a id="([^"]+)"></a>')
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _prose(text: str) -> str:
+    """The Markdown without fenced code blocks, where links are not links."""
+    return FENCE.sub("", text)
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lowercase, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(text: str) -> set[str]:
+    headings = {_slug(m.group(1)) for m in re.finditer(r"^#{1,6} (.+)$", _prose(text), re.M)}
+    return headings | set(ANCHOR.findall(text))
+
+
+def _blocks(text: str, kind: str) -> dict[str, str]:
+    return {name: body for k, name, body in MARKED_BLOCK.findall(text) if k == kind}
+
+
+# --------------------------------------------------------------------------- check ids
+
+
+def _evidence(division: str) -> rules.Evidence:
+    speed = timing.SpeedupEstimate(2.0, 1.9, 2.1, 0.05, 0.69, 0.03, 12, 0.95)
+    scores = scoring.score(speed, 2_000_000, 500_000, 70.0, 69.0, 1.0)
+    return rules.Evidence(
+        division=division, scores=scores, entry_accuracy_pct=69.0, entry_dithered_accuracy_pct=69.0,
+        baseline_accuracy_pct=70.0, baseline_dithered_accuracy_pct=70.0, timed_images=1000,
+        inconsistent_images=0, idle_cpu_entry_s=0.0, idle_cpu_baseline_s=0.0, timing_pairs=20,
+        timing_pairs_discarded=0, multi_core_samples=0, discard_reasons=(), baseline_timed_s=1.0,
+        entry_timed_s=0.5, timing_warnings=(), claimed={"speedup": 2.0})
+
+
+def produced_check_ids() -> set[str]:
+    """Every check id the grader can emit: literal ``Check("...`` ids in the source plus what the rules produce."""
+    source = "".join((ROOT / "grader" / name).read_text(encoding="utf-8") for name in ("judge/rules.py", "grading/grade.py"))
+    literal = set(re.findall(r'(?:Check|_range)\(\s*"([a-z_]+)"', source))
+    evaluated = {c.id for division in ("closed", "open") for c in rules.evaluate(_evidence(division), config.load())}
+    return literal | evaluated
+
+
+def test_check_ids_are_collected_from_both_modules() -> None:
+    ids = produced_check_ids()
+    # One id per source of checks: validation, metadata, running, the rules, the f-string ids.
+    assert {"format", "repo_link", "runs", "speedup_range", "dither_entry", "idle_cpu_baseline"} <= ids
+    assert len(ids) == 21
+
+
+@pytest.mark.parametrize("check_id", sorted(produced_check_ids()))
+def test_every_check_has_an_entry_where_the_report_links(check_id: str) -> None:
+    link = f"{report.DOCS_URL}#check-{check_id.replace('_', '-')}"
+    path, fragment = link.split("#")
+    text = (ROOT / path).read_text(encoding="utf-8")
+    assert fragment in ANCHOR.findall(text), f"{path} has no <a id=\"{fragment}\"></a>"
+    # The anchor sits right before the entry's own heading.
+    assert re.search(rf'<a id="{fragment}"></a>\n### `{check_id}`\n', text)
+
+
+def test_the_docs_have_no_entry_for_a_check_that_does_not_exist() -> None:
+    documented = {a.removeprefix("check-") for a in ANCHOR.findall(SUBMITTING.read_text()) if a.startswith("check-")}
+    assert documented == {i.replace("_", "-") for i in produced_check_ids()}
+
+
+# --------------------------------------------------------------------------- README commands
+
+
+def _ci_test_command() -> str:
+    lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if "pytest" in line]
+    assert len(lines) == 1, lines
+    return lines[0].strip()
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    readme = README.read_text()
+    commands = [line for block in FENCE.findall(readme) for line in block.splitlines() if "pytest" in line]
+    assert commands == ["python -m pip install -e '.[test]' && python -m pytest -q"]
+    assert _ci_test_command() == commands[0]
+
+
+def test_readme_grade_command_names_a_valid_example_entry() -> None:
+    readme = README.read_text()
+    command = "python -m pip install -e . && tinymlperf grade submissions/closed-int8-prune --out result.json " \
+              "--report report.md"
+    assert command in [line for block in FENCE.findall(readme) for line in block.splitlines()]
+    assert validate_folder(ROOT / "submissions" / "closed-int8-prune", config.load()).ok
+
+
+# --------------------------------------------------------------------------- links and excerpts
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_relative_link_points_to_an_existing_file_and_anchor(doc: Path) -> None:
+    text = doc.read_text(encoding="utf-8")
+    broken = []
+    for target in LINK.findall(_prose(text)):
+        if re.match(r"[a-z]+:", target):
+            continue
+        path, _, fragment = target.partition("#")
+        file = (doc.parent / path).resolve() if path else doc
+        if not file.exists():
+            broken.append(f"{target}: no such file")
+        elif fragment and file.suffix == ".md" and fragment not in _anchors(file.read_text(encoding="utf-8")):
+            broken.append(f"{target}: no such anchor")
+    assert not broken
+
+
+def test_quoted_config_is_verbatim() -> None:
+    excerpts = _blocks(SUBMITTING.read_text(), "excerpt")
+    assert excerpts, "docs/submitting.md quotes grader/competition.yaml"
+    for path, body in excerpts.items():
+        assert body in (ROOT / path).read_text(encoding="utf-8"), f"the excerpt of {path} is out of date"
+
+
+def test_worked_example_numbers_follow_from_the_formulas() -> None:
+    estimate = timing.estimate([0.0480, 0.0500, 0.0470, 0.0490], [0.0230, 0.0260, 0.0240, 0.0245], 0.95)
+    compression = 2_180_000 / 545_000
+    text = SUBMITTING.read_text()
+    expected = [
+        f"mean log ratio {estimate.log_mean:.4f}", f"standard deviation {estimate.log_sd:.4f}",
+        f"**speedup = e^{estimate.log_mean:.4f} = {estimate.speedup:.3f}x**",
+        f"**{estimate.ci_low:.3f}x to {estimate.ci_high:.3f}x**", f"(±{estimate.half_width:.1%}",
+        f"**compression = {compression:.3f}x**",
+        f"= {scoring.efficiency(estimate.speedup, compression, 68.90 - 70.10, 1.0):.3f}**",
+        f"would be 1.991 × 4.000 = {scoring.efficiency(estimate.speedup, compression, 70.60 - 70.10, 1.0):.3f}",
+    ]
+    assert [line for line in expected if line not in text] == []
+
+
+def test_new_and_validate_output_shown_is_what_they_print(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = SUBMITTING.read_text()
+    folder = scaffold.create("my-entry", "closed", Path("submissions"), config.load(), athlete_name="Ada Lovelace")
+    assert scaffold.next_steps(folder, "closed") in text
+    yaml_file = folder / "submission.yaml"
+    yaml_file.write_text(re.sub(r"(?m)^  - .*$", "  - TODO", yaml_file.read_text()))
+    problems = validate_folder(folder, config.load()).problems
+    assert [str(p) for p in problems] == [line for line in text.splitlines()
+                                          if line.startswith("submissions/my-entry/submission.yaml:")]
+
+
+# --------------------------------------------------------------------------- the complete small example
+
+
+@pytest.mark.cifar
+@pytest.mark.slow
+def test_the_complete_small_example_grades_valid_as_the_docs_say(tmp_path: Path, small_data: Path) -> None:
+    examples = _blocks(SUBMITTING.read_text(), "example")
+    assert sorted(examples) == ["build.py", "model.py", "submission.yaml"]
+    folder = tmp_path / "my-entry"
+    folder.mkdir()
+    for name, body in examples.items():
+        (folder / name).write_text(body, encoding="utf-8")
+    result = grade.grade(grading.request(folder, small_data)).to_json()
+    failed = [c for c in result["checks"] if c["status"] == "fail"]
+    assert (result["status"], failed) == ("valid", [])
+    scores = result["normalized_scores"]
+    # What the docs promise: "a compression of about 2x ... an accuracy within a few hundredths of a point"
+    # (on all 10,000 images; one image here is 0.1 pp).
+    assert 1.9 < scores["compression"] < 2.1
+    assert abs(scores["accuracy_delta_pp"]) <= 0.3
+    assert result["optimized_metrics"]["dtypes"] == {"float16": 545_098}

@@ -1,0 +1,273 @@
+"""Paired timing statistics and the stop rule, with injected times (no real clocks)."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from grader.core import config
+from grader.measure import stats, timing
+
+PARAMS = config.load().timing
+
+
+@pytest.mark.parametrize(("p", "df", "expected"), [
+    (0.975, 1, 12.7062047362), (0.975, 2, 4.3026527297), (0.975, 9, 2.2621571628),
+    (0.975, 30, 2.0422724563), (0.95, 5, 2.0150483733), (0.995, 120, 2.6174211),
+])
+def test_t_quantile_matches_published_tables(p: float, df: int, expected: float) -> None:
+    assert stats.t_quantile(p, df) == pytest.approx(expected, rel=1e-7)
+
+
+def test_t_quantile_is_symmetric() -> None:
+    assert stats.t_quantile(0.025, 7) == pytest.approx(-stats.t_quantile(0.975, 7))
+
+
+def test_speedup_is_geometric_mean_of_paired_ratios() -> None:
+    est = timing.estimate([2.0, 4.0, 8.0], [1.0, 1.0, 1.0], 0.95)
+    assert est.speedup == pytest.approx(4.0)  # (2*4*8)^(1/3)
+    logs = [math.log(2), math.log(4), math.log(8)]
+    margin = stats.t_quantile(0.975, 2) * stats.stdev(logs) / math.sqrt(3)
+    assert est.ci_low == pytest.approx(4.0 * math.exp(-margin))
+    assert est.ci_high == pytest.approx(4.0 * math.exp(margin))
+
+
+def test_pairing_cancels_drift_that_hits_both_models() -> None:
+    # The machine slows down 3x over the run; the entry is always exactly twice as fast.
+    drift = [1.0 + 0.1 * i for i in range(20)]
+    est = timing.estimate([2.0 * d for d in drift], drift, 0.95)
+    assert est.speedup == pytest.approx(2.0)
+    assert est.half_width == pytest.approx(0.0, abs=1e-12)
+
+
+def test_one_pair_gives_an_inconclusive_interval_not_a_guess() -> None:
+    est = timing.estimate([2.0], [1.0], 0.95)
+    assert est.ci_low is None and est.ci_high is None and est.half_width is None
+
+
+class FakeWorker:
+    """A worker whose model costs ``per_image`` CPU seconds an image, plus the harness costs every model pays.
+
+    Wall time is CPU time plus ``preempted`` (waiting for the CPU) plus ``paused`` (stopped);
+    ``threads`` > 1 spreads the work over that many cores (CPU time stays, wall time shrinks).
+    """
+
+    def __init__(self, per_image: float, noise: float = 0.0, seed: int = 0, *, request_s: float = 0.0005,
+                 query_s: float = 0.00002, preempted: float = 0.0, paused: float = 0.0, threads: int = 1) -> None:
+        self.per_image, self.noise = per_image, noise
+        self.request_s, self.query_s = request_s, query_s
+        self.preempted, self.paused, self.threads = preempted, paused, threads
+        self.rng = random.Random(seed)
+        self.cpu = self.wait = 0.0
+        self.idle_burn = 0.0
+        self.calls: list[np.ndarray] = []
+        self.peers: list[FakeWorker] = []
+
+    def time_queries(self, images: np.ndarray, batch_size: int) -> tuple[float, np.ndarray]:
+        self.calls.append(images)
+        work = self.per_image * len(images) * (1.0 + self.rng.uniform(-self.noise, self.noise))
+        cpu = work + self.request_s + self.query_s * len(images) / batch_size
+        wall = cpu / self.threads + self.preempted * cpu + self.paused * cpu
+        self.cpu += cpu
+        self.wait += self.preempted * cpu
+        for peer in self.peers:
+            peer.cpu += peer.idle_burn * wall
+        return wall, images[:, 0, 0, 0].astype(np.int64) % 10
+
+    def cpu_seconds(self) -> float:
+        return self.cpu
+
+    def wait_seconds(self) -> float:
+        return self.wait
+
+
+def trio(baseline: FakeWorker, entry: FakeWorker, overhead: FakeWorker | None = None) -> tuple[FakeWorker, ...]:
+    overhead = overhead or FakeWorker(0.0)
+    workers = (baseline, entry, overhead)
+    for w in workers:
+        w.peers = [p for p in workers if p is not w]
+    return workers
+
+
+def images(n: int) -> np.ndarray:
+    return np.arange(n, dtype=np.uint32).astype(np.uint8).reshape(n, 1, 1, 1).repeat(3, 1).repeat(32, 2).repeat(32, 3)
+
+
+def run(baseline: FakeWorker, entry: FakeWorker, params: config.Timing = PARAMS, n: int = 10000,
+        seed: int = 0, clock=lambda: 0.0, overhead: FakeWorker | None = None) -> timing.PairedRun:
+    b, e, o = trio(baseline, entry, overhead)
+    return timing.run_pairs(b, e, o, images(n), params, rng=random.Random(seed), clock=clock)
+
+
+@pytest.mark.parametrize("sample_seconds", [PARAMS.min_sample_seconds / 2, PARAMS.min_sample_seconds,
+                                            PARAMS.min_sample_seconds * 2])
+def test_harness_costs_are_subtracted_so_the_sample_length_does_not_move_the_reading(sample_seconds: float) -> None:
+    # Every request costs 0.5 ms and every query 20 us on top of the model's own work, in all three
+    # workers alike; a naive ratio of sample times would read 2.0 only for infinitely long samples.
+    params = replace(PARAMS, min_sample_seconds=sample_seconds)
+    result = run(FakeWorker(0.0010), FakeWorker(0.0005), params)
+    assert result.estimate(PARAMS.confidence).speedup == pytest.approx(2.0, rel=1e-9)
+    naive = timing.estimate([p.baseline.wall_s for p in result.pairs], [p.entry.wall_s for p in result.pairs], 0.95)
+    assert naive.speedup < 1.99  # the bias the null model removes is really there
+
+
+def test_the_faster_models_sample_is_calibrated_to_the_minimum_sample_length() -> None:
+    result = run(FakeWorker(0.0010), FakeWorker(0.0002))
+    queries = result.calibration.queries_per_sample
+    assert queries * 0.0002 >= PARAMS.min_sample_seconds
+    assert (queries - 1) * 0.0002 < PARAMS.min_sample_seconds
+    assert result.calibration.entry_query_s == pytest.approx(0.0002)
+    assert not result.calibration.shortened_by_supply
+
+
+def test_samples_are_shortened_when_fresh_images_run_short_and_the_warning_says_so() -> None:
+    result = run(FakeWorker(0.0010), FakeWorker(0.00001), n=3000)
+    assert result.calibration.shortened_by_supply
+    assert len(result.pairs) >= PARAMS.min_pairs
+    found = timing.warnings(result, result.estimate(0.95), PARAMS)
+    assert any("supply of fresh test images" in w for w in found)
+
+
+def test_stops_when_the_interval_reaches_the_target() -> None:
+    result = run(FakeWorker(0.002, noise=0.01, seed=1), FakeWorker(0.001, noise=0.01, seed=2))
+    est = result.estimate(PARAMS.confidence)
+    assert result.stop == "target"
+    assert est.pairs >= PARAMS.min_pairs
+    assert est.half_width <= PARAMS.target_ci_half_width
+    assert est.speedup == pytest.approx(2.0, rel=0.02)
+
+
+def test_stops_at_the_time_budget() -> None:
+    ticks = iter(range(1000))
+    params = replace(PARAMS, budget_seconds=5)
+    result = run(FakeWorker(0.002, noise=0.5, seed=1), FakeWorker(0.001, noise=0.5, seed=2), params,
+                 clock=lambda: next(ticks))
+    assert result.stop == "budget"
+    # the clock reads 0 at the start and advances 1 s per pair
+    assert len(result.pairs) == 5
+
+
+@pytest.mark.slow
+def test_all_three_models_of_a_pair_see_the_same_fresh_images_never_reused() -> None:
+    base, entry, null = FakeWorker(0.002, noise=0.3, seed=1), FakeWorker(0.001, noise=0.3, seed=2), FakeWorker(0.0)
+    result = run(base, entry, overhead=null)
+    timed = [c for c in base.calls[1::2]]
+    for i, chosen in enumerate(result.indices):
+        for worker in (base, entry, null):
+            np.testing.assert_array_equal(worker.calls[2 * (PARAMS.calibration_samples + i) + 1],
+                                          images(10000)[chosen])
+    used = np.concatenate(result.indices)
+    assert len(np.unique(used)) == len(used)
+    assert len(timed) == PARAMS.calibration_samples + len(result.pairs)
+
+
+def test_every_timed_request_follows_a_warm_up_on_images_the_worker_has_already_seen() -> None:
+    base, entry = FakeWorker(0.002), FakeWorker(0.001)
+    run(base, entry)
+    warm = base.calls[0]
+    assert len(warm) == PARAMS.warmup_queries * PARAMS.batch_size
+    for worker in (base, entry):
+        assert all(np.array_equal(c, warm) for c in worker.calls[0::2])  # every other call is the warm-up
+    timed = {bytes(c[:, 0, 0, 0]) for c in base.calls[1::2]}
+    assert not any(bytes(warm[i:i + 1, 0, 0, 0]) in timed for i in range(len(warm)))
+
+
+def test_order_within_pairs_is_randomized() -> None:
+    order: list[str] = []
+
+    class Recording(FakeWorker):
+        def __init__(self, name: str, per_image: float) -> None:
+            super().__init__(per_image)
+            self.name = name
+
+        def time_queries(self, images: np.ndarray, batch_size: int) -> tuple[float, np.ndarray]:
+            order.append(self.name)
+            return super().time_queries(images, batch_size)
+
+    run(Recording("b", 0.001), Recording("e", 0.001), overhead=Recording("o", 0.0), seed=3)
+    firsts = order[0::6]  # each turn is a warm-up and a timed request, three turns a round
+    assert {"b", "e", "o"} == set(firsts)
+
+
+def test_a_stopped_baseline_neither_slows_it_down_nor_counts() -> None:
+    # An attacker pausing the baseline during its turns doubles its wall time; CPU time does not move,
+    # and each such pair is discarded as 'stopped', so the reading stays the honest 1.0.
+    result = run(FakeWorker(0.001, paused=1.0), FakeWorker(0.001))
+    assert all(p.invalid and "stopped" in p.invalid for p in result.pairs)
+    assert result.estimate(0.95) is None
+    honest = run(FakeWorker(0.001, paused=0.1), FakeWorker(0.001))
+    assert honest.estimate(0.95).speedup == pytest.approx(1.0)
+
+
+def test_preemption_by_other_processes_does_not_bias_the_speedup() -> None:
+    result = run(FakeWorker(0.002, preempted=0.8), FakeWorker(0.001, preempted=0.1))
+    assert not any(p.invalid for p in result.pairs)
+    assert result.estimate(0.95).speedup == pytest.approx(2.0)
+    assert result.wall_estimate(0.95).speedup > 3.0  # the wall clock would have been fooled
+    assert any("held the timed CPU" in w for w in timing.warnings(result, result.estimate(0.95), PARAMS))
+
+
+def test_an_entry_on_two_cores_is_flagged_and_its_pairs_discarded() -> None:
+    result = run(FakeWorker(0.001), FakeWorker(0.002, threads=2))
+    assert all(p.multi_core and p.invalid and "more than one core" in p.invalid for p in result.pairs)
+
+
+@pytest.mark.parametrize(("turn", "reason"), [
+    (timing.Turn(wall_s=0.050, cpu_s=0.050, wait_s=0.0, idle_cpu_s=0.0), None),
+    (timing.Turn(wall_s=0.100, cpu_s=0.050, wait_s=0.050, idle_cpu_s=0.0), None),  # preempted: fine
+    (timing.Turn(wall_s=0.051, cpu_s=0.050, wait_s=0.0, idle_cpu_s=0.0), None),  # a wake-up's slack
+    (timing.Turn(wall_s=0.100, cpu_s=0.050, wait_s=0.0, idle_cpu_s=0.0), "stopped or blocked"),
+    # the grader itself waited for its CPU and read the reply 50 ms late: not the worker's doing
+    (timing.Turn(wall_s=0.100, cpu_s=0.050, wait_s=0.0, idle_cpu_s=0.0, parent_wait_s=0.050), None),
+    (timing.Turn(wall_s=0.050, cpu_s=0.100, wait_s=0.0, idle_cpu_s=0.0), "more than one core"),
+    (timing.Turn(wall_s=0.0008, cpu_s=0.0007, wait_s=0.0, idle_cpu_s=0.0), "no longer than the harness"),
+])
+def test_a_turn_is_classified_from_its_counters(turn: timing.Turn, reason: str | None) -> None:
+    overhead = timing.Turn(wall_s=0.001, cpu_s=0.0008, wait_s=0.0, idle_cpu_s=0.0)
+    good = timing.Turn(wall_s=0.050, cpu_s=0.050, wait_s=0.0, idle_cpu_s=0.0)
+    pair = timing.classify(overhead, good, turn)
+    assert (pair.invalid is None) if reason is None else (reason in pair.invalid)
+
+
+def test_idle_worker_burning_cpu_is_measured() -> None:
+    base, entry = FakeWorker(0.002), FakeWorker(0.001)
+    entry.idle_burn = 0.5
+    result = run(base, entry)
+    assert result.idle_cpu_entry > 0.4 * sum(p.baseline.wall_s for p in result.pairs)
+    assert result.idle_cpu_baseline == pytest.approx(0.0)
+
+
+def test_timing_quality_stays_quiet_for_a_noisy_but_converged_run() -> None:
+    # Per-sample CV over 10% is noise the paired interval already covers: no warning for that alone.
+    result = run(FakeWorker(0.002, noise=0.2, seed=1), FakeWorker(0.001, noise=0.2, seed=2))
+    est = result.estimate(PARAMS.confidence)
+    assert timing.cv(result.entry_s) > 0.1
+    assert est.half_width <= 2 * PARAMS.target_ci_half_width
+    assert timing.warnings(result, est, PARAMS) == []
+
+
+def test_timing_quality_warns_when_the_interval_stays_wide() -> None:
+    ticks = iter(range(1000))
+    result = run(FakeWorker(0.002, noise=0.9, seed=1), FakeWorker(0.001, noise=0.9, seed=2),
+                 replace(PARAMS, budget_seconds=3), clock=lambda: next(ticks))
+    found = timing.warnings(result, result.estimate(PARAMS.confidence), PARAMS)
+    assert any("reached only" in w for w in found)
+
+
+def test_timing_quality_warns_when_many_pairs_were_discarded() -> None:
+    result = run(FakeWorker(0.001, paused=1.0), FakeWorker(0.001))
+    assert any("pairs were discarded" in w for w in timing.warnings(result, result.estimate(0.95), PARAMS))
+
+
+@pytest.mark.parametrize(("baseline", "entry", "left", "expected"), [
+    (0.0010, 0.0005, 10000, (round(PARAMS.min_sample_seconds / 0.0005), False)),
+    (0.0005, 0.0010, 10000, (round(PARAMS.min_sample_seconds / 0.0005), False)),  # the faster model decides
+    (0.5, 0.5, 10000, (PARAMS.min_queries_per_sample, False)),  # never under the minimum
+    (0.0010, 0.00001, 10000, (1000, True)),  # 2000 wanted, 10000 images for 10 pairs
+])
+def test_plan_queries(baseline: float, entry: float, left: int, expected: tuple[int, bool]) -> None:
+    assert timing.plan_queries(baseline, entry, PARAMS, left) == expected
