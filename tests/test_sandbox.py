@@ -22,6 +22,7 @@ from grader.sandbox.parent import (
     ModelWorker,
     _copy_tree,
     _remove_tree,
+    _Worker,
     hidden_paths,
     run_recipe,
     sanitize_output,
@@ -342,6 +343,23 @@ def test_user_netns_worker_files_are_handed_back_and_removed(tmp_path: Path,
         assert (root / "scratch").stat().st_uid >= UID_BASE
     assert not root.exists()
     assert not [argv for argv in calls if "rm" in argv], calls
+
+
+def test_a_worker_gone_is_not_killed_by_pid_number_through_sudo(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under sudo the grader kills its worker as root by pid number. Once the worker has exited
+    # (its pid 1 may still be handing the files back) that number may name another process.
+    gone = subprocess.Popen(["true"])
+    pidfd = os.pidfd_open(gone.pid)
+    gone.wait()
+    worker = object.__new__(_Worker)
+    worker.sudo, worker.lease, worker.pidfd, worker.pid, worker.proc = True, object(), pidfd, gone.pid, gone
+    calls: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "run", lambda argv, **kwargs: calls.append(list(argv)))
+    try:
+        worker._kill()
+    finally:
+        os.close(pidfd)
+    assert calls == []
 
 
 def _namespace(pid: int, ns: str) -> str:

@@ -412,8 +412,11 @@ class _Worker:
         if self.lease is not None and self.pidfd is not None:
             with contextlib.suppress(ProcessLookupError):
                 if self.sudo:
-                    subprocess.run(["sudo", "-n", "kill", "-KILL", str(self.pid)], capture_output=True,
-                                   timeout=PROBE_SECONDS)
+                    # root kills by pid number: not once the worker is gone (its pid 1 may still be
+                    # handing its files back), when that number may already name another process
+                    if not self._exited():
+                        subprocess.run(["sudo", "-n", "kill", "-KILL", str(self.pid)], capture_output=True,
+                                       timeout=PROBE_SECONDS)
                 else:
                     signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
