@@ -17,6 +17,20 @@ from grader.measure import data
 from tests import cifar_archive, pr_replay
 from tests.github_server import GitHubServer
 
+RUNNER_PREFIXES = ("GITHUB_", "RUNNER_", "ACTIONS_")
+
+
+@pytest.fixture(autouse=True)
+def _not_inside_a_workflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts from a developer machine's environment, even when the suite runs on a runner.
+
+    On GitHub Actions the runner sets ``GITHUB_ACTIONS=true`` (grade then refuses the ``process``
+    level that many tests ask for), a real ``GITHUB_TOKEN``, ``GITHUB_STEP_SUMMARY`` and more. A
+    test that plays a workflow sets what it needs itself (``monkeypatch.setenv``, workflow_replay).
+    """
+    for name in [n for n in os.environ if n.startswith(RUNNER_PREFIXES)]:
+        monkeypatch.delenv(name)
+
 
 @pytest.fixture(scope="session")
 def cifar_dir() -> Path:

@@ -132,6 +132,21 @@ def _copy_tree(source: Path, target: Path, what: str, file_mode: int, dir_mode: 
     os.chmod(target, dir_mode)
 
 
+def _remove_tree(root: Path) -> None:
+    """Remove a worker's temp dir, read-only folders included; what cannot be removed stays.
+
+    The submission and baseline copies are read-only folders (``_copy_tree``): only root may
+    unlink in them as they are, so a grader that is not root (under sudo, or at the process
+    level) first gives itself write permission on the folders it owns. ``os.walk`` never
+    follows a symbolic link, so nothing outside ``root`` is touched.
+    """
+    for folder, _, _ in os.walk(root):
+        with contextlib.suppress(OSError):
+            if not os.lstat(folder).st_mode & 0o200:
+                os.chmod(folder, 0o700)
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def _rlimits(limits: config.Sandbox, level: Level) -> dict[str, int]:
     values = {"RLIMIT_AS": limits.memory_mb * 1024 * 1024, "RLIMIT_CPU": limits.cpu_seconds,
               "RLIMIT_FSIZE": limits.file_bytes, "RLIMIT_NOFILE": NOFILE_LIMIT, "RLIMIT_CORE": 0}
@@ -390,7 +405,7 @@ class _Worker:
         if self.lease is not None and (self.proc is None or self.proc.returncode is not None):
             self.lease.release()  # the namespace is gone with its pid 1: no process runs as this uid now
         if not keep_files:
-            shutil.rmtree(self.root, ignore_errors=True)
+            _remove_tree(self.root)
             if self.sudo and self.root.exists():  # files the worker's uid kept (set-up or clean-up cut short)
                 subprocess.run(["sudo", "-n", "rm", "-rf", "--", str(self.root)], capture_output=True,
                                timeout=PROBE_SECONDS)
@@ -401,8 +416,11 @@ class _Worker:
         if self.lease is not None and self.pidfd is not None:
             with contextlib.suppress(ProcessLookupError):
                 if self.sudo:
-                    subprocess.run(["sudo", "-n", "kill", "-KILL", str(self.pid)], capture_output=True,
-                                   timeout=PROBE_SECONDS)
+                    # root kills by pid number: not once the worker is gone (its pid 1 may still be
+                    # handing its files back), when that number may already name another process
+                    if not self._exited():
+                        subprocess.run(["sudo", "-n", "kill", "-KILL", str(self.pid)], capture_output=True,
+                                       timeout=PROBE_SECONDS)
                 else:
                     signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
