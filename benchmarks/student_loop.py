@@ -30,6 +30,7 @@ from grader.baseline import model as baseline_model  # noqa: E402
 from grader.core import config
 from grader.grading import grade  # noqa: E402
 from grader.measure import data, hardware
+from tests.grading_helpers import SLOW_MODEL  # noqa: E402
 
 BASELINE_DIR = Path(baseline_model.__file__).parent
 META = """\
@@ -40,24 +41,7 @@ techniques_used:
   - a per-image Python loop (deliberately slow)
 honor_code: I certify that this submission follows the rules
 """
-SLOW = """
-import numpy as np
-
-
-def load(folder):
-    return Slow()
-
-
-class Slow:
-    def predict(self, images):
-        out = []
-        for image in images:
-            total = 0
-            for i in range({work}):
-                total += i
-            out.append(int(image[0, 0, 0]) % 10)
-        return np.array(out, dtype=np.int64)
-"""
+SLOW = textwrap.dedent(SLOW_MODEL)  # the tests' slow model (tests/measure/test_budget.py)
 IMPORT_LOOP = """
 while True:
     pass

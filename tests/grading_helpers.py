@@ -50,3 +50,22 @@ def entry(tmp_path: Path, division: str, model_source: str | None = None, techni
 
 def checks_of(result: dict) -> dict[str, dict]:
     return {c["id"]: c for c in result["checks"]}
+
+
+# A model that spends a fixed amount of pure-Python work per image (no sleep: the sandbox allows no time module).
+SLOW_MODEL = """
+    import numpy as np
+
+    def load(folder):
+        return Slow()
+
+    class Slow:
+        def predict(self, images):
+            out = []
+            for image in images:
+                total = 0
+                for i in range({work}):
+                    total += i
+                out.append(int(image[0, 0, 0]) % 10)
+            return np.array(out, dtype=np.int64)
+"""

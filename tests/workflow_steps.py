@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
+
+from tests import gitfixture
 
 
 def step(workflow: Path, job: str, step_id: str) -> dict:
@@ -24,3 +27,13 @@ def step_env(workflow: Path, job: str, step_id: str, context: dict[str, str]) ->
         assert expr in context, f"replay does not know {value!r} (step {job}.{step_id}, env {name})"
         env[name] = context[expr]
     return env
+
+
+def publish_checkout(origin: gitfixture.Origin, clone_to: Path, api_url: str, repo: str, results: Path) -> Path:
+    """A publish job's checkout of main, as actions/checkout leaves it (origin the GitHub server, no
+    credentials stored), with the downloaded results in ``results/`` (git-excluded)."""
+    clone = origin.clone(clone_to)
+    gitfixture.git(clone, "remote", "set-url", "origin", f"{api_url}/{repo}.git")
+    os.symlink(results, clone / "results")
+    (clone / ".git" / "info" / "exclude").write_text("results\n")
+    return clone

@@ -121,11 +121,8 @@ class Run:
 
     def prepare_publish(self) -> Path:
         """The publish job's checkout of main, with the downloaded group results in ``results/``."""
-        self.clone = self.origin.clone(self.tmp / f"{self.name}-publish")
-        # As actions/checkout leaves it: origin is the GitHub server, with no credentials stored.
-        gitfixture.git(self.clone, "remote", "set-url", "origin", f"{self.api.url}/{REPO}.git")
-        os.symlink(self.tmp / f"{self.name}-results", self.clone / "results")
-        (self.clone / ".git" / "info" / "exclude").write_text("results\n")
+        self.clone = workflow_steps.publish_checkout(self.origin, self.tmp / f"{self.name}-publish", self.api.url,
+                                                     REPO, self.tmp / f"{self.name}-results")
         return self.clone
 
     def publish(self, check: bool = True) -> str:

@@ -14,28 +14,9 @@ from grader.core.errors import SubmissionError
 from grader.grading import grade
 from grader.measure import accuracy, budget
 from grader.measure.timing import Calibration
-from tests.grading_helpers import checks_of, entry, fast_config, request
+from tests.grading_helpers import SLOW_MODEL, checks_of, entry, fast_config, request
 
 CONFIG = config.load()
-
-# A model that spends a fixed amount of pure-Python work per image (no sleep: the sandbox allows no time module).
-SLOW_MODEL = """
-    import numpy as np
-
-    def load(folder):
-        return Slow()
-
-    class Slow:
-        def predict(self, images):
-            out = []
-            for image in images:
-                total = 0
-                for i in range({work}):
-                    total += i
-                out.append(int(image[0, 0, 0]) % 10)
-            return np.array(out, dtype=np.int64)
-"""
-
 
 def _calibration(baseline_ms: float, entry_ms: float, queries: int = 50) -> Calibration:
     return Calibration(overhead_query_s=5e-5, baseline_query_s=baseline_ms / 1000, entry_query_s=entry_ms / 1000,
