@@ -153,8 +153,9 @@ class BaselineOptions:
 
 def run_baseline(options: BaselineOptions, *, find_data: DataFinder, progress: Progress) -> int:
     """Measure the baseline alone on this machine, write ``out`` and print its numbers."""
-    measured = grade.measure_baseline(find_data(), config.load(options.config), BASELINE_DIR,
-                                      isolation=options.isolation, seed=options.seed, progress=progress)
+    competition = config.load(options.config)  # before a CIFAR-10 download, so a broken config fails at once
+    measured = grade.measure_baseline(find_data(), competition, BASELINE_DIR, isolation=options.isolation,
+                                      seed=options.seed, progress=progress)
     schema.write(options.out, measured, "baseline")
     m = measured["metrics"]
     print(f"baseline: accuracy {m['accuracy_pct']:.2f}% (dithered {m['dithered_accuracy_pct']:.2f}%), "
@@ -185,7 +186,8 @@ def run_tool(tool: Tool, options: ToolOptions, *, find_data: DataFinder, progres
         raise UsageError(f"{options.folder}: not a folder")
     if not 1 <= options.images <= MAX_IMAGES:
         raise UsageError(f"--images must be between 1 and {MAX_IMAGES}")
-    request = grade.GradeRequest(folder=options.folder, data_dir=find_data(), config=config.load(options.config),
+    competition = config.load(options.config)  # before a CIFAR-10 download, so a broken config fails at once
+    request = grade.GradeRequest(folder=options.folder, data_dir=find_data(), config=competition,
                                  baseline_dir=BASELINE_DIR, isolation=options.isolation)
     try:
         if tool == "profile":
