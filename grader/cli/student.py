@@ -1,7 +1,8 @@
 """The commands a student runs (docs/submitting.md): ``new``, ``validate``, ``grade``, ``profile``,
 ``compare`` and ``baseline``. ``grade`` is also the grading step of the workflows.
 
-Flags in, options out, then ``grader.grading.commands``; nothing else happens here.
+Flags in, options out, then ``grader.grading.folder_commands`` or ``grader.grading.commands``;
+nothing else happens here.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader.cli import common
-from grader.grading import commands
+
+if TYPE_CHECKING:
+    from grader.grading.commands import Tool
 
 
 def _add_new(sub: common.Subcommands) -> None:
@@ -32,7 +36,9 @@ def _add_new(sub: common.Subcommands) -> None:
 
 
 def _new(args: argparse.Namespace) -> int:
-    return commands.run_new(commands.NewOptions(
+    from grader.grading import folder_commands
+
+    return folder_commands.run_new(folder_commands.NewOptions(
         slug=args.slug, division=args.division, from_tinytorch=args.from_tinytorch, root=args.root,
         athlete_name=args.athlete_name, github_repo=args.github_repo, baseline_weights=args.baseline_weights,
         config=args.config))
@@ -48,7 +54,9 @@ def _add_validate(sub: common.Subcommands) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    return commands.run_validate(args.folder, args.config, as_json=args.json,
+    from grader.grading import folder_commands
+
+    return folder_commands.run_validate(args.folder, args.config, as_json=args.json,
                                  github_actions=os.environ.get("GITHUB_ACTIONS") == "true")
 
 
@@ -66,18 +74,17 @@ def _add_grade(sub: common.Subcommands) -> None:
 
 
 def _grade(args: argparse.Namespace) -> int:
+    from grader.grading import commands
+
     options = commands.GradeOptions(folder=args.folder, out=args.out, report=args.report,
                                     repo_verification=args.repo_verification, pr_author=args.pr_author,
                                     config=args.config, isolation=args.isolation, seed=args.seed)
-    # In CI a separate step verifies the linked repository and passes the file, so this step
-    # never holds a token; locally a GITHUB_TOKEN is used directly.
-    github = None if args.repo_verification is not None else common.github_client()
-    return commands.run_grade(options, find_data=common.data_finder(args), github=github,
+    return commands.run_grade(options, find_data=common.data_finder(args), github=common.github_client(),
                               progress=common.progress_printer())
 
 
 # tool: (help, default --images, what --images means)
-TOOLS: dict[commands.Tool, tuple[str, int, str]] = {
+TOOLS: dict[Tool, tuple[str, int, str]] = {
     "profile": ("where the entry's time goes (per function) and its size per array, beside the baseline's, run in "
                 "the sandbox (for you; never for ranking)", 200, "test images to profile, one per call"),
     "compare": ("compare the entry's predictions with the baseline's on the test images (agreement, accuracy per "
@@ -85,7 +92,7 @@ TOOLS: dict[commands.Tool, tuple[str, int, str]] = {
 }
 
 
-def _tool_command(tool: commands.Tool) -> common.AddCommand:
+def _tool_command(tool: Tool) -> common.AddCommand:
     help_text, images, images_help = TOOLS[tool]
 
     def add(sub: common.Subcommands) -> None:
@@ -98,7 +105,9 @@ def _tool_command(tool: commands.Tool) -> common.AddCommand:
     return add
 
 
-def _tool(tool: commands.Tool, args: argparse.Namespace) -> int:
+def _tool(tool: Tool, args: argparse.Namespace) -> int:
+    from grader.grading import commands
+
     options = commands.ToolOptions(folder=args.folder, images=args.images, report=args.report, config=args.config,
                                    isolation=args.isolation)
     return commands.run_tool(tool, options, find_data=common.data_finder(args), progress=common.progress_printer())
@@ -112,6 +121,8 @@ def _add_baseline(sub: common.Subcommands) -> None:
 
 
 def _baseline(args: argparse.Namespace) -> int:
+    from grader.grading import commands
+
     options = commands.BaselineOptions(out=args.out, config=args.config, isolation=args.isolation, seed=args.seed)
     return commands.run_baseline(options, find_data=common.data_finder(args), progress=common.progress_printer())
 

@@ -1,5 +1,5 @@
-"""The commands a student runs on an entry, each returning its exit code: ``validate``, ``new``,
-``grade`` (also the workflows' grading step), ``baseline``, and the tools ``profile`` and ``compare``.
+"""The commands that run an entry, each returning its exit code: ``grade`` (a student's, and the
+workflows' grading step), ``baseline``, and the student's tools ``profile`` and ``compare``.
 
 The ``tinymlperf`` CLI turns flags into the options below and builds the collaborators
 (where CIFAR-10 is, a GitHub client, a progress printer); what is checked, written
@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from grader.board import placement
-from grader.ci import annotations, repo_verification
-from grader.contract import scaffold, validate
-from grader.contract.submission import Division
+from grader.ci import repo_verification
 from grader.core import config, schema
 from grader.core.errors import EXIT_ERROR, EXIT_INVALID, EXIT_OK, GraderError, SubmissionError, UsageError
 from grader.core.paths import BASELINE_DIR
@@ -31,71 +29,6 @@ if TYPE_CHECKING:
 DataFinder = Callable[[], Path]  # the CIFAR-10 folder (found, fetched or verified), or DataError
 Progress = grade.Progress
 EXIT_BY_STATUS = {"valid": EXIT_OK, "failed": EXIT_INVALID, "error": EXIT_ERROR}
-
-
-def run_validate(folder: Path, config_path: Path | None = None, *, as_json: bool = False,
-                 github_actions: bool = False) -> int:
-    """Check ``folder`` statically; print every problem (or the JSON result); exit 0 valid, 1 invalid.
-
-    On GitHub Actions the problems are also printed as annotations (to stderr under
-    ``as_json``, so stdout stays pure JSON; the runner reads workflow commands from both).
-    """
-    result = validate.validate_folder(folder, config.load(config_path))
-    if as_json:
-        sys.stdout.write(schema.dumps(result.to_json()))
-        if github_actions:
-            sys.stderr.write(annotations.render(result.problems))
-    else:
-        for problem in result.problems:
-            print(problem)
-        if github_actions:
-            sys.stdout.write(annotations.render(result.problems))
-        count = len(result.problems)
-        print(f"{result.to_json()['folder']}: " + ("valid" if result.ok else
-                                                    f"{count} problem{'s' * (count != 1)}"))
-    return EXIT_OK if result.ok else EXIT_INVALID
-
-
-@dataclass(frozen=True)
-class NewOptions:
-    """``new``: the entry to scaffold; ``division`` may come from ``from_tinytorch`` instead."""
-
-    slug: str
-    division: Division | None = None
-    from_tinytorch: Path | None = None  # TinyTorch's submission.json
-    root: Path = Path("submissions")
-    athlete_name: str | None = None
-    github_repo: str | None = None
-    baseline_weights: Path | None = None
-    config: Path | None = None
-
-
-def run_new(options: NewOptions) -> int:
-    """Create ``root/slug/`` and print the next steps; exit 1 when the TinyTorch file or an existing folder stops it."""
-    imported = None
-    if options.from_tinytorch is not None:
-        imported, found = scaffold.read_tinytorch(options.from_tinytorch)
-        for problem in found:
-            print(problem, file=sys.stderr)
-        if imported is None:
-            return EXIT_INVALID
-    division = options.division or (imported.division if imported else None)
-    if division is None:
-        raise UsageError("--division is required (closed or open) unless --from-tinytorch names it")
-    if imported is not None and division != imported.division:
-        raise UsageError(f"--division {division} contradicts division {imported.division!r} in "
-                         f"{options.from_tinytorch}; drop one")
-    try:
-        folder = scaffold.create(options.slug, division, options.root, config.load(options.config),
-                                 athlete_name=options.athlete_name, github_repo=options.github_repo,
-                                 baseline_weights=options.baseline_weights, imported=imported)
-    except scaffold.FolderExists as e:
-        print(f"tinymlperf: {e}", file=sys.stderr)
-        return EXIT_INVALID
-    for note in imported.notes if imported else ():
-        print(f"{note} (not in submission.yaml)", file=sys.stderr)
-    print(scaffold.next_steps(folder, division))
-    return EXIT_OK
 
 
 @dataclass(frozen=True)
