@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from grader import __version__
 from grader.board.record import BaselineMetrics, ScoreRecord
 from grader.core import markdown
 from grader.core.errors import GraderError
 from grader.core.markdown import repo_link, text
 from grader.core.names import REPOSITORY
+from grader.core.paths import BASELINE_WEIGHTS
 
 PerAthlete = Literal["best", "latest"]
 DIVISIONS: tuple[tuple[str, str], ...] = (("closed", "Closed Division"), ("open", "Open Division"))
@@ -126,6 +128,11 @@ def baseline_sha256(weights: Path) -> str:
     except OSError as e:
         raise GraderError(f"{weights}: cannot read the baseline weights to tell stale records apart: "
                           f"{e.strerror or e}") from e
+
+
+def current_grader(weights: Path = BASELINE_WEIGHTS) -> CurrentGrader:
+    """This grader: its version and the sha256 of ``weights`` (default: the packaged baseline's)."""
+    return CurrentGrader(__version__, baseline_sha256(weights))
 
 
 def stale_reason(record: ScoreRecord, current: CurrentGrader) -> str | None:

@@ -10,8 +10,12 @@ re-time the leaders side by side; a per-PR grade only says where it would go.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from grader.board import leaderboard, record
 from grader.board.leaderboard import Board
+from grader.core.config import Competition
+from grader.core.errors import GraderError
 from grader.judge import scoring
 from grader.judge.result import GradeResult
 
@@ -69,6 +73,22 @@ def place(result: GradeResult, board: Board, penalty_per_pp: float) -> Placement
     what_ifs = tuple(WhatIf(change, eff, _rank(eff, values)) for change, eff in variants)
     above = others[rank - 2] if rank > 1 else None
     return Placement(sub.division, rank, len(values) + 1, mine, above, what_ifs)
+
+
+def where_it_stands(result: GradeResult, folder: Path, competition: Competition) -> Placement | None:
+    """Where the entry in ``folder`` would rank among the committed score records beside it.
+
+    None when it has no scores, or when there is no board to compare with: a folder
+    outside a ``submissions/`` tree, or a record there that does not read.
+    """
+    submissions = folder.resolve().parent
+    try:
+        records = [r for r in record.load_all(submissions) if r.slug != folder.resolve().name]
+        board = leaderboard.build(records, leaderboard.current_grader(), competition.per_athlete,
+                                  competition.chart_entries, competition.name)
+    except GraderError:
+        return None
+    return place(result, board, competition.accuracy_penalty_per_pp)
 
 
 def render(placement: Placement) -> str:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from github import Github, GithubException
 
-from grader.core.errors import GitHubError
+from grader.core.errors import EXIT_INVALID, EXIT_OK, GitHubError
 
 APP_ID_VARIABLE = "LEADERBOARD_APP_ID"
 APP_KEY_SECRET = "LEADERBOARD_APP_PRIVATE_KEY"
@@ -240,3 +240,10 @@ def render(repo: str, findings: list[Finding]) -> str:
     bad = sum(f.status != "ok" for f in findings)
     lines.append("everything the pipeline needs is in place" if not bad else f"{bad} piece(s) to fix")
     return "\n".join(lines) + "\n"
+
+
+def run(repo: str, client: Github) -> int:
+    """Print the findings for ``repo``; exit 0 when everything is in place, 1 when something is missing or unread."""
+    findings = diagnose(repo, api_get(client))
+    print(render(repo, findings), end="")
+    return EXIT_OK if all(f.status == "ok" for f in findings) else EXIT_INVALID

@@ -27,6 +27,7 @@ from typing import Any
 
 import jsonschema
 
+from grader.contract.submission import Division
 from grader.core import schema
 from grader.core.problem import Problem
 
@@ -59,7 +60,7 @@ _WHY = {
 class Imported:
     """The submission.yaml fields read from a TinyTorch submission.json, and the fields left behind."""
 
-    division: str
+    division: Division  # the schema allows only these
     athlete_name: str
     github_repo: str
     techniques_used: tuple[str, ...]

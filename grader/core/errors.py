@@ -3,9 +3,16 @@
 Problems in a student's folder are *results* (see ``grader.contract.validate``), not
 exceptions. These exceptions are for runs that cannot go on; only the CLI turns
 them into one-line messages and exit codes. Anything else is a bug.
+
+Every command returns one of three exit codes: ``EXIT_OK`` (success: a valid
+submission, a written file), ``EXIT_INVALID`` (the input was checked and has
+problems: an invalid submission, failed rules) and ``EXIT_ERROR`` (could not run:
+usage error, missing data, sandbox or GitHub failure).
 """
 
 from __future__ import annotations
+
+EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
 
 
 class GraderError(Exception):

@@ -11,6 +11,7 @@ one round" into a log speedup; it calls ``grader.measure.timing``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 import random
@@ -25,12 +26,15 @@ from typing import Any
 import numpy as np
 
 from grader import __version__
-from grader.board import standings
+from grader.board import leaderboard, record, standings
 from grader.board.record import ScoreRecord
+from grader.ci import actions
 from grader.contract.layout import WEIGHTS_FILE
 from grader.contract.validate import validate_folder
+from grader.core import config, schema
 from grader.core.config import Competition, Timing
-from grader.core.errors import SandboxError, SubmissionError
+from grader.core.errors import EXIT_OK, SandboxError, SubmissionError, UsageError
+from grader.core.paths import BASELINE_DIR
 from grader.grading import grade
 from grader.judge import rules
 from grader.measure import data, hardware, timing
@@ -246,3 +250,67 @@ def run_all(p: standings.Plan, records: dict[str, ScoreRecord], submissions: Pat
                               run_id=run_id, isolation=isolation, seed=None if seed is None else seed + i,
                               progress=progress))
     return out
+
+
+@dataclass(frozen=True)
+class StandingsOptions:
+    """``standings``: one of the workflow's modes (``plan_only``, ``group``, ``combine``), or all of it locally."""
+
+    submissions: Path = Path("submissions")
+    out: Path = Path("standings.json")
+    plan_only: bool = False
+    group: int | None = None  # time only this group of the plan (one job)
+    combine: tuple[Path, ...] = ()  # the groups' results to combine into ``out``; runs no submission code
+    group_out: Path = Path("standings-group.json")
+    github_output: Path | None = None  # with plan_only: indices=[0, 1, ...] and groups=[[slug, ...], ...]
+    expect_groups: str | None = None  # with combine: the plan job's groups (JSON) instead of planning again
+    run_id: str | None = None  # identifies one run across its groups (default: random)
+    config: Path | None = None
+    isolation: Requested = "auto"
+    seed: int | None = None
+
+
+def run(options: StandingsOptions, *, find_data: Callable[[], Path], progress: Progress) -> int:
+    """Print the plan and its cost, then do the mode's part and write its file; exit 0 when written."""
+    competition = config.load(options.config)
+    records = record.load_all(options.submissions)
+    plan = standings.plan(standings.choose(records, leaderboard.current_grader(), competition), competition)
+    print(standings.describe_plan(plan, competition), flush=True)
+    if options.combine:
+        if options.expect_groups is not None:
+            plan = standings.Plan((), standings.parse_groups(options.expect_groups, "--expect-groups"), ())
+        groups = [schema.read(path, standings.GROUP_SCHEMA) for path in options.combine]
+        result = standings.combine(groups, records, competition, plan, ", ".join(map(str, options.combine)))
+        schema.write(options.out, result, standings.SCHEMA)
+        print(f"{options.out}: written from {len(groups)} group result(s)")
+        return EXIT_OK
+    if options.plan_only:
+        if options.github_output:
+            actions.write_output(options.github_output, "indices", json.dumps(list(range(len(plan.groups)))))
+            actions.write_output(options.github_output, "groups", json.dumps([list(g) for g in plan.groups]))
+        return EXIT_OK
+    if not plan.groups:
+        print("standings: no valid entries to time")
+        return EXIT_OK
+    by_slug = {r.slug: r for r in records}
+    run_id = options.run_id or os.urandom(6).hex()
+    started = time.monotonic()
+    if options.group is not None:
+        k = options.group
+        if not 0 <= k < len(plan.groups):
+            raise UsageError(f"standings: --group {k}: the plan has groups 0..{len(plan.groups) - 1}")
+        accuracy = {s: by_slug[s].accuracy_pct or 0.0 for s in plan.groups[k]}
+        timed = time_group(plan.groups[k], accuracy, options.submissions, find_data(), competition, BASELINE_DIR,
+                           group=k, run_id=run_id, isolation=options.isolation, seed=options.seed,
+                           progress=progress)
+        schema.write(options.group_out, timed, standings.GROUP_SCHEMA)
+        print(f"{options.group_out}: group {k} timed in {timed['minutes']:.1f} minutes")
+        return EXIT_OK
+    groups = run_all(plan, by_slug, options.submissions, find_data(), competition, BASELINE_DIR, run_id=run_id,
+                     isolation=options.isolation, seed=options.seed, progress=progress)
+    result = standings.combine(groups, records, competition, plan)
+    schema.write(options.out, result, standings.SCHEMA)
+    print(f"{options.out}: written; measured {(time.monotonic() - started) / 60:.1f} minutes "
+          f"(estimated {plan.minutes:.1f})")
+    print(standings.summary(result))
+    return EXIT_OK

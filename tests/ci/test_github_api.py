@@ -12,6 +12,7 @@ import pytest
 from github import Github
 
 from grader.ci import github_api as gh
+from grader.ci import repo_verification
 from grader.ci.scope import ChangedFile
 from grader.cli import main as cli
 from grader.core import config, schema
@@ -280,7 +281,7 @@ def test_verify_repo_reads_the_url_from_the_submission_and_writes_the_file_grade
     assert (saved["url"], saved["status"]) == ("https://github.com/ada/tinytorch", "verified")
 
     args = cli.build_parser().parse_args(["grade", str(EXAMPLE), "--repo-verification", str(out)])
-    verify = cli._repo_verifier(config.load(), args)
+    verify = repo_verification.verifier(config.load(), saved=args.repo_verification, client=None, pr_author=None)
     assert verify("https://github.com/ada/tinytorch").status == "verified"
     # The file speaks only for the URL it verified: a folder that links elsewhere is not vouched for.
     assert verify("https://github.com/eve/other") == gh.RepoVerification(

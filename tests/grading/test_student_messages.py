@@ -13,7 +13,7 @@ import pytest
 from grader.cli import main as cli
 from grader.core import schema
 from grader.core.errors import SubmissionError
-from grader.grading import grade
+from grader.grading import grade, progress
 from grader.judge.result import GradeResult
 from grader.report import markdown_report as report
 from grader.sandbox.protocol import labels_from_reply
@@ -94,7 +94,7 @@ class _Log(io.StringIO):
 def test_a_ci_log_gets_every_stage_and_repeated_timing_lines_at_most_every_15_seconds() -> None:
     now = [0.0]
     stream = _Log()
-    log = cli._progress_printer(stream, clock=lambda: now[0])
+    log = progress.printer(stream, clock=lambda: now[0])
     log("accuracy: baseline")
     for second in range(40):
         now[0] = float(second)
