@@ -2,7 +2,7 @@
 
 The patterns are the ones in ``schemas/score.schema.json`` (``athlete_login``,
 ``repository``, ``merge_commit_sha``) and ``schemas/submission.schema.json``
-(``github_repo``); ``tests/test_names.py`` checks that they agree.
+(``github_repo``); ``tests/core/test_patterns.py`` checks that they agree.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ this checkout, ``cp`` and ``git`` as they are, against a bare repository standin
 in for the student's fork. The student's TinyTorch work (``../my-tinytorch``) is
 the worked example's package, model and weights (submissions/open-tinytorch-mini).
 ``tinymlperf grade`` runs in the cifar test, on the small real test set, with the
-tests' short timing budget (tests/grading.py); the fast test runs the rest.
+tests' short timing budget (tests/grading_helpers.py); the fast test runs the rest.
 """
 
 from __future__ import annotations

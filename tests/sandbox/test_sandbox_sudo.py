@@ -32,7 +32,7 @@ PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
 
 
 def _fast_config(target: Path) -> Path:
-    """The packaged rules with the timing budget of tests/grading.py's fast_config, as a file for --config."""
+    """The packaged rules with the timing budget of tests/grading_helpers.py's fast_config, as a file for --config."""
     raw = yaml.safe_load((Path(grader.__file__).parent / "competition.yaml").read_text(encoding="utf-8"))
     raw["calibration_images"] = 50
     raw["timing"].update(min_sample_seconds=0.005, calibration_samples=1, min_pairs=4, max_pairs=8, budget_seconds=5)
