@@ -20,7 +20,6 @@ from grader.judge.result import GradeResult, SubmissionInfo
 from grader.judge.scoring import Scores
 
 SCHEMA = "score"
-RECORD_NAME = RECORD_FILE
 MAX_RECORD_BYTES = 256 * 1024
 
 Status = Literal["valid", "failed", "error"]
@@ -186,7 +185,7 @@ def load_all(submissions: Path) -> list[ScoreRecord]:
     """Every ``submissions/*/score.json``, in folder order. The first bad file stops the load."""
     if not submissions.is_dir():
         raise GraderError(f"{submissions}: submissions folder not found")
-    return [read(path) for path in sorted(submissions.glob(f"*/{RECORD_NAME}"))]
+    return [read(path) for path in sorted(submissions.glob(f"*/{RECORD_FILE}"))]
 
 
 def write(path: Path, record: dict[str, Any]) -> None:

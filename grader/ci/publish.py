@@ -14,6 +14,7 @@ from typing import Any
 from grader.board import record
 from grader.ci import publish_state
 from grader.ci.merge_info import PullLookup, event_graded_at, event_repository, source_commit
+from grader.contract.layout import RECORD_FILE
 from grader.core import config, schema
 from grader.core.errors import GraderError
 from grader.core.names import SHA
@@ -53,7 +54,7 @@ def record_result(result_path: Path, slug: str, submissions: Path, event: dict[s
     graded_slug = record.submission_of(result, str(result_path)).slug
     if graded_slug != slug:
         raise GraderError(f"{result_path}: graded slug {graded_slug!r} is not {slug!r}")
-    out = submissions / slug / record.RECORD_NAME
+    out = submissions / slug / RECORD_FILE
     graded_source = source_commit(submissions, graded_commit, slug)
     head_source = source_commit(submissions, "HEAD", slug)
     if graded_source is None or head_source is None:

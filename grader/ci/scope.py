@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from grader.board.record import RECORD_NAME
-from grader.contract.layout import SUBMISSIONS
+from grader.contract.layout import RECORD_FILE, SUBMISSIONS
 
 Status = Literal["added", "modified", "removed", "renamed", "copied", "changed", "unchanged"]
 
@@ -100,8 +99,8 @@ def check(files: Sequence[ChangedFile], *, slug: re.Pattern[str], listed_total: 
         if folder not in slugs:
             slugs.append(folder)
         # The bot writes the score record after merge; a PR's own would forge a score.
-        if f.path.rsplit("/", 1)[-1] == RECORD_NAME:
-            problems.append(f"{f.path}: score records ({RECORD_NAME}) are written by the grader after merge; "
+        if f.path.rsplit("/", 1)[-1] == RECORD_FILE:
+            problems.append(f"{f.path}: score records ({RECORD_FILE}) are written by the grader after merge; "
                             "drop this file")
         if f.status == "removed":
             problems.append(f"{f.path}: deletes a file from a submission; a PR may add or change files only, "

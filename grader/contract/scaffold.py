@@ -25,16 +25,15 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from grader.contract import tinytorch
-from grader.contract.layout import MODEL_FILE, SUBMISSION_FILE, WEIGHTS_FILE
+from grader.contract.layout import MODEL_FILE, RECIPE_FILE, SUBMISSION_FILE, WEIGHTS_FILE
 from grader.contract.submission import Division
 from grader.contract.tinytorch import Imported
-from grader.contract.validate import MODEL, RECIPE, validate_folder
+from grader.contract.validate import validate_folder
 from grader.core.config import Competition
 from grader.core.errors import GraderError, UsageError
 from grader.core.problem import Problem, display_path
 
 BASELINE_PACKAGE = "grader.baseline"
-WEIGHTS = WEIGHTS_FILE
 DEFAULT_REPO = "https://github.com/YOUR-GITHUB-USERNAME/YOUR-REPOSITORY"
 HONOR_CODE = "I certify that this submission follows the rules"
 _TECHNIQUE = {
@@ -120,16 +119,16 @@ def _files(slug: str, division: Division, athlete_name: str, github_repo: str,
         honor_code=json.dumps(imported.honor_code) if imported else HONOR_CODE)
     files = {
         SUBMISSION_FILE: yaml_text.encode("utf-8"),
-        MODEL: _MODEL_BANNER.encode("utf-8") + baseline.joinpath(MODEL_FILE).read_bytes(),
+        MODEL_FILE: _MODEL_BANNER.encode("utf-8") + baseline.joinpath(MODEL_FILE).read_bytes(),
     }
     if division == "closed":
-        files[RECIPE] = templates.joinpath(RECIPE).read_bytes()
+        files[RECIPE_FILE] = templates.joinpath(RECIPE_FILE).read_bytes()
     else:
-        source = baseline_weights if baseline_weights is not None else baseline.joinpath(WEIGHTS)
+        source = baseline_weights if baseline_weights is not None else baseline.joinpath(WEIGHTS_FILE)
         if not source.is_file():
             raise GraderError(f"baseline weights not found at {source}; train them first "
                               "(grader/measure/training.py) or pass --baseline-weights")
-        files[WEIGHTS] = source.read_bytes()
+        files[WEIGHTS_FILE] = source.read_bytes()
     return files
 
 
@@ -137,7 +136,7 @@ def next_steps(folder: Path, division: Division) -> str:
     """What to tell the student after ``create``."""
     shown = display_path(folder)
     where = f"{shown}/build.py (the recipe) and {shown}/model.py" if division == "closed" else f"{shown}/model.py " \
-        f"and {shown}/{WEIGHTS}"
+        f"and {shown}/{WEIGHTS_FILE}"
     return (f"created {shown} ({division} division)\n"
             f"next: edit {shown}/submission.yaml (athlete_name, github_repo, techniques_used),\n"
             f"      optimize {where},\n"

@@ -18,12 +18,10 @@ from typing import Any, Literal
 
 import jsonschema
 
-from grader.contract.layout import SUBMISSION_FILE
 from grader.core import schema, yamlsrc
 from grader.core.problem import Problem
 
 SCHEMA = "submission"
-FILENAME = SUBMISSION_FILE
 Division = Literal["closed", "open"]
 
 

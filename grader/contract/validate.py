@@ -40,7 +40,7 @@ from typing import Any
 from grader import __version__
 from grader.contract import submission, weightfile
 from grader.contract.imports import import_problems, imported_modules
-from grader.contract.layout import MODEL_FILE, RECIPE_FILE, RECORD_FILE
+from grader.contract.layout import MODEL_FILE, RECIPE_FILE, RECORD_FILE, SUBMISSION_FILE
 from grader.contract.submission import Submission
 from grader.core.config import Competition, SubmissionLimits
 from grader.core.errors import UsageError
@@ -49,10 +49,9 @@ from grader.core.problem import Problem, display_path
 __all__ = ["Problem", "ValidationResult", "validate_folder"]
 
 PYCACHE = "__pycache__"
-MODEL, RECIPE = MODEL_FILE, RECIPE_FILE
-REQUIRED = {submission.FILENAME: "the entry's description", MODEL: "defines load(folder) -> model"}
+REQUIRED = {SUBMISSION_FILE: "the entry's description", MODEL_FILE: "defines load(folder) -> model"}
 # Top-level names each Python file of the contract must define.
-ENTRY_POINTS = {MODEL: "load", RECIPE: "build"}
+ENTRY_POINTS = {MODEL_FILE: "load", RECIPE_FILE: "build"}
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 # What a Closed entry may ship besides submission.yaml: code, and documentation for the reviewers
 # (which never reaches its recipe or its model: grader/grading/grade.py hands them the .py files only).
@@ -168,7 +167,7 @@ def validate_folder(folder: Path, config: Competition) -> ValidationResult:
     if within_limits:
         problems.extend(_import_check(folder, shown, files, config))
     if parsed and parsed.submission:
-        problems.extend(_division_problems(parsed, f"{shown}/{submission.FILENAME}"))
+        problems.extend(_division_problems(parsed, f"{shown}/{SUBMISSION_FILE}"))
     return ValidationResult(folder, tuple(sorted(problems, key=Problem.sort_key)),
                             parsed.submission if parsed else None)
 
@@ -308,7 +307,7 @@ def _closed_problems(files: dict[str, int], shown: str, max_code_bytes: int) -> 
     """A Closed entry's data files, and Python over the Closed limit: room to smuggle trained weights."""
     out = []
     for name in sorted(files):
-        if name == submission.FILENAME or name.endswith((CODE_SUFFIX, *DOC_SUFFIXES)):
+        if name == SUBMISSION_FILE or name.endswith((CODE_SUFFIX, *DOC_SUFFIXES)):
             continue
         out.append(Problem(f"{shown}/{name}", None, None,
                            "Closed Division weights must come from build.py applied to the baseline; a Closed "
@@ -332,7 +331,7 @@ def _read_bytes(path: Path, limit: int) -> bytes:
 
 def _read_submission(folder: Path, files: dict[str, int], shown: str, max_bytes: int,
                      add: Callable[[str | None, str, str], None]) -> submission.Parsed | None:
-    name = submission.FILENAME
+    name = SUBMISSION_FILE
     if name not in files:
         return None
     if files[name] > max_bytes:
@@ -343,7 +342,7 @@ def _read_submission(folder: Path, files: dict[str, int], shown: str, max_bytes:
         add(name, f"is over the {max_bytes:,}-byte limit", "limit-yaml-bytes")
         return None
     weights = tuple(sorted(n for n in files if n.endswith(".npz")))
-    return submission.read(raw, f"{shown}/{name}", folder=folder, has_recipe=RECIPE in files, weight_files=weights)
+    return submission.read(raw, f"{shown}/{name}", folder=folder, has_recipe=RECIPE_FILE in files, weight_files=weights)
 
 
 def _python_problems(path: Path, file: str, entry_point: str | None, max_bytes: int) -> list[Problem]:
@@ -373,7 +372,7 @@ def _import_check(folder: Path, shown: str, files: dict[str, int], config: Compe
     """
     own = {name[:-3] for name in files if name.endswith(".py")}
     own |= {e.name for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)}  # package folders
-    queue = [name for name in (MODEL, RECIPE) if name in files]
+    queue = [name for name in (MODEL_FILE, RECIPE_FILE) if name in files]
     seen, out = set(queue), []
     while queue:
         name = queue.pop(0)

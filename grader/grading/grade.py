@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from grader import __version__
-from grader.board.record import RECORD_NAME
-from grader.contract.layout import WEIGHTS_FILE
+from grader.contract.layout import RECORD_FILE, WEIGHTS_FILE
 from grader.contract.submission import RepoVerification, Submission
 from grader.contract.validate import CODE_SUFFIX, validate_folder
 from grader.core.config import Competition, Timing
@@ -192,7 +191,7 @@ def rebuild(request: GradeRequest, submission: Submission, work: Path, calibrati
     """
     closed = submission.division == "closed"
     model_dir = work / "entry"
-    _copy_flat(request.folder, model_dir, _is_code if closed else lambda name: name != RECORD_NAME)
+    _copy_flat(request.folder, model_dir, _is_code if closed else lambda name: name != RECORD_FILE)
     if not submission.has_recipe:
         return model_dir
     recipe_dir = work / "recipe-entry"

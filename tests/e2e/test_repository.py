@@ -15,6 +15,7 @@ import pytest
 from grader.baseline import model as baseline_model
 from grader.board import leaderboard, record
 from grader.cli import main as cli
+from grader.contract.layout import RECORD_FILE
 from grader.contract.validate import validate_folder
 from grader.core import config
 
@@ -36,7 +37,7 @@ def test_every_committed_entry_validates(folder: Path) -> None:
 
 # Entries with a score record: graded and merged (the bot wrote it). An entry a student has just
 # added in a fork has none yet; it must validate, but a missing record is not an error there.
-RECORDED = [p for p in ENTRIES if (p / record.RECORD_NAME).exists()]
+RECORDED = [p for p in ENTRIES if (p / RECORD_FILE).exists()]
 
 
 def test_each_division_has_a_recorded_example() -> None:
@@ -46,7 +47,7 @@ def test_each_division_has_a_recorded_example() -> None:
 
 @pytest.mark.parametrize("folder", RECORDED, ids=[p.name for p in RECORDED])
 def test_every_recorded_entry_has_a_current_score_record(folder: Path) -> None:
-    scored = record.read(folder / record.RECORD_NAME)
+    scored = record.read(folder / RECORD_FILE)
     assert (scored.slug, scored.status) == (folder.name, "valid")
     weights = Path(baseline_model.__file__).parent / baseline_model.WEIGHTS_FILE
     assert scored.baseline_sha256 == leaderboard.baseline_sha256(weights), (
