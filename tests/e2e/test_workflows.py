@@ -45,6 +45,7 @@ from tests.pr_replay import (
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 # Every workflow file, so a new one is linted and held to the security properties below without being listed.
 ALL_WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
+DOC = ROOT / "docs" / "organizers.md"
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -65,15 +66,17 @@ def run_tool(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
+# .github/, not only its workflows: zizmor audits dependabot.yml too (e.g. a missing cooldown).
 def test_zizmor_finds_nothing() -> None:
-    proc = run_tool("zizmor", "--offline", "--no-progress", ".github/workflows/")
+    proc = run_tool("zizmor", "--offline", "--no-progress", ".github/")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "No findings to report" in proc.stdout
 
 
 def test_zizmor_pedantic_finds_nothing() -> None:
-    proc = run_tool("zizmor", "--offline", "--no-progress", "--persona", "pedantic", ".github/workflows/")
+    proc = run_tool("zizmor", "--offline", "--no-progress", "--persona", "pedantic", ".github/")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No findings to report" in proc.stdout
 
 
 @pytest.mark.slow
@@ -114,6 +117,74 @@ def test_every_action_is_pinned_by_commit_sha(path: Path) -> None:
         assert PINNED.match(ref) and comment.startswith("v"), use
 
 
+# The first major of each action that runs on Node 24 (GitHub removes Node 20 from its runners).
+# An action not listed here fails the test below until someone checks its runtime and adds it.
+NODE_24_FROM_MAJOR = {"actions/checkout": 5, "actions/setup-python": 6, "actions/upload-artifact": 6,
+                      "actions/download-artifact": 7, "actions/cache": 5, "actions/create-github-app-token": 3}
+DOC_PIN_ROW = re.compile(r"^\| ((?:`[\w./-]+`(?:, )?)+) \| (v[\d.]+) \| `([0-9a-f]{40})` \|$", re.M)
+
+
+def pins() -> set[tuple[str, str, str]]:
+    """(action, release, commit) of every ``uses:`` in every workflow."""
+    found = set()
+    for path in ALL_WORKFLOWS:
+        for m in re.finditer(r"uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # (v[\d.]+)$",
+                             path.read_text(encoding="utf-8"), re.M):
+            found.add((m.group(1), m.group(3), m.group(2)))
+    return found
+
+
+def test_every_action_is_a_node_24_release_listed_in_the_docs() -> None:
+    used = pins()
+    for action, release, _ in used:
+        repo = "/".join(action.split("/")[:2])
+        assert repo in NODE_24_FROM_MAJOR, f"{action}: which major runs on Node 24? add it to NODE_24_FROM_MAJOR"
+        assert int(release[1:].split(".")[0]) >= NODE_24_FROM_MAJOR[repo], f"{action} {release} runs on Node 20"
+    # One commit per action, the same one the docs name (organizers check those against the tags).
+    assert len({(action, commit) for action, _, commit in used}) == len({a for a, _, _ in used}), used
+    documented = {(action.strip("`"), release, commit)
+                  for actions, release, commit in DOC_PIN_ROW.findall(DOC.read_text(encoding="utf-8"))
+                  for action in actions.split(", ")}
+    assert documented == used
+
+
+def test_the_documented_pin_check_tells_a_matching_tag_from_a_moved_one(tmp_path: Path) -> None:
+    """The docs' shell loop, run against local remotes: an annotated and a lightweight tag that
+    match their pins say ok; a pin whose tag names another commit, or a missing tag, says MISMATCH."""
+    doc = DOC.read_text(encoding="utf-8")
+    start = doc.index("```sh\nbase=https://github.com\n") + len("```sh\n")
+    script = doc[start:doc.index("```", start)]
+    remotes = tmp_path / "remotes" / "actions"
+    commits = {}
+    for name in ("checkout", "cache"):
+        repo = remotes / name
+        subprocess.run(["git", "init", "-q", str(repo)], check=True)
+        for n in (1, 2):
+            subprocess.run(["git", "-C", str(repo), "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-q",
+                            "--allow-empty", "-m", f"c{n}"], check=True)
+            commits[name, n] = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                                              capture_output=True, text=True).stdout.strip()
+    git = ["git", "-c", "user.name=a", "-c", "user.email=a@b"]
+    subprocess.run([*git, "-C", str(remotes / "checkout"), "tag", "-a", "v7.0.1", "-m", "t", commits["checkout", 1]],
+                   check=True)
+    subprocess.run([*git, "-C", str(remotes / "cache"), "tag", "v6.1.0", commits["cache", 2]], check=True)
+    subprocess.run([*git, "-C", str(remotes / "cache"), "tag", "v6.0.0", commits["cache", 2]], check=True)
+    workflows = tmp_path / "repo" / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "a.yml").write_text(
+        f"      - uses: actions/checkout@{commits['checkout', 1]} # v7.0.1\n"
+        f"        uses: actions/cache/restore@{commits['cache', 2]} # v6.1.0\n"
+        f"        uses: actions/cache@{commits['cache', 1]} # v6.0.0\n"
+        f"        uses: actions/checkout@{commits['checkout', 2]} # v9.9.9\n")
+    script = script.replace("base=https://github.com", f"base=file://{tmp_path / 'remotes'}", 1)
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path / "repo", capture_output=True, text=True, timeout=60)
+    lines = sorted(done.stdout.splitlines())
+    assert lines == sorted([
+        "ok       actions/checkout v7.0.1", "ok       actions/cache v6.1.0",
+        f"MISMATCH actions/cache v6.0.0: pinned {commits['cache', 1]}, tag is {commits['cache', 2]}",
+        f"MISMATCH actions/checkout v9.9.9: pinned {commits['checkout', 2]}, tag is missing"]), done.stderr
+
+
 @pytest.mark.parametrize("path", ALL_WORKFLOWS, ids=lambda p: p.name)
 def test_every_job_has_a_timeout(path: Path) -> None:
     for name, job in load(path)["jobs"].items():
@@ -146,11 +217,16 @@ def test_the_lock_file_pins_every_dependency_with_hashes() -> None:
 
 @pytest.mark.parametrize("path", ALL_WORKFLOWS, ids=lambda p: p.name)
 def test_jobs_that_run_entries_never_save_a_cache(path: Path) -> None:
+    running = []
     for name, job in load(path)["jobs"].items():
-        runs_entries = any(re.search(r"tinymlperf grade\b", s.get("run", "")) for s in job["steps"])
+        runs_entries = any(re.search(r"tinymlperf (grade|standings\b.*--group)\b", s.get("run", ""))
+                           for s in job["steps"])
+        running += [name] if runs_entries else []
         saves = [s for s in job["steps"] if re.match(r"actions/cache@", s.get("uses", ""))
                  or (s.get("uses", "").startswith("actions/setup-") and "cache" in (s.get("with") or {}))]
         assert not (runs_entries and saves), (name, saves)
+    assert running == {"grade.yml": ["grade"], "leaderboard.yml": ["grade"], "standings.yml": ["time"]}.get(
+        path.name, []), running
 
 
 def test_dependabot_updates_actions_and_the_lock_file() -> None:
