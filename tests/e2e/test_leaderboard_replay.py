@@ -9,7 +9,9 @@ lives in another module). Covered: two merges back to back; interleaved so one
 push is rejected and retried; main protected with the app on the bypass list;
 main protected without an app (the records go through an auto-merging PR,
 also with two merges racing); one entry that cannot be recorded while the
-others are published, retried at most three times.
+others are published, retried at most three times. The ``grade`` job's grade step runs in a PID
+namespace of its own with a stand-in grader: between entries sharing a job, what one left behind
+under a sandbox uid is killed, or the job stops.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -393,3 +396,70 @@ def test_an_entry_pushed_without_a_pr_is_reported_and_the_other_is_published(tmp
         assert again.outputs["unpublished"] == ""
         assert "leaderboard-failures.json" not in gitfixture.git(o.bare, "ls-tree", "--name-only", "main")
         assert "## Not on the board" not in origin_file(o, "leaderboard.md")
+
+
+# -- the grade job's own steps -------------------------------------------------------
+
+LEFTOVER = """#!/bin/bash
+# Stands in for `tinymlperf grade`: notes the sandbox-range uids alive when it starts, writes a result and
+# exits 1 (the entry failed a rule); "ada" also leaves a process of a sandbox uid behind, as an escaped
+# worker would.
+[ "$1" = grade ] || exit 3
+slug=$(basename "$2")
+ps -e -o stat=,ruid= | awk -v lo="$UID_BASE" '$1 !~ /^Z/ && $2 >= lo {print $2}' | sort -u > "$SEEN/$slug"
+echo '{}' > "${@: -1}"
+if [ "$slug" = ada ]; then
+    setpriv --reuid="$LEFTOVER_UID" --regid="$LEFTOVER_UID" --clear-groups setsid sleep 600 \\
+        </dev/null >/dev/null 2>&1 &
+fi
+exit 1
+"""
+
+
+def _grade_step(tmp: Path, slugs: str, pkill_works: bool) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run the grade job's "grade" step for ``slugs`` in a PID namespace of its own (so its ps and pkill
+    see only the replay's processes, never another grader's on this machine) as root, sudo a pass-through."""
+    from grader.sandbox.isolation import UID_BASE, lease_uid
+    bin_dir, seen, temp = tmp / "bin", tmp / "seen", tmp / "runner-temp"
+    for folder in (bin_dir, seen, temp, tmp / "work"):
+        folder.mkdir()
+    for name, body in (("tinymlperf", LEFTOVER), ("sudo", '#!/bin/sh\nexec "$@"\n'),
+                       ("pkill", "#!/bin/sh\nexit 0\n")):
+        if name != "pkill" or not pkill_works:
+            (bin_dir / name).write_text(body)
+            (bin_dir / name).chmod(0o755)
+    lease = lease_uid()
+    try:
+        env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "RUNNER_TEMP": str(temp), "SEEN": str(seen),
+               "UID_BASE": str(UID_BASE), "LEFTOVER_UID": str(lease.uid), "SLUGS": slugs}
+        done = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "--",
+                               "bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step_script("grade", "grade")],
+                              cwd=tmp / "work", env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        lease.release()
+    return done, seen
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0 or not all(map(shutil.which, ("unshare", "setpriv", "pkill"))),
+                                reason="needs root, unshare, setpriv and pkill (a PID namespace and another uid)")
+
+
+@needs_root
+def test_the_grade_step_kills_what_an_entry_left_before_the_next_entry_and_grades_every_entry(
+        tmp_path: Path) -> None:
+    done, seen = _grade_step(tmp_path, "ada bo", pkill_works=True)
+    assert done.returncode == 0, done.stdout + done.stderr  # entries that fail rules are recorded, not errors
+    assert (tmp_path / "work" / "results" / "bo" / "result.json").is_file()  # ada's exit 1 did not stop bo
+    assert (seen / "bo").read_text() == ""  # ada's leftover was gone before bo started
+
+
+@needs_root
+def test_the_grade_step_stops_when_an_entrys_process_survives_the_kill(tmp_path: Path) -> None:
+    done, seen = _grade_step(tmp_path, "ada bo", pkill_works=False)
+    assert done.returncode == 1 and not (seen / "bo").exists()
+    assert "::error::processes of ada's sandbox (uids 19" in done.stdout and "survived" in done.stdout
+
+
+def test_the_grade_step_watches_the_sandbox_uid_range() -> None:
+    from grader.sandbox.isolation import UID_BASE, UID_SPAN
+    assert f"-v lo={UID_BASE} -v n={UID_SPAN}" in step_script("grade", "grade")
