@@ -25,6 +25,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -97,25 +98,27 @@ class Run:
     """One workflow run for one push: plan in a checkout of ``after``, then publish in a clone of main."""
 
     def __init__(self, name: str, tmp: Path, o: gitfixture.Origin, merge: gitfixture.Merge,
-                 api: GitHubServer, tools: tuple[Path, str], app_token: str = "") -> None:
+                 api: GitHubServer, tools: tuple[Path, str], app_token: str = "", event_name: str = "push") -> None:
         self.name, self.tmp, self.origin, self.merge, self.api = name, tmp, o, merge, api
-        self.app_token = app_token
+        self.app_token, self.event_name = app_token, event_name
         self.bin_dir, self.sha = tools
         self.event = tmp / f"{name}-event.json"
-        self.event.write_text(json.dumps({
-            "ref": "refs/heads/main", "before": merge.before, "after": merge.after,
-            "repository": {"full_name": REPO, "default_branch": "main"},
-            "head_commit": {"id": merge.after, "timestamp": merge.timestamp},
-            "pusher": {"name": "maintainer"}}))
+        repository = {"full_name": REPO, "default_branch": "main"}
+        self.event.write_text(json.dumps({  # "Run workflow" on main: no before, no head_commit
+            "ref": "refs/heads/main", "repository": repository, "inputs": {}, "sender": {"login": "maintainer"}}
+            if event_name == "workflow_dispatch" else {
+            "ref": "refs/heads/main", "before": merge.before, "after": merge.after, "repository": repository,
+            "head_commit": {"id": merge.after, "timestamp": merge.timestamp}, "pusher": {"name": "maintainer"}}))
 
     def env(self, job: str, step_id: str) -> dict[str, str]:
         """What the runner would give the step: default variables plus its evaluated ``env:`` block."""
-        context = {"github.event_name": "push", "github.event.before": self.merge.before,
+        dispatch = self.event_name == "workflow_dispatch"
+        context = {"github.event_name": self.event_name, "github.event.before": "" if dispatch else self.merge.before,
                    "github.sha": self.merge.after, "github.token": BOT_TOKEN,
                    "steps.app-token.outputs.token || github.token": self.app_token or BOT_TOKEN,
                    "needs.plan.outputs.chunks": getattr(self, "chunks", ""),
                    "steps.publish.outputs.unpublished": getattr(self, "outputs", {}).get("unpublished", "")}
-        return {"GITHUB_EVENT_PATH": str(self.event), "GITHUB_EVENT_NAME": "push", "GITHUB_SHA": self.merge.after,
+        return {"GITHUB_EVENT_PATH": str(self.event), "GITHUB_EVENT_NAME": self.event_name, "GITHUB_SHA": self.merge.after,
                 "GITHUB_API_URL": self.api.url, "GITHUB_REPOSITORY": REPO, "GITHUB_ACTIONS": "true",
                 **step_env(job, step_id, context)}
 
@@ -463,3 +466,65 @@ def test_the_grade_step_stops_when_an_entrys_process_survives_the_kill(tmp_path:
 def test_the_grade_step_watches_the_sandbox_uid_range() -> None:
     from grader.sandbox.isolation import UID_BASE, UID_SPAN
     assert f"-v lo={UID_BASE} -v n={UID_SPAN}" in step_script("grade", "grade")
+
+
+def test_the_verify_step_checks_each_entrys_repo_against_its_merged_prs_author(tmp_path: Path) -> None:
+    """With ``github.require_owner_match: true`` in the merged grader's competition.yaml, the grade
+    job's verify step finds each entry's merged PR through the API and demands the linked repository
+    belong to its author (not to whoever submission.yaml names, nor to the last PR merged)."""
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT / "grader", tree / "grader", ignore=shutil.ignore_patterns("__pycache__"))
+    rules = tree / "grader" / "competition.yaml"
+    rules.write_text(rules.read_text().replace("require_owner_match: false", "require_owner_match: true", 1))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "tinymlperf").write_text(f'#!/bin/sh\nPYTHONPATH="{tree}" exec "{sys.executable}" -m grader "$@"\n')
+    (bin_dir / "tinymlperf").chmod(0o755)
+    entry = (ROOT / "submissions" / "closed-int8-prune" / "submission.yaml").read_text()
+    linked = "https://github.com/harvard-edge/cs249r_book"
+    o = gitfixture.origin(tmp_path)
+    with competition_api(o) as api:
+        m1 = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00",
+                        content=entry.replace(linked, "https://github.com/mallory/tinytorch"))
+        m2 = o.merge_pr("bo-pruned", "2025-03-02T10:00:00+00:00",
+                        content=entry.replace(linked, "https://github.com/bo/tinytorch"))
+        for owner in ("mallory", "bo"):
+            api.state.add_repo(f"{owner}/tinytorch", {"train.py": "print(1)\n"})
+        api.state.merge(REPO, m1.after, 1, "ada")
+        api.state.merge(REPO, m2.after, 2, "bo")
+        checkout = o.clone(tmp_path / "grade-checkout")
+        env = {"GITHUB_API_URL": api.url, "GITHUB_REPOSITORY": REPO,
+               **step_env("grade", "verify", {"matrix.slugs": "ada-int8 bo-pruned", "github.token": BOT_TOKEN})}
+        run_step(step_script("grade", "verify"), checkout, env, bin_dir)
+        ada = json.loads((checkout / "results" / "ada-int8" / "repo.json").read_text())
+        bo = json.loads((checkout / "results" / "bo-pruned" / "repo.json").read_text())
+    assert (ada["status"], ada["reason"]) == ("failed", "repository belongs to mallory, not the PR author ada")
+    assert bo["status"] == "verified", bo
+
+
+def test_run_workflow_by_hand_regrades_every_entry_and_records_each_at_the_commits_time(
+        tmp_path: Path, tools: tuple[Path, str]) -> None:
+    """docs/organizers.md, step 6: *Run workflow* on ``leaderboard`` grades every entry on main, changed
+    or not, and records each with its merged PR's author, dated by the graded commit (no push time)."""
+    o = gitfixture.origin(tmp_path)
+    with competition_api(o) as api:
+        m1 = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
+        m2 = o.merge_pr("bo-pruned", "2025-03-02T10:00:00+00:00")
+        api.state.merge(REPO, m1.after, 1, "ada")
+        api.state.merge(REPO, m2.after, 2, "bo")
+        pushed = Run("push", tmp_path, o, gitfixture.Merge(m1.before, m2.after, m2.timestamp), api, tools)
+        pushed.plan_and_grade()
+        pushed.prepare_publish()
+        pushed.publish()
+        main = gitfixture.git(o.bare, "rev-parse", "main")
+        by_hand = Run("dispatch", tmp_path, o, gitfixture.Merge("", main, ""), api, tools,
+                      event_name="workflow_dispatch")
+        assert by_hand.plan_and_grade() == '["ada-int8", "bo-pruned"]'  # nothing changed, everything graded
+        by_hand.prepare_publish()
+        by_hand.publish()
+        when = datetime.fromisoformat(gitfixture.git(o.bare, "show", "-s", "--format=%cI", main))
+        assert when != datetime.fromisoformat(m2.timestamp)  # the push run's records carried the push's time
+        for slug, login, pr in (("ada-int8", "ada", 1), ("bo-pruned", "bo", 2)):
+            rec = json.loads(origin_file(o, f"submissions/{slug}/score.json"))
+            assert (rec["athlete_login"], rec["pr_number"]) == (login, pr)
+            assert datetime.fromisoformat(rec["graded_at"].replace("Z", "+00:00")) == when
