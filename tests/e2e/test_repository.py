@@ -8,8 +8,11 @@ turns CI red instead of shipping a stale board.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
+import numpy as np
 import pytest
 
 from grader.baseline import model as baseline_model
@@ -18,6 +21,7 @@ from grader.cli import main as cli
 from grader.contract.layout import RECORD_FILE
 from grader.contract.validate import validate_folder
 from grader.core import config
+from grader.measure import training
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBMISSIONS = ROOT / "submissions"
@@ -59,3 +63,31 @@ def test_committed_leaderboard_is_what_the_records_render_to(monkeypatch: pytest
     monkeypatch.chdir(ROOT)
     code = cli.main(["leaderboard", "--check"])
     assert code == 0, capsys.readouterr().out
+
+
+# Entries trained here ship the script that trained them; the grader never runs it, so only this
+# test notices when it stops running (a module of the grader it imports moved, say).
+TRAINED = [p for p in ENTRIES if (p / "train.py").exists()]
+
+
+def train_script(folder: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"train_{folder.name.replace('-', '_')}", folder / "train.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # its imports and definitions; main() trains and is not called
+    return module
+
+
+@pytest.mark.parametrize("folder", TRAINED, ids=[p.name for p in TRAINED])
+def test_every_train_script_imports_what_it_trains_with(folder: Path) -> None:
+    script = train_script(folder)
+    assert callable(script.main) and len(script.WIDTHS) == 3
+
+
+def test_the_tinytorch_example_trains_the_arrays_its_model_loads() -> None:
+    folder = SUBMISSIONS / "open-tinytorch-mini"
+    script = train_script(folder)
+    written = script.to_package_layout(training.init_params(0, training.param_shapes(*script.WIDTHS)))
+    with np.load(folder / "weights.npz", allow_pickle=False) as committed:
+        assert {k: (v.shape, v.dtype) for k, v in written.items()} == \
+            {k: (committed[k].shape, committed[k].dtype) for k in committed.files}
