@@ -8,6 +8,7 @@ turns CI red instead of shipping a stale board.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 from types import ModuleType
@@ -91,3 +92,39 @@ def test_the_tinytorch_example_trains_the_arrays_its_model_loads() -> None:
     with np.load(folder / "weights.npz", allow_pickle=False) as committed:
         assert {k: (v.shape, v.dtype) for k, v in written.items()} == \
             {k: (committed[k].shape, committed[k].dtype) for k in committed.files}
+
+
+# --- the examples and the accuracy rules ---------------------------------------------------------------------
+# grader/competition.yaml enforces the course's "accuracy drop < 10%" and names what the course's
+# prose numbers (">70% accuracy", "accuracy delta >= -5%") would do to the committed examples.
+COMPETITION_YAML = ROOT / "grader" / "competition.yaml"
+COURSE_PROSE = {"max_drop_pp": 5.0, "min_accuracy_pct": 70.0}
+
+
+def meets(scored: record.ScoreRecord, rules: config.Accuracy) -> bool:
+    assert scored.scores is not None and scored.accuracy_pct is not None
+    delta = scored.scores.accuracy_delta_pp
+    return (-delta < rules.max_drop_pp and scored.accuracy_pct >= rules.min_accuracy_pct
+            and (scored.division == "open" or delta <= rules.closed_max_gain_pp))
+
+
+def comment_of(path: Path) -> str:
+    """The comment lines of a YAML file as one line of text."""
+    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return " ".join(line.lstrip("#").strip() for line in lines if line.startswith("#"))
+
+
+@pytest.mark.parametrize("folder", RECORDED, ids=[p.name for p in RECORDED])
+def test_every_recorded_example_meets_the_default_accuracy_rules(folder: Path) -> None:
+    assert meets(record.read(folder / RECORD_FILE), config.load().accuracy)
+
+
+def test_the_rules_comment_names_every_example_the_course_prose_numbers_would_fail() -> None:
+    comment = comment_of(COMPETITION_YAML)
+    assert "max_drop_pp: 5.0 and min_accuracy_pct: 70.0" in comment
+    stricter = dataclasses.replace(config.load().accuracy, **COURSE_PROSE)
+    for folder in RECORDED:
+        scored = record.read(folder / RECORD_FILE)
+        assert scored.scores is not None and scored.accuracy_pct is not None
+        said = f"{folder.name} scores {scored.accuracy_pct:.2f}%, {scored.scores.accuracy_delta_pp:.2f} pp"
+        assert (said in comment) == (not meets(scored, stricter)), said
