@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import textwrap
+from importlib import resources
 from pathlib import Path
+
+import yaml
 
 from grader.baseline import model as baseline_model
 from grader.core import config
@@ -22,12 +25,26 @@ honor_code: I certify that this submission follows the rules
 """
 
 
+# The real rules with a timing budget small enough for a test.
+FAST_TIMING = {"min_sample_seconds": 0.005, "calibration_samples": 1, "min_pairs": 4, "max_pairs": 8,
+               "budget_seconds": 5}
+FAST_CALIBRATION_IMAGES = 50
+
+
 def fast_config() -> config.Competition:
     """The real rules with a timing budget small enough for a test."""
     base = config.load()
-    return dataclasses.replace(base, calibration_images=50, timing=dataclasses.replace(
-        base.timing, min_sample_seconds=0.005, calibration_samples=1, min_pairs=4, max_pairs=8,
-        budget_seconds=5))
+    return dataclasses.replace(base, calibration_images=FAST_CALIBRATION_IMAGES,
+                               timing=dataclasses.replace(base.timing, **FAST_TIMING))
+
+
+def fast_config_file(path: Path) -> Path:
+    """``fast_config`` as a competition.yaml at ``path``, for a command run as a process (``--config``)."""
+    raw = yaml.safe_load(resources.files("grader").joinpath("competition.yaml").read_text(encoding="utf-8"))
+    raw["calibration_images"] = FAST_CALIBRATION_IMAGES
+    raw["timing"].update(FAST_TIMING)
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
 
 
 def request(folder: Path, small_data: Path, **changes: object) -> grade.GradeRequest:

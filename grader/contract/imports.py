@@ -26,6 +26,28 @@ def imported_modules(tree: ast.Module) -> list[tuple[str, int, int]]:
     return sorted(found, key=lambda f: (f[1], f[2]))
 
 
+def referenced_modules(tree: ast.Module, package: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every module an import statement of the file may load, as the parts of its absolute dotted name.
+
+    ``package`` is the package the file belongs to (``()`` for a top-level file, whose relative
+    imports fail at run time and are skipped), to resolve relative imports. ``from a.b import c``
+    names ``a.b`` and ``a.b.c``: ``c`` may be a submodule. Importing ``a.b`` runs ``a`` first; the
+    caller adds the parents.
+    """
+    found: list[tuple[str, ...]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [tuple(alias.name.split(".")) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level and (not package or node.level - 1 >= len(package)):
+                continue  # above the top of the entry's package: an ImportError at run time
+            base = package[:len(package) - node.level + 1] if node.level else ()
+            module = base + tuple(node.module.split(".")) if node.module else base
+            found.append(module)
+            found += [module + (alias.name,) for alias in node.names if alias.name != "*"]
+    return found
+
+
 def import_problems(tree: ast.Module, file: str, allowed: Iterable[str], own: Iterable[str]) -> list[Problem]:
     """One problem per import of a module the sandbox would refuse, naming the allowed ones."""
     allowed, own = tuple(allowed), frozenset(own)

@@ -39,7 +39,7 @@ from typing import Any
 
 from grader import __version__
 from grader.contract import submission, weightfile
-from grader.contract.imports import import_problems, imported_modules
+from grader.contract.imports import import_problems, referenced_modules
 from grader.contract.layout import MODEL_FILE, RECIPE_FILE, RECORD_FILE, SUBMISSION_FILE
 from grader.contract.submission import Submission
 from grader.core.config import Competition, SubmissionLimits
@@ -367,8 +367,11 @@ def _python_problems(path: Path, file: str, entry_point: str | None, max_bytes: 
 def _import_check(folder: Path, shown: str, files: dict[str, int], config: Competition) -> list[Problem]:
     """Imports the sandbox would refuse, in the code it runs: model.py, build.py and the entry's modules they import.
 
-    Other files (a ``train.py`` run on the student's machine) are never run by the grader and may import
-    anything. Files that do not parse are skipped: their syntax errors are reported above.
+    The entry's modules are followed as Python imports them: a top-level ``helpers.py``, and in the
+    package folder every ``__init__.py`` on the way to a module and the module itself, relative
+    imports included. Other files (a ``train.py`` run on the student's machine, a module of the
+    package nothing imports) are never run by the grader and may import anything. Files that do
+    not parse are skipped: their syntax errors are reported above.
     """
     own = {name[:-3] for name in files if name.endswith(".py")}
     own |= {e.name for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)}  # package folders
@@ -381,11 +384,29 @@ def _import_check(folder: Path, shown: str, files: dict[str, int], config: Compe
         except (UnicodeDecodeError, SyntaxError, ValueError, RecursionError, MemoryError, OSError):
             continue
         out += import_problems(tree, f"{shown}/{name}", config.sandbox.allowed_imports, own)
-        for module, _, _ in imported_modules(tree):
-            if f"{module}.py" in files and f"{module}.py" not in seen:
-                seen.add(f"{module}.py")
-                queue.append(f"{module}.py")
+        for module in referenced_modules(tree, _package_of(name)):
+            for depth in range(1, len(module) + 1):
+                found = _module_file(module[:depth], files)
+                if found is None:
+                    break
+                if found not in seen:
+                    seen.add(found)
+                    queue.append(found)
     return out
+
+
+def _package_of(name: str) -> tuple[str, ...]:
+    """The package a file of the entry belongs to: ``()`` at the top, ``("tinytorch", "core")`` for its modules."""
+    return tuple(name.split("/")[:-1])
+
+
+def _module_file(parts: tuple[str, ...], files: dict[str, int]) -> str | None:
+    """The entry's file Python would load for the module ``parts`` (a package before a module, as it does)."""
+    path = "/".join(parts)
+    for candidate in (f"{path}/{PACKAGE_INIT}", f"{path}{CODE_SUFFIX}"):
+        if candidate in files:
+            return candidate
+    return None
 
 
 def _top_level_names(tree: ast.Module) -> set[str]:

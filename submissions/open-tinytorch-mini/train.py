@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import data, training
+from grader.measure import data, training
 
 WIDTHS = (16, 32, 64)
 EPOCHS = 15

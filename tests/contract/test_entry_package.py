@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -213,3 +214,21 @@ def test_a_shadowing_package_is_never_served(tmp_path: Path, name: str) -> None:
     write(folder, {f"{name}/__init__.py": "raise SystemExit('shadow imported')\n"})
     with pytest.raises(SubmissionError, match=f"package folder '{name}' shadows a standard or allowed module"):
         run(folder, isolation="process")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reach, event", [
+    ("pathlib.os.system('touch /tmp/tinymlperf-package-pwned')", "os.system"),
+    ("pathlib.sys.modules['os'].listdir('/root')", "os.listdir '/root'"),
+    ("pathlib.sys.modules['importlib'].import_module('subprocess').run(['true'])", "subprocess.Popen"),
+    ("pathlib.sys.modules['ctypes'].string_at(id(1), 8)", "ctypes.string_at"),
+])
+def test_the_package_reaching_os_through_loaded_modules_meets_the_same_walls(tmp_path: Path, reach: str,
+                                                                             event: str) -> None:
+    # no import statement at all: os, importlib and ctypes taken from modules already loaded, as model.py could
+    folder = open_entry(tmp_path)
+    write(folder, {"mynet/core/layers.py": f"import pathlib\n{reach}\n" + LAYERS})
+    with pytest.raises(SubmissionError, match=rf"mynet/core/layers.py:2: PermissionError: tinymlperf sandbox: "
+                                              rf"{re.escape(event)} denied"):
+        run(folder, isolation="process")
+    assert not Path("/tmp/tinymlperf-package-pwned").exists()
