@@ -34,6 +34,9 @@ RIGHT_ALIGNED = (0, 2, 3, 4, 5, 6)  # rank and the numbers
 RECORD_HEADERS = ("Rank", "Athlete", "Speedup (95% CI)", "Compression", "Accuracy", "Δ accuracy", "Efficiency",
                   "Versus next", "Per-PR grading", "Repo", "PR")
 RECORD_RIGHT = (0, 2, 3, 4, 5, 6)
+SUPERSEDED_HEADERS = ("Entry", "Athlete", "Speedup (95% CI)", "Compression", "Accuracy", "Efficiency",
+                      "Why not ranked")
+SUPERSEDED_RIGHT = (2, 3, 4, 5)
 
 
 @dataclass(frozen=True)
@@ -86,11 +89,19 @@ class StandingsRun:
 
 
 @dataclass(frozen=True)
+class Superseded:
+    """A valid entry left off the division's tables by the per-athlete rule, and the entry ranked instead."""
+
+    record: ScoreRecord
+    kept: ScoreRecord  # the same athlete's entry that is ranked in this division
+
+
+@dataclass(frozen=True)
 class DivisionTable:
     key: str
     title: str
     rows: tuple[LeaderboardRow, ...]  # provisional: ranked by per-PR gradings
-    superseded: int
+    superseded: tuple[Superseded, ...]  # in rank order (efficiency, then the earlier entry)
     of_record: tuple[RecordRow, ...] = ()
 
 
@@ -211,8 +222,10 @@ def build(records: Sequence[ScoreRecord], current: CurrentGrader, per_athlete: P
     """Rank ``records``: one entry per athlete and division, ties to the earlier entry.
 
     Only ``valid`` records are ranked; ``per_athlete`` picks the best (highest
-    efficiency) or the latest of an athlete's valid entries in a division. Every
-    other record is listed as not ranked, with its reason. With ``standings``
+    efficiency) or the latest of an athlete's valid entries in a division; the
+    athlete's other valid entries are listed under the division as superseded,
+    naming the entry ranked instead. Every record that is not valid is listed as
+    not ranked, with its reason. With ``standings``
     (a schema-checked ``standings.json``), the entries it timed whose records
     are unchanged form the ranking of record; the other ranked entries are provisional.
     """
@@ -228,10 +241,15 @@ def build(records: Sequence[ScoreRecord], current: CurrentGrader, per_athlete: P
             by_athlete.setdefault(r.athlete_login.lower(), []).append(r)
         of_record = _of_record(standings, key, by_slug)
         timed = {row.record.slug for row in of_record}
-        chosen = sorted((_choose(entries, per_athlete) for entries in by_athlete.values()), key=_rank_key)
+        kept = {athlete: _choose(entries, per_athlete) for athlete, entries in by_athlete.items()}
+        chosen = sorted(kept.values(), key=_rank_key)
         provisional = [r for r in chosen if r.slug not in timed]
         rows = tuple(LeaderboardRow(i + 1, r, stale[r.source] is not None) for i, r in enumerate(provisional))
-        tables.append(DivisionTable(key, heading, rows, len(valid) - len(chosen), of_record))
+        shown = timed | {r.slug for r in chosen}
+        # A timed entry stays in the ranking of record even when its athlete has a newer choice: it is shown there.
+        superseded = tuple(Superseded(r, kept[r.athlete_login.lower()])
+                           for r in sorted(valid, key=_rank_key) if r.slug not in shown)
+        tables.append(DivisionTable(key, heading, rows, superseded, of_record))
     not_ranked = tuple(NotRanked(r, _not_ranked_reason(r))
                        for r in sorted(records, key=lambda r: (r.division, *_earlier(r)))
                        if not (r.status == "valid" and r.scores is not None))
@@ -385,15 +403,30 @@ def _division(table: DivisionTable, board: Board) -> list[str]:
     if table.rows:
         reference = [_reference_row(board.reference)] if board.reference else []
         lines += [markdown.table(HEADERS, [*reference, *(_row(row) for row in table.rows)], right=RIGHT_ALIGNED), ""]
-    if table.superseded:
-        kept = "best" if board.per_athlete == "best" else "latest"
-        lines += [f"{table.superseded} further valid entr{'y is' if table.superseded == 1 else 'ies are'} "
-                  f"not shown: only each athlete's {kept} entry is ranked.", ""]
     if not table.of_record:
         bars = [(_label(str(row.rank), row.record), row.record.scores.efficiency)
                 for row in table.rows if row.record.scores]
         lines += _chart(table.title, bars, board.chart_entries)
-    return lines
+    return lines + _superseded_lines(table, board.per_athlete)
+
+
+def _superseded_row(s: Superseded, per_athlete: PerAthlete) -> tuple[str, ...]:
+    r = s.record
+    assert r.scores is not None
+    accuracy = "—" if r.accuracy_pct is None else f"{_num(r.accuracy_pct)}%"
+    relation = "behind" if per_athlete == "best" else "graded before"
+    return (text(r.slug, 64), _athlete(r), _speedup(r), f"{_num(r.scores.compression)}×", accuracy,
+            _num(r.scores.efficiency), f"{relation} the same athlete's {text(s.kept.slug, 64)}")
+
+
+def _superseded_lines(table: DivisionTable, per_athlete: PerAthlete) -> list[str]:
+    """The division's valid entries that the per-athlete rule keeps off its tables, each named with why."""
+    if not table.superseded:
+        return []
+    rule = "best" if per_athlete == "best" else "latest"
+    rows = [_superseded_row(s, per_athlete) for s in table.superseded]
+    return [f"### Not ranked (only each athlete's {rule} entry is ranked)", "",
+            markdown.table(SUPERSEDED_HEADERS, rows, right=SUPERSEDED_RIGHT), ""]
 
 
 def _not_ranked(board: Board) -> list[str]:

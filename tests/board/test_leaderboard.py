@@ -86,8 +86,45 @@ def test_only_the_best_entry_of_an_athlete_is_ranked() -> None:
                sf.typed(sf.score("a-3", login="ada", pr=3, efficiency=1.0, graded_at="2025-03-03T00:00:00Z"))]
     b = board(records)
     assert ranked(b) == ["a-2"]
-    assert b.divisions[0].superseded == 2
-    assert "2 further valid entries are not shown" in leaderboard.render(b)
+    assert [(s.record.slug, s.kept.slug) for s in b.divisions[0].superseded] == [("a-1", "a-2"), ("a-3", "a-2")]
+
+
+@pytest.mark.parametrize(("per_athlete", "kept", "why"), [
+    ("best", "sol-int8", "behind the same athlete's sol-int8"),
+    ("latest", "sol-slim", "graded before the same athlete's sol-slim"),
+])
+def test_entries_left_off_by_the_per_athlete_rule_are_named_under_their_division(
+        per_athlete: str, kept: str, why: str) -> None:
+    records = [sf.typed(sf.score("sol-int8", login="sol", pr=1, name="Sol", division="open", efficiency=10.06,
+                                 graded_at="2025-03-01T00:00:00Z")),
+               sf.typed(sf.score("sol-slim", login="Sol", pr=2, name="Sol", division="open", efficiency=5.5,
+                                 speedup=3.15, ci=(3.09, 3.21), compression=16.09, accuracy=68.3, delta=-8.21,
+                                 graded_at="2025-03-02T00:00:00Z")),
+               sf.typed(sf.score("sol-closed", login="sol", pr=3, name="Sol", efficiency=1.0))]
+    out = leaderboard.render(board(records, per_athlete=per_athlete))
+    assert ranked(board(records, per_athlete=per_athlete), "open") == [kept]
+    closed, opened = out.split("## Open Division")
+    heading = f"### Not ranked (only each athlete's {per_athlete} entry is ranked)"
+    assert heading not in closed and heading in opened
+    rows = [cells for cells in sf.table_rows(opened.split(heading)[1]) if not cells[0].startswith("---")]
+    assert rows[0] == list(leaderboard.SUPERSEDED_HEADERS)
+    other = "sol-slim" if kept == "sol-int8" else "sol-int8"
+    expected = {"sol-slim": ["sol-slim", "Sol (Sol)", "3.15× (3.09–3.21)", "16.09×", "68.30%", "5.50", why],
+                "sol-int8": ["sol-int8", "Sol (sol)", "2.00× (1.90–2.10)", "1.00×", "70.00%", "10.06", why]}
+    assert rows[1:] == [expected[other]]
+    assert "further valid entr" not in out
+
+
+def test_not_ranked_entries_of_an_athlete_are_listed_by_efficiency_then_the_earlier_entry() -> None:
+    records = [sf.typed(sf.score(slug, login="ada", pr=pr, efficiency=eff, graded_at=at))
+               for slug, pr, eff, at in [("a-top", 1, 9.0, "2025-03-05T00:00:00Z"),
+                                         ("a-late", 2, 3.0, "2025-03-04T00:00:00Z"),
+                                         ("a-low", 3, 1.0, "2025-03-01T00:00:00Z"),
+                                         ("a-early", 4, 3.0, "2025-03-02T00:00:00Z")]]
+    for seed in range(3):
+        random.Random(seed).shuffle(records)
+        b = board(records)
+        assert [s.record.slug for s in b.divisions[0].superseded] == ["a-early", "a-late", "a-low"]
 
 
 def test_latest_mode_ranks_the_most_recent_valid_entry() -> None:
@@ -160,6 +197,16 @@ def test_student_strings_cannot_break_the_table_or_inject_markup() -> None:
     out = leaderboard.render(board([rec]))
     row = sf.ranked_line(out, "1")
     assert len(re.findall(r"(?<!\\)\|", row)) == len(leaderboard.HEADERS) + 1
+    for raw in ("<img", "@everyone", "](https://evil", "https://evil", "\u202e", "```"):
+        assert raw not in row
+
+
+def test_student_strings_cannot_break_the_table_of_entries_behind_the_same_athlete() -> None:
+    records = [sf.typed(sf.score("mal", login="mallory", pr=6, name=HOSTILE, efficiency=5.0)),
+               sf.typed(sf.score("mal-2", login="mallory", pr=7, name=HOSTILE, efficiency=1.0))]
+    out = leaderboard.render(board(records))
+    row = next(line for line in out.split("### Not ranked")[1].splitlines() if line.startswith("| mal-2"))
+    assert len(re.findall(r"(?<!\\)\|", row)) == len(leaderboard.SUPERSEDED_HEADERS) + 1
     for raw in ("<img", "@everyone", "](https://evil", "https://evil", "\u202e", "```"):
         assert raw not in row
 

@@ -280,6 +280,24 @@ def test_a_board_with_standings_is_the_same_bytes_whatever_the_record_order() ->
         assert leaderboard.render(leaderboard.build(records, CURRENT, "best", 10, standings=out)) == expected
 
 
+def test_a_timed_entry_stays_in_the_ranking_of_record_and_only_untimed_ones_are_listed_behind_their_athlete() -> None:
+    # ada-int8 was timed; since then ada merged a better entry (ranked provisionally) and a weaker one.
+    records = [*board_records(),
+               rec("ada-new", "ada", 6.0, speedup=3.0, compression=2.0, pr=9, delta=0.0,
+                   graded_at="2025-03-05T12:00:00Z"),
+               rec("ada-weak", "ada", 1.0, pr=10, delta=0.0, graded_at="2025-03-06T12:00:00Z")]
+    board = leaderboard.build(records, CURRENT, "best", 10, standings=one_group_run())
+    closed = board.divisions[0]
+    assert "ada-int8" in [row.record.slug for row in closed.of_record]
+    assert [row.record.slug for row in closed.rows] == ["ada-new"]
+    assert [(s.record.slug, s.kept.slug) for s in closed.superseded] == [("ada-weak", "ada-new")]
+    text = leaderboard.render(board)
+    section = text.split("## Closed Division")[1].split("## Open Division")[0]
+    assert section.index("### Ranking of record") < section.index("### Provisional") < section.index(
+        "### Not ranked (only each athlete's best entry is ranked)")
+    assert "| ada-weak | Ada (ada) |" in section and "behind the same athlete's ada-new" in section
+
+
 def test_standings_from_another_grader_are_flagged() -> None:
     out = {**one_group_run(), "grader_version": "0.0.9"}
     text = leaderboard.render(leaderboard.build(board_records(), CURRENT, "best", 10, standings=out))
