@@ -51,12 +51,13 @@ def run_grade(options: GradeOptions, *, find_data: DataFinder, github: Github | 
 
     ``github`` checks the linked repository when no verification file is given (None: not checked).
     """
-    competition = config.load(options.config)
-    if not options.folder.is_dir():
-        raise UsageError(f"{options.folder}: not a folder")
-    try:
+    competition: config.Competition | None = None
+    try:  # result.json and report.md are written on every exit code, a grade that cannot start included
+        competition = config.load(options.config)
+        if not options.folder.is_dir():
+            raise UsageError(f"{options.folder}: not a folder")
         data_dir = find_data()
-    except GraderError as e:  # result.json and report.md are written on every exit code
+    except GraderError as e:
         result = grade.could_not_grade(options.folder, competition, BASELINE_DIR, str(e))
     else:
         verify = repo_verification.verifier(competition, saved=options.repo_verification, client=github,
@@ -66,11 +67,13 @@ def run_grade(options: GradeOptions, *, find_data: DataFinder, github: Github | 
                                      verify_repo=verify)
         result = grade.grade(request, progress=progress)
     schema.write(options.out, result.to_json(), "result")
-    where = placement.where_it_stands(result, options.folder, competition)
+    where = placement.where_it_stands(result, options.folder, competition) if competition else None
     extra = (("Where it stands", placement.render(where)),) if where else ()
     if options.report:
         options.report.write_text(report.render(result, extra=extra), encoding="utf-8")
-    print(grade.summary_line(result) + (f"; {where.line()}" if where else ""))
+    # "could not grade: why" is an error message (stderr), as every command's is; a grade's line is its output.
+    print(grade.summary_line(result) + (f"; {where.line()}" if where else ""),
+          file=sys.stderr if result.status == "error" else sys.stdout)
     return EXIT_BY_STATUS[result.status]
 
 

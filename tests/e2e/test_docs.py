@@ -121,6 +121,22 @@ def test_readme_grade_command_names_a_valid_example_entry() -> None:
     assert validate_folder(ROOT / "submissions" / "closed-int8-prune", config.load()).ok
 
 
+def test_readme_offline_data_route_installs_what_the_converter_imports_and_the_error_names_it() -> None:
+    import tomllib
+
+    from grader.measure import data
+
+    lines = [line for block in FENCE.findall(README.read_text()) for line in block.splitlines()]
+    install = next(line for line in lines if "cifar10_from_jpeg" not in line and "'.[data]'" in line)
+    convert = next(line for line in lines if "cifar10_from_jpeg.py" in line)
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(req.lower().startswith("pillow") for req in extras["data"]), extras["data"]
+    assert install.split("#")[0].strip() == "python -m pip install -e '.[data]'"
+    # the error a student without data meets names the same two commands
+    assert "python -m pip install -e '.[data]'" in data.OFFLINE
+    assert convert.split("/path/to/data")[0].strip() in data.OFFLINE
+
+
 # --------------------------------------------------------------------------- links and excerpts
 
 
