@@ -127,13 +127,14 @@ def run_tool(tool: Tool, options: ToolOptions, *, find_data: DataFinder, progres
                                  baseline_dir=BASELINE_DIR, isolation=options.isolation)
     try:
         if tool == "profile":
-            text = profiling.render(*profiling.profile(request, options.images, progress=progress))
+            profiles = profiling.profile(request, options.images, progress=progress)
+            text, shown = profiling.render(*profiles), profiling.render(*profiles, plain=True)
         else:
-            text = compare.render(compare.compare(request, options.images, progress=progress))
+            text = shown = compare.render(compare.compare(request, options.images, progress=progress))
     except SubmissionError as e:
         print(f"tinymlperf {tool}: {e}", file=sys.stderr)
         return EXIT_INVALID
-    print(text, end="")
+    print(shown, end="")
     if options.report:
         append_section(options.report, TOOL_HEADINGS[tool], text)
     return EXIT_OK
