@@ -478,7 +478,11 @@ def time_entry(model_dir: Path, baseline_dir: Path, images: np.ndarray, config: 
         sandbox.ModelWorker(folder, config.sandbox, cpu=cpu, isolation=isolation, hide=hide,
                             load_seconds=budgets.load_seconds if budgets and folder == model_dir else None)
         for folder in (baseline_dir, model_dir, NULL_MODEL_DIR))
-    give_up = (lambda cal: budget.too_slow(cal, config)) if budgets else None
+    def give_up(cal: timing.Calibration) -> str | None:
+        """Note the calibrated latencies (kept should a pair crash later), then stop a too-slow entry."""
+        if so_far is not None:
+            so_far.note_latency(budget.latency_of(cal, config))
+        return budget.too_slow(cal, config)
     try:
         with base_worker, entry_worker, null_worker, timing.parent_off_cpu(cpu), \
                 (entry_worker.within(*_bounded("timing", budgets.timing_seconds)) if budgets
@@ -489,7 +493,7 @@ def time_entry(model_dir: Path, baseline_dir: Path, images: np.ndarray, config: 
                 base_worker, entry_worker, null_worker, images, config.timing, rng=random.Random(seed),
                 progress=lambda n, est: progress(f"timing: {n} pair{'s' * (n != 1)}" + (
                     f", speedup {est.speedup:.3f}x ±{est.half_width:.1%}" if est and est.half_width is not None
-                    else "")), give_up=give_up)
+                    else "")), give_up=give_up if budgets else None)
     finally:
         if so_far is not None:
             with contextlib.suppress(SandboxError):

@@ -171,3 +171,28 @@ def test_a_recipe_that_crashes_fails_runs_and_keeps_the_isolation_its_worker_had
 
 def test_stage_too_slow_is_a_students_problem() -> None:
     assert issubclass(budget.StageTooSlow, SubmissionError)
+
+
+@pytest.mark.slow
+def test_a_model_crashing_after_calibration_keeps_its_calibrated_latency(tmp_path: Path, small_data: Path) -> None:
+    folder = entry(tmp_path, "open", """
+        import numpy as np
+
+        def load(folder):
+            return Flaky()
+
+        class Flaky:
+            calls = 0
+
+            def predict(self, images):
+                self.calls += 1
+                if self.calls > 20:  # calibration is 8 calls here; the timed pairs come after
+                    raise RuntimeError("my model breaks after a while")
+                return np.zeros(len(images), dtype=np.int64)
+    """)
+    result = grade.grade(request(folder, small_data)).to_json()
+    assert schema.validate(result, "result") == []
+    assert "my model breaks after a while" in checks_of(result)["runs"]["message"]
+    measured = result["measured"]
+    assert measured["stage"] == "timing" and measured["entry_ms_per_image"] is not None
+    assert measured["baseline_ms_per_image"] is not None and measured["size_bytes"] > 0
