@@ -211,3 +211,25 @@ def test_the_complete_small_example_grades_valid_as_the_docs_say(tmp_path: Path,
     assert 1.9 < scores["compression"] < 2.1
     assert abs(scores["accuracy_delta_pp"]) <= 0.3
     assert result["optimized_metrics"]["dtypes"] == {"float16": 545_098}
+
+
+# --------------------------------------------------------------------------- measured numbers
+
+MEASURED = re.compile(r"<!-- measured: ([a-z-]+) -->\n```text\n(.*?)^```", re.S | re.M)
+STAMP = re.compile(r"<!-- measured: ([a-z-]+)-stamp -->\n\(Measured by `python benchmarks/docs_numbers.py` on "
+                   r"[^,]+, \d+ cores, \d{4}-\d\d-\d\d \d\d:\d\d UTC, load average [\d. ]+: .+ took \d+ s\..*\)\n"
+                   r"<!-- /measured -->")
+
+
+def test_every_measured_number_in_the_docs_is_a_block_docs_numbers_regenerates_with_its_stamp() -> None:
+    text = SUBMITTING.read_text()
+    blocks = dict(MEASURED.findall(text))
+    script = (ROOT / "benchmarks" / "docs_numbers.py").read_text()
+    regenerated = set(re.findall(r'replace\(text, "([a-z-]+)"', script))
+    assert set(blocks) == regenerated and regenerated
+    assert set(STAMP.findall(text)) == regenerated  # each stamped with the machine, the date and the load
+    assert re.fullmatch(r"valid: speedup [\d.]+x \(95% CI [\d.]+-[\d.]+\), compression [\d.]+x, accuracy [\d.]+% "
+                        r"\([+-][\d.]+ pp\), efficiency [\d.]+\n", blocks["grade-line"])
+    assert re.search(r"ms per image, [\d.]+x the baseline's", blocks["time-budget"])
+    # no hand-written "measured N.NNNx" elsewhere in the prose: measured figures live in those blocks
+    assert not re.findall(r"measured \d+\.\d+x", _prose(text))
