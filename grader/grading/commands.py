@@ -71,9 +71,7 @@ def run_grade(options: GradeOptions, *, find_data: DataFinder, github: Github | 
     extra = (("Where it stands", placement.render(where)),) if where else ()
     if options.report:
         options.report.write_text(report.render(result, extra=extra), encoding="utf-8")
-    # "could not grade: why" is an error message (stderr), as every command's is; a grade's line is its output.
-    print(grade.summary_line(result) + (f"; {where.line()}" if where else ""),
-          file=sys.stderr if result.status == "error" else sys.stdout)
+    print(grade.summary_line(result) + (f"; {where.line()}" if where else ""))
     return EXIT_BY_STATUS[result.status]
 
 
