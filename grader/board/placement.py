@@ -78,12 +78,14 @@ def place(result: GradeResult, board: Board, penalty_per_pp: float) -> Placement
 def where_it_stands(result: GradeResult, folder: Path, competition: Competition) -> Placement | None:
     """Where the entry in ``folder`` would rank among the committed score records beside it.
 
-    None when it has no scores, or when there is no board to compare with: a folder
-    outside a ``submissions/`` tree, or a record there that does not read.
+    None when it has no scores, or when there is no board to compare with: no score record
+    beside it (a folder outside a ``submissions/`` tree), or a record there that does not read.
     """
     submissions = folder.resolve().parent
     try:
         records = [r for r in record.load_all(submissions) if r.slug != folder.resolve().name]
+        if not records:
+            return None
         board = leaderboard.build(records, leaderboard.current_grader(), competition.per_athlete,
                                   competition.chart_entries, competition.name)
     except GraderError:

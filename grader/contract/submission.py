@@ -115,9 +115,12 @@ def schema_problems(doc: yamlsrc.Document, file: str) -> list[Problem]:
     """
     errors = list(_validator().iter_errors(doc.data))
     mistyped = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    misspelt = _misspelt_required(errors)
     problems: dict[tuple[object, ...], Problem] = {}
     for error in errors:
         path = tuple(error.absolute_path)
+        if error.validator == "required" and (path, _missing_key(error)) in misspelt:
+            continue  # the unknown key's "did you mean" says it, at the line of the typo
         if error.validator == "additionalProperties":
             # Typed as maybe unset or a boolean schema: iter_errors sets both, our schemas use no boolean ones.
             subschema: Any = error.schema
@@ -141,6 +144,28 @@ def schema_problems(doc: yamlsrc.Document, file: str) -> list[Problem]:
     return sorted(problems.values(), key=Problem.sort_key)
 
 
+def _missing_key(error: jsonschema.ValidationError) -> str:
+    """The key a ``required`` error says is missing."""
+    return error.message.split("'")[1] if "'" in error.message else error.message
+
+
+def _misspelt_required(errors: list[jsonschema.ValidationError]) -> set[tuple[tuple[object, ...], str]]:
+    """(mapping path, required key) pairs that an unknown key in the same mapping is a near spelling of."""
+    found: set[tuple[tuple[object, ...], str]] = set()
+    for error in errors:
+        if error.validator != "additionalProperties":
+            continue
+        subschema: Any = error.schema
+        instance: Any = error.instance
+        known = sorted(subschema.get("properties", {}))
+        required = set(subschema.get("required", ()))
+        for key in set(instance) - set(known):
+            hint = closest(key, known)
+            if hint is not None and hint in required and hint not in instance:
+                found.add((tuple(error.absolute_path), hint))
+    return found
+
+
 _TYPE_NAMES = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
                float: "a number", type(None): "nothing (null)"}
 _EXPECTED = {"object": "a mapping", "array": "a list", "string": "a string", "number": "a number",
@@ -154,8 +179,7 @@ def _message(error: jsonschema.ValidationError) -> str:
     value: Any = error.instance
     spec: Any = error.schema
     if kind == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return f"missing required key '{missing}'"
+        return f"missing required key '{_missing_key(error)}'"
     if kind == "type":
         wanted = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
         names = " or ".join(_EXPECTED[t] for t in wanted)

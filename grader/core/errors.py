@@ -45,3 +45,11 @@ class WorkerLimitError(SandboxError, SubmissionError):
     A SandboxError (the worker is gone) that grading reports as the entry's failure, not as
     "could not grade".
     """
+
+
+class BudgetExceeded(WorkerLimitError):
+    """The submission's code ran past a stage's time budget (competition.yaml ``budgets:``).
+
+    Graded as the entry's failed ``time_budget`` check, like an entry stopped early for being
+    too slow, rather than as a crash (``runs``).
+    """

@@ -51,12 +51,13 @@ def run_grade(options: GradeOptions, *, find_data: DataFinder, github: Github | 
 
     ``github`` checks the linked repository when no verification file is given (None: not checked).
     """
-    competition = config.load(options.config)
-    if not options.folder.is_dir():
-        raise UsageError(f"{options.folder}: not a folder")
-    try:
+    competition: config.Competition | None = None
+    try:  # result.json and report.md are written on every exit code, a grade that cannot start included
+        competition = config.load(options.config)
+        if not options.folder.is_dir():
+            raise UsageError(f"{options.folder}: not a folder")
         data_dir = find_data()
-    except GraderError as e:  # result.json and report.md are written on every exit code
+    except GraderError as e:
         result = grade.could_not_grade(options.folder, competition, BASELINE_DIR, str(e))
     else:
         verify = repo_verification.verifier(competition, saved=options.repo_verification, client=github,
@@ -66,7 +67,7 @@ def run_grade(options: GradeOptions, *, find_data: DataFinder, github: Github | 
                                      verify_repo=verify)
         result = grade.grade(request, progress=progress)
     schema.write(options.out, result.to_json(), "result")
-    where = placement.where_it_stands(result, options.folder, competition)
+    where = placement.where_it_stands(result, options.folder, competition) if competition else None
     extra = (("Where it stands", placement.render(where)),) if where else ()
     if options.report:
         options.report.write_text(report.render(result, extra=extra), encoding="utf-8")
@@ -124,13 +125,14 @@ def run_tool(tool: Tool, options: ToolOptions, *, find_data: DataFinder, progres
                                  baseline_dir=BASELINE_DIR, isolation=options.isolation)
     try:
         if tool == "profile":
-            text = profiling.render(*profiling.profile(request, options.images, progress=progress))
+            profiles = profiling.profile(request, options.images, progress=progress)
+            text, shown = profiling.render(*profiles), profiling.render(*profiles, plain=True)
         else:
-            text = compare.render(compare.compare(request, options.images, progress=progress))
+            text = shown = compare.render(compare.compare(request, options.images, progress=progress))
     except SubmissionError as e:
         print(f"tinymlperf {tool}: {e}", file=sys.stderr)
         return EXIT_INVALID
-    print(text, end="")
+    print(shown, end="")
     if options.report:
         append_section(options.report, TOOL_HEADINGS[tool], text)
     return EXIT_OK

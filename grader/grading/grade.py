@@ -30,7 +30,7 @@ from grader.contract.layout import RECORD_FILE, WEIGHTS_FILE
 from grader.contract.submission import RepoVerification, Submission
 from grader.contract.validate import CODE_SUFFIX, validate_folder
 from grader.core.config import Competition, Timing
-from grader.core.errors import DataError, GraderError, SandboxError, SubmissionError
+from grader.core.errors import BudgetExceeded, DataError, GraderError, SandboxError, SubmissionError
 from grader.judge import rules, scoring
 from grader.judge.result import (
     CalibrationReport,
@@ -80,6 +80,7 @@ class SoFar:
 
     stage: Stage = "build"
     isolation: Isolation | None = None
+    ci_note: str | None = None  # the note weak isolation in CI carries (``ci_policy``)
     entry_ms_per_image: float | None = None
     baseline_ms_per_image: float | None = None
     latency_ratio: float | None = None
@@ -87,6 +88,9 @@ class SoFar:
     accuracy_images: int | None = None
     size_bytes: int | None = None
     baseline_size_bytes: int | None = None
+
+    def note_isolation(self, isolation: Isolation) -> None:
+        self.isolation = isolation
 
     def note_latency(self, latency: budget.Latency) -> None:
         self.entry_ms_per_image, self.baseline_ms_per_image = latency.entry_ms, latency.baseline_ms
@@ -178,7 +182,8 @@ def _calibration_images(data_dir: Path, count: int) -> np.ndarray:
                         "test_batch (README: Getting the data)") from e
 
 
-def rebuild(request: GradeRequest, submission: Submission, work: Path, calibration: np.ndarray) -> Path:
+def rebuild(request: GradeRequest, submission: Submission, work: Path, calibration: np.ndarray,
+            so_far: SoFar | None = None) -> Path:
     """Assemble, under ``work``, the folder whose model is graded; run the entry's recipe when it has one.
 
     Closed Division: the recipe's copy of the entry and the graded folder hold the
@@ -187,7 +192,8 @@ def rebuild(request: GradeRequest, submission: Submission, work: Path, calibrati
     shipped file (validate refuses data; documentation is left behind) reaches
     either, and what code literals can carry is bounded by ``closed_max_code_bytes``.
     Open Division: the whole entry (not the bot's score.json), the recipe's
-    weights replacing shipped files of the same name.
+    weights replacing shipped files of the same name. The recipe runs within the build
+    budget; with ``so_far`` (a grade), its worker's isolation is noted there even when it fails.
     """
     closed = submission.division == "closed"
     model_dir = work / "entry"
@@ -197,12 +203,11 @@ def rebuild(request: GradeRequest, submission: Submission, work: Path, calibrati
     recipe_dir = work / "recipe-entry"
     if closed:
         _copy_flat(request.folder, recipe_dir, _is_code)
-    limits = request.config.sandbox
-    limits = dataclasses.replace(limits, wall_seconds=min(limits.wall_seconds,
-                                                          math.ceil(request.config.budgets.build_seconds)))
     outcome = sandbox.run_recipe(recipe_dir if closed else request.folder, request.baseline_dir, calibration,
-                                 work / "built", limits, isolation=request.isolation,
-                                 hide=sandbox.hidden_paths(request.data_dir))
+                                 work / "built", request.config.sandbox, isolation=request.isolation,
+                                 hide=sandbox.hidden_paths(request.data_dir),
+                                 budget_seconds=request.config.budgets.build_seconds,
+                                 on_isolation=so_far.note_isolation if so_far is not None else None)
     for name, path in outcome.weights.items():
         shutil.copyfile(path, model_dir / name)
     return model_dir
@@ -303,7 +308,7 @@ def grade(request: GradeRequest, progress: Progress = lambda message: None) -> G
     try:
         measured = _measure(request, submission, seed, progress, so_far)
     except SubmissionError as e:
-        failure = (Check("time_budget", "fail", str(e)) if isinstance(e, budget.StageTooSlow)
+        failure = (Check("time_budget", "fail", str(e)) if isinstance(e, (budget.StageTooSlow, BudgetExceeded))
                    else Check("runs", "fail", str(e)))
         return _stopped(dataclasses.replace(result, status="failed", checks=tuple(checks + [failure])), so_far)
     except (SandboxError, GraderError) as e:
@@ -317,17 +322,18 @@ def grade(request: GradeRequest, progress: Progress = lambda message: None) -> G
 
 def _stopped(result: GradeResult, so_far: SoFar) -> GradeResult:
     """What was measured before the grade stopped, and the isolation its workers actually had."""
-    isolation = _isolation_report(so_far.isolation) if so_far.isolation is not None else result.isolation
+    isolation = (_isolation_report(so_far.isolation.with_note(so_far.ci_note)) if so_far.isolation is not None
+                 else result.isolation)
     return dataclasses.replace(result, isolation=isolation, measured=so_far.measured())
 
 
 def _measure(request: GradeRequest, submission: Submission, seed: int, progress: Progress,
              so_far: SoFar) -> Measurement:
     """The grade's steps in order; each notes in ``so_far`` what it measured and where it got to."""
-    ci_note = _isolation_allowed(request)
+    ci_note = so_far.ci_note = _isolation_allowed(request)
     images = _grade_images(request, seed)
     with tempfile.TemporaryDirectory(prefix="tinymlperf-grade-") as tmp:
-        model_dir = _rebuild_step(request, submission, Path(tmp), progress)
+        model_dir = _rebuild_step(request, submission, Path(tmp), progress, so_far)
         _note_sizes(model_dir, request.baseline_dir, so_far)
         so_far.stage = "load"
         timed = _time_step(request, model_dir, images, seed, progress, so_far)
@@ -354,13 +360,14 @@ def _grade_images(request: GradeRequest, seed: int) -> GradeImages:
     return GradeImages(test.images, test.labels, dither(test.images, np.random.default_rng(seed)), hide)
 
 
-def _rebuild_step(request: GradeRequest, submission: Submission, work: Path, progress: Progress) -> Path:
+def _rebuild_step(request: GradeRequest, submission: Submission, work: Path, progress: Progress,
+                  so_far: SoFar) -> Path:
     """The folder whose model is graded, rebuilt by the entry's recipe (with calibration images) when it has one."""
     calibration = np.empty((0, 3, 32, 32), np.uint8)
     if submission.has_recipe:
         calibration = _calibration_images(request.data_dir, request.config.calibration_images)
         progress("running the build recipe in the sandbox")
-    return rebuild(request, submission, work, calibration)
+    return rebuild(request, submission, work, calibration, so_far)
 
 
 def _note_sizes(model_dir: Path, baseline_dir: Path, so_far: SoFar) -> None:
@@ -389,17 +396,22 @@ def _time_step(request: GradeRequest, model_dir: Path, images: GradeImages, seed
     return timed
 
 
+def _predictions(who: str, progress: Progress) -> Callable[[int, int], None]:
+    """The accuracy pass's progress as lines ("accuracy: entry, 5,000 of 20,000 predictions")."""
+    return lambda done, total: progress(f"accuracy: {who}, {done:,} of {total:,} predictions")
+
+
 def _accuracy_step(request: GradeRequest, model_dir: Path, images: GradeImages, progress: Progress,
                    so_far: SoFar) -> AccuracyRuns:
     """Both accuracy passes; the entry's within its budget, keeping the first chunk's accuracy when it cannot fit."""
     config = request.config
     progress("accuracy: baseline, 10,000 test images clean and dithered")
     baseline_run = accuracy_pass(request.baseline_dir, config.sandbox, request.isolation, images.images,
-                                 images.dithered, images.hide)
+                                 images.dithered, images.hide, progress=_predictions("baseline", progress))
     progress("accuracy: entry, 10,000 test images clean and dithered")
     try:
         entry_run = accuracy_pass(model_dir, config.sandbox, request.isolation, images.images, images.dithered,
-                                  images.hide, budgets=config.budgets)
+                                  images.hide, budgets=config.budgets, progress=_predictions("entry", progress))
     except budget.StageTooSlow as e:
         probe = e.measured["probe"]
         accuracy = 100.0 * float(np.mean(probe.labels == images.labels[:len(probe.labels)]))
@@ -466,23 +478,33 @@ def time_entry(model_dir: Path, baseline_dir: Path, images: np.ndarray, config: 
         sandbox.ModelWorker(folder, config.sandbox, cpu=cpu, isolation=isolation, hide=hide,
                             load_seconds=budgets.load_seconds if budgets and folder == model_dir else None)
         for folder in (baseline_dir, model_dir, NULL_MODEL_DIR))
-    give_up = (lambda cal: budget.too_slow(cal, config)) if budgets else None
+    def give_up(cal: timing.Calibration) -> str | None:
+        """Note the calibrated latencies (kept should a pair crash later), then stop a too-slow entry."""
+        if so_far is not None:
+            so_far.note_latency(budget.latency_of(cal, config))
+        return budget.too_slow(cal, config)
     try:
         with base_worker, entry_worker, null_worker, timing.parent_off_cpu(cpu), \
-                (entry_worker.within(budget.WALL_FACTOR * budgets.timing_seconds, "timing") if budgets
+                (entry_worker.within(*_bounded("timing", budgets.timing_seconds)) if budgets
                  else contextlib.nullcontext()):
             if so_far is not None:
                 so_far.stage = "timing"
             run = timing.run_pairs(
                 base_worker, entry_worker, null_worker, images, config.timing, rng=random.Random(seed),
-                progress=lambda n, est: progress(f"timing: {n} pairs" + (
+                progress=lambda n, est: progress(f"timing: {n} pair{'s' * (n != 1)}" + (
                     f", speedup {est.speedup:.3f}x ±{est.half_width:.1%}" if est and est.half_width is not None
-                    else "")), give_up=give_up)
+                    else "")), give_up=give_up if budgets else None)
     finally:
         if so_far is not None:
             with contextlib.suppress(SandboxError):
                 so_far.isolation = entry_worker.isolation
     return TimedEntry(run, entry_worker.isolation)
+
+
+def _bounded(stage: str, budget_seconds: float) -> tuple[float, str, str]:
+    """``ModelWorker.within``'s arguments for a stage's wall-clock bound."""
+    seconds, text = budget.wall_bound(stage, budget_seconds)
+    return seconds, stage, text
 
 
 def timing_report(run: timing.PairedRun, speed: timing.SpeedupEstimate, params: Timing,
@@ -561,12 +583,12 @@ def measured_line(measured: Measured | None) -> str:
     return ", ".join(parts)
 
 
-def could_not_grade(folder: Path, config: Competition, baseline_dir: Path, message: str) -> GradeResult:
-    """An ``error`` result for a grade that could not start (no data, say): written like any other."""
-    request = GradeRequest(folder=folder, data_dir=Path(), config=config, baseline_dir=baseline_dir)
-    submission = validate_folder(folder, config).submission
-    return dataclasses.replace(empty_result(request, submission, file_sha256(baseline_dir / WEIGHTS_FILE)),
-                               error=message)
+def could_not_grade(folder: Path, config: Competition | None, baseline_dir: Path, message: str) -> GradeResult:
+    """An ``error`` result for a grade that could not start (no data, no such folder, a config that does not
+    read): written like any other; its submission is read only when the config and the folder are there."""
+    submission = validate_folder(folder, config).submission if config is not None and folder.is_dir() else None
+    return dataclasses.replace(empty_result(None, submission, file_sha256(baseline_dir / WEIGHTS_FILE)),
+                               folder=Path(folder).resolve().name[:300] or None, error=message)
 
 
 def measure_baseline(data_dir: Path, config: Competition, baseline_dir: Path, *,

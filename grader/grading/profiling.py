@@ -10,6 +10,7 @@ Sizes per array are read by the parent from the ``.npz`` files (zlib-9 bytes, as
 
 from __future__ import annotations
 
+import re
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ class ModelProfile:
     images: int
     functions: tuple[FunctionTime, ...]  # by own time, largest first
     arrays: tuple[ArraySize, ...]  # by compressed size, largest first
+    own_files: frozenset[str] = frozenset({"model.py"})  # the model's .py files: its own functions' files
 
     @property
     def own_ms(self) -> float:
@@ -81,7 +83,7 @@ def profile_model(folder: Path, images: np.ndarray, request: grade.GradeRequest)
             rows = worker.profile_rows()
     n = len(images)
     functions = tuple(FunctionTime(name, calls, 1000 * own / n, 1000 * total / n) for name, calls, own, total in rows)
-    return ModelProfile(n, functions, arrays_of(folder))
+    return ModelProfile(n, functions, arrays_of(folder), _own_files(folder))
 
 
 def profile(request: grade.GradeRequest, count: int, progress: grade.Progress = lambda message: None) -> tuple[ModelProfile,
@@ -97,30 +99,96 @@ def profile(request: grade.GradeRequest, count: int, progress: grade.Progress = 
     return entry, baseline
 
 
-def _function_rows(p: ModelProfile) -> list[list[str]]:
-    total = p.own_ms or 1.0
-    return [[markdown.text(f.name, 90), f"{f.calls / p.images:g}", f"{f.own_ms:.3f}", f"{f.own_ms / total:.0%}",
-             f"{f.total_ms:.3f}"] for f in p.functions[:SHOWN]]
+def _key(name: str) -> str:
+    """A function's name without its line number ("model.py(conv3x3)"), to match it across the two models."""
+    return re.sub(r":\d+\(", "(", name)
 
 
-def _array_rows(p: ModelProfile) -> list[list[str]]:
-    total = p.size_bytes or 1
-    return [[markdown.text(a.name, 60), markdown.text(a.dtype, 16), "×".join(map(str, a.shape)) or "scalar",
-             f"{a.zlib_bytes:,}", f"{a.zlib_bytes / total:.0%}"] for a in p.arrays[:SHOWN]]
+def _is_own(name: str, files: frozenset[str]) -> bool:
+    """Whether ``name`` is a function of the model's own code (a ``.py`` file of its folder), not numpy's or C."""
+    return name.split(":", 1)[0] in files
 
 
-def render(entry: ModelProfile, baseline: ModelProfile) -> str:
-    """The profile as Markdown (the terminal prints the same text): time per function, size per array, both models."""
+def _own_files(folder: Path) -> frozenset[str]:
+    return frozenset(str(p.relative_to(folder)) for p in folder.rglob("*.py"))
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+class _Cells:
+    """How a cell is written: inert Markdown for report.md, plain text for the terminal."""
+
+    def __init__(self, plain: bool) -> None:
+        self.plain = plain
+
+    def text(self, value: str, length: int) -> str:
+        return markdown.clean(value)[:length] if self.plain else markdown.text(value, length)
+
+    def bold(self, value: str) -> str:
+        return value if self.plain else f"**{value}**"
+
+
+def _layer_rows(entry: ModelProfile, baseline: ModelProfile, cells: _Cells) -> list[list[str]]:
+    """The models' own functions (their layers), with what they call, per image: the entry's beside the baseline's."""
+    mine = {_key(f.name): f for f in entry.functions if _is_own(f.name, entry.own_files)}
+    theirs = {_key(f.name): f for f in baseline.functions if _is_own(f.name, baseline.own_files)}
+    keys = sorted(mine, key=lambda k: -mine[k].total_ms)[:SHOWN]
+    keys += sorted((k for k in theirs if k not in mine), key=lambda k: -theirs[k].total_ms)[:max(0, SHOWN - len(keys))]
+    rows = []
+    for key in keys:
+        e, b = mine.get(key), theirs.get(key)
+        rows.append([cells.text(key, 90), f"{e.calls / entry.images:g}" if e else "–",
+                     _ms(e.total_ms if e else None), _ms(b.total_ms if b else None)])
+    return rows
+
+
+def _own_time_rows(entry: ModelProfile, baseline: ModelProfile, cells: _Cells) -> list[list[str]]:
+    """Every profiled function by its own time (numpy's and C calls included), the baseline's beside it."""
+    theirs = {_key(f.name): f for f in baseline.functions}
+    listed = {_key(f.name) for f in entry.functions[:SHOWN]}
+    total = entry.own_ms or 1.0
+    rows = [[cells.text(_key(f.name), 90), f"{f.calls / entry.images:g}", _ms(f.own_ms), f"{f.own_ms / total:.0%}",
+             _ms(theirs[_key(f.name)].own_ms if _key(f.name) in theirs else None)] for f in entry.functions[:SHOWN]]
+    rows += [[cells.text(_key(f.name), 90), "–", "–", "", _ms(f.own_ms)]
+             for f in baseline.functions[:SHOWN] if _key(f.name) not in listed]
+    return rows
+
+
+def _array_rows(entry: ModelProfile, baseline: ModelProfile, cells: _Cells) -> list[list[str]]:
+    """Size per array, the entry's beside the baseline's array of the same name."""
+    def shape(a: ArraySize) -> str:
+        return f"{cells.text(a.dtype, 16)} {'×'.join(map(str, a.shape)) or 'scalar'}"
+    theirs = {a.name: a for a in baseline.arrays}
+    mine = {a.name for a in entry.arrays}
+    total = entry.size_bytes or 1
+    rows = []
+    for a in entry.arrays[:SHOWN]:
+        b = theirs.get(a.name)
+        rows.append([cells.text(a.name, 60), shape(a), f"{a.zlib_bytes:,}", f"{a.zlib_bytes / total:.0%}",
+                     shape(b) if b else "–", f"{b.zlib_bytes:,}" if b else "–"])
+    rows += [[cells.text(b.name, 60), "–", "–", "", shape(b), f"{b.zlib_bytes:,}"]
+             for b in baseline.arrays[:SHOWN] if b.name not in mine]
+    return rows
+
+
+def render(entry: ModelProfile, baseline: ModelProfile, *, plain: bool = False) -> str:
+    """The profile: time per function (the models' own functions first: their layers) and size per array,
+    the entry's beside the baseline's; Markdown for report.md, ``plain`` text for the terminal."""
+    cells = _Cells(plain)
     out = [f"Per image, {entry.images} test images one per call; the profiled functions took "
-           f"**{entry.own_ms:.3f} ms** in the entry and **{baseline.own_ms:.3f} ms** in the baseline "
-           "(profiler overhead included: compare the two, not with timing). The worker's own numbers, "
-           "for you only: they never enter a grade.", ""]
-    heads = ["Function", "Calls per image", "Own ms", "Share", "With callees ms"]
-    for label, p in (("Entry", entry), ("Baseline", baseline)):
-        out += [f"**{label}: where the time goes**", "", markdown.table(heads, _function_rows(p), right=(1, 2, 3, 4)),
-                ""]
-    heads = ["Array", "Dtype", "Shape", "zlib-9 bytes", "Share"]
-    for label, p in (("Entry", entry), ("Baseline", baseline)):
-        out += [f"**{label}: size per array** ({p.size_bytes:,} B of weights in all)", "",
-                markdown.table(heads, _array_rows(p), right=(3, 4)), ""]
+           f"{cells.bold(f'{entry.own_ms:.3f} ms')} in the entry and {cells.bold(f'{baseline.own_ms:.3f} ms')} "
+           "in the baseline (profiler overhead included: compare the two, not with timing). The worker's own "
+           "numbers, for you only: they never enter a grade.", "",
+           cells.bold("Your model's functions (its layers), ms per image including what they call:"), "",
+           markdown.table(["Function", "Calls per image", "Entry ms", "Baseline ms"],
+                          _layer_rows(entry, baseline, cells), right=(1, 2, 3)), "",
+           cells.bold("Where the time goes: own time per function, numpy's calls included (ms per image):"), "",
+           markdown.table(["Function", "Calls per image", "Entry ms", "Share", "Baseline ms"],
+                          _own_time_rows(entry, baseline, cells), right=(1, 2, 3, 4)), "",
+           cells.bold(f"Size per array (zlib-9 bytes, as scored): {entry.size_bytes:,} B in the entry, "
+                      f"{baseline.size_bytes:,} B in the baseline:"), "",
+           markdown.table(["Array", "Entry", "Entry bytes", "Share", "Baseline", "Baseline bytes"],
+                          _array_rows(entry, baseline, cells), right=(2, 3, 5))]
     return "\n".join(out).rstrip() + "\n"

@@ -27,6 +27,13 @@ MIN_SLOW_MS = 5.0
 # (a model that slows down after its first queries) allow this factor for a busy machine.
 WALL_FACTOR = 3
 
+def wall_bound(stage: str, budget_seconds: float) -> tuple[float, str]:
+    """The wall-clock bound backing a stage's CPU-time budget, and how a message names it."""
+    seconds = WALL_FACTOR * budget_seconds
+    return seconds, (f"wall-clock bound of {seconds:g} s on the {stage} stage ({WALL_FACTOR} x its budget of "
+                     f"{budget_seconds:g} s, competition.yaml budgets)")
+
+
 @dataclass(frozen=True)
 class Latency:
     """Per-image milliseconds of both models from the timing calibration (net of the harness)."""

@@ -150,10 +150,13 @@ def resolve(data_arg: Path | None, *, env: Mapping[str, str] = os.environ, cache
     can be written by another job); one that fails is removed and fetched again.
     """
     cache = cache if cache is not None else cache_dir(env)
-    if data_arg is not None:
-        return locate(data_arg)
-    if env.get(ENV_VAR):
-        return locate(Path(env[ENV_VAR]))
+    named = (data_arg, "--data") if data_arg is not None else (
+        (Path(env[ENV_VAR]), ENV_VAR) if env.get(ENV_VAR) else None)
+    if named is not None:
+        try:
+            return locate(named[0])
+        except DataError as e:
+            raise DataError(f"{e}; {named[1]} must name a folder holding {FOLDER}/ or its files. {OFFLINE}") from e
     found = _has_data(cache)
     if found is not None:
         try:
@@ -169,13 +172,15 @@ def resolve(data_arg: Path | None, *, env: Mapping[str, str] = os.environ, cache
     return fetch(url, md5, cache, progress=progress, sha256=OFFICIAL_SHA256 if md5 == OFFICIAL_MD5 else None)
 
 
+OFFLINE = ("Offline, build it from the shared JPEG copy: python -m pip install -e '.[data]' && "
+           "python ../shared/data/cifar10_from_jpeg.py ../shared/data/cifar10-jpeg.tar.gz DIR "
+           "(README: Getting the data).")
+
+
 def _how_to_supply(cache: Path, why: str) -> str:
     return (f"CIFAR-10 is not available ({why}). Supply it one of three ways: "
             f"pass --data DIR, set {ENV_VAR}=DIR, or put {FOLDER}/ in {cache} "
-            f"(DIR holds {FOLDER}/ or its files; get cifar-10-python.tar.gz from {OFFICIAL_URL}). "
-            "Offline, build it from the shared JPEG copy: python -m pip install -e '.[data]' && "
-            "python ../shared/data/cifar10_from_jpeg.py ../shared/data/cifar10-jpeg.tar.gz DIR "
-            "(README: Getting the data).")
+            f"(DIR holds {FOLDER}/ or its files; get cifar-10-python.tar.gz from {OFFICIAL_URL}). {OFFLINE}")
 
 
 def fetch(url: str, md5: str, cache: Path, *, progress: Callable[[int, int | None], None] | None = None,

@@ -75,15 +75,15 @@ def _claimed_section(result: GradeResult, claimed: Claimed, s: Scores, e: Metric
 
 def _measured_table(m: Measured) -> str:
     """What a stopped grade kept: each number, or that its stage was not reached."""
-    def num(value: float | int | None, fmt: str) -> str:
-        return "not reached" if value is None else format(value, fmt)
+    def num(value: float | int | None, fmt: str, unit: str) -> str:
+        return "not reached" if value is None else format(value, fmt) + unit
     rows = [
-        ["Latency per image (calibration)", num(m.baseline_ms_per_image, ".3f") + " ms",
-         num(m.entry_ms_per_image, ".3f") + " ms"],
-        ["Entry / baseline time", "1", num(m.latency_ratio, ".2f") + "x"],
-        ["Accuracy", "", num(m.accuracy_pct, ".2f") + "%" + (f" on {m.accuracy_images:,} images"
-                                                          if m.accuracy_images else "")],
-        ["Size (zlib-9 weights + code)", num(m.baseline_size_bytes, ",") + " B", num(m.size_bytes, ",") + " B"],
+        ["Latency per image (calibration)", num(m.baseline_ms_per_image, ".3f", " ms"),
+         num(m.entry_ms_per_image, ".3f", " ms")],
+        ["Entry / baseline time", "1x" if m.latency_ratio is not None else "", num(m.latency_ratio, ".2f", "x")],
+        ["Accuracy", "", num(m.accuracy_pct, ".2f", "%") + (f" on {m.accuracy_images:,} images"
+                                                         if m.accuracy_images else "")],
+        ["Size (zlib-9 weights + code)", num(m.baseline_size_bytes, ",", " B"), num(m.size_bytes, ",", " B")],
     ]
     return (f"Stopped at: {markdown.text(m.stage, 20)}\n\n"
             + markdown.table(["Measured", "Baseline", "Entry"], rows, right=(1, 2)))
@@ -118,12 +118,19 @@ def _timing_section(t: TimingReport) -> list[str]:
     return lines
 
 
+def _sandbox(result: GradeResult) -> str:
+    """The isolation the entry's workers had; "none" only ever means that no worker ran."""
+    if result.isolation.level == "none":
+        return "sandbox: not started (no code of the entry ran)"
+    return f"sandbox isolation: {markdown.text(result.isolation.level, 20)}"
+
+
 def _environment(result: GradeResult) -> str:
     h = result.hardware
     return (f"Grader {markdown.text(result.grader_version, 64)} · {markdown.text(h.cpu_model, 80)}, "
             f"{h.cores} cores, {h.ram_bytes / 2**30:.1f} GiB · {markdown.text(h.os, 80)} · "
             f"Python {markdown.text(h.python, 20)}, NumPy {markdown.text(h.numpy, 20)}, "
-            f"{markdown.text(h.blas, 80)} · sandbox isolation: {markdown.text(result.isolation.level, 20)} · "
+            f"{markdown.text(h.blas, 80)} · {_sandbox(result)} · "
             f"baseline weights sha256 `{result.baseline_sha256[:12]}`")
 
 
@@ -136,7 +143,8 @@ def render(result: GradeResult, docs_url: str = DOCS_URL, *, extra: tuple[tuple[
     sub = result.submission
     folder = markdown.text(result.folder, 100) if result.folder else "this folder"
     title = (f"{markdown.text(sub.slug, 64)} · {sub.division.capitalize()} Division · "
-             f"{markdown.text(sub.athlete_name, 100)}") if sub else f"{folder} (submission.yaml could not be read)"
+             f"{markdown.text(sub.athlete_name, 100)}") if sub else (
+                 folder if result.status == "error" else f"{folder} (submission.yaml does not validate)")
     out = [f"## TinyMLPerf grade: {title}", "", _STATUS[result.status]]
     if result.status == "error" and result.error:
         out += ["", f"> {markdown.text(result.error, 1500)}"]

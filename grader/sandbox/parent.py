@@ -25,6 +25,8 @@ compared with :meth:`ModelWorker.predict` on the same images.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import math
 import os
 import re
 import select
@@ -35,7 +37,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -43,7 +45,7 @@ from typing import Literal
 import numpy as np
 
 from grader.core import config
-from grader.core.errors import SandboxError, SubmissionError, WorkerLimitError
+from grader.core.errors import BudgetExceeded, SandboxError, SubmissionError, WorkerLimitError
 from grader.core.paths import cache_dir
 from grader.sandbox.isolation import (
     PROBE_SECONDS,
@@ -518,23 +520,27 @@ class ModelWorker:
         self.close()
 
     @contextlib.contextmanager
-    def within(self, seconds: float, stage: str) -> Iterator[None]:
+    def within(self, seconds: float, stage: str, budget: str | None = None) -> Iterator[None]:
         """Bound what runs inside to ``seconds`` of wall clock from now (a stage's time budget).
 
-        Past it the worker is killed and a WorkerLimitError names the budget. The worker's own
-        wall-clock limit still holds when it comes sooner.
+        Past it the worker is killed and a BudgetExceeded names the budget: ``budget`` when given
+        (how ``seconds`` follows from competition.yaml), else "the STAGE budget of N s". The
+        worker's own wall-clock limit still holds when it comes sooner.
         """
         worker = self._alive()
         saved, saved_budget = worker.deadline, self._budget
         worker.deadline = min(saved, time.monotonic() + seconds)
-        self._budget = f"{stage} budget of {seconds:g} s (competition.yaml budgets)"
+        self._budget = budget or f"{stage} budget of {seconds:g} s (competition.yaml budgets)"
         try:
             yield
         finally:
             worker.deadline, self._budget = saved, saved_budget
 
-    def _limit_text(self) -> str:
-        return self._budget or f"{self.limits.wall_seconds} s wall-clock limit"
+    def _limit_error(self, doing: str) -> WorkerLimitError:
+        """The entry's failure for a worker past its deadline: a stage's budget, or the sandbox's wall clock."""
+        if self._budget is not None:
+            return BudgetExceeded(f"{doing}: the worker exceeded the {self._budget}")
+        return WorkerLimitError(f"{doing}: the worker exceeded the {self.limits.wall_seconds} s wall-clock limit")
 
     @property
     def isolation(self) -> Isolation:
@@ -564,7 +570,7 @@ class ModelWorker:
         try:
             header, payload = worker.receive(types, max_payload)
         except WorkerTimeout as e:
-            raise WorkerLimitError(f"{doing}: the worker exceeded the {self._limit_text()}") from e
+            raise self._limit_error(doing) from e
         except WorkerGone as e:
             error = WorkerLimitError if (worker.status or "").startswith("killed: ") else SandboxError
             raise error(f"{doing}: the worker died ({worker.status}): {e}") from e
@@ -582,7 +588,7 @@ class ModelWorker:
         try:
             worker.send({"type": "predict", "shape": list(images.shape), "batch": batch}, data)
         except WorkerTimeout as e:
-            raise WorkerLimitError(f"predict: the worker exceeded the {self._limit_text()}") from e
+            raise self._limit_error("predict") from e
         except WorkerGone as e:
             raise SandboxError(f"predict: the worker died ({worker.status}): {e}") from e
         return self._call({"result", "error"}, len(images) * 10 * 8, "predict")
@@ -660,20 +666,29 @@ class ModelWorker:
 
 def run_recipe(folder: Path, baseline_dir: Path, calibration_images: np.ndarray, out_dir: Path,
                limits: config.Sandbox, *, isolation: Requested = "auto", python: str | None = None,
-               hide: tuple[Path, ...] = (), audit_layer: bool = True) -> RecipeOutcome:
+               hide: tuple[Path, ...] = (), audit_layer: bool = True, budget_seconds: float | None = None,
+               on_isolation: Callable[[Isolation], None] | None = None) -> RecipeOutcome:
     """Run ``build.py``'s ``build()`` in a worker; copy out only its checked ``.npz`` files.
 
-    ``hide`` and ``audit_layer`` as for :class:`ModelWorker`.
+    ``hide`` and ``audit_layer`` as for :class:`ModelWorker`. ``budget_seconds``: the build
+    budget (competition.yaml ``budgets.build_seconds``); a recipe past it is stopped with a
+    BudgetExceeded naming it. ``on_isolation`` hears the isolation the worker got as soon as
+    it has started, so a failing recipe's grade still says what the sandbox was.
     """
     images = calibration_images
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (3, 32, 32):
         raise ValueError(f"calibration images must be uint8 N x 3 x 32 x 32, got {images.dtype} {images.shape}")
+    budgeted = budget_seconds is not None and budget_seconds < limits.wall_seconds
+    if budgeted:
+        limits = dataclasses.replace(limits, wall_seconds=max(1, math.ceil(budget_seconds or 0)))
     worker = _Worker("recipe", Path(folder), limits, cpu=None, isolation=isolation, python=python,
                      hide=tuple(hide), audit_layer=audit_layer, baseline_dir=Path(baseline_dir),
                      payload=np.ascontiguousarray(images).tobytes(),
                      extra={"calibration_shape": list(images.shape)})
+    if on_isolation is not None:
+        on_isolation(worker.isolation)
     try:
-        header, _ = _wait_recipe(worker, limits)
+        header, _ = _wait_recipe(worker, limits, budget_seconds if budgeted else None)
         produced = worker.root / "out"
         if header["type"] == "error":
             stage = "importing build.py" if header.get("stage") == "import" else "build()"
@@ -688,10 +703,13 @@ def run_recipe(folder: Path, baseline_dir: Path, calibration_images: np.ndarray,
     return RecipeOutcome(weights=weights, log=worker.log(), isolation=worker.isolation, ignored=ignored)
 
 
-def _wait_recipe(worker: _Worker, limits: config.Sandbox) -> tuple[dict, bytes]:
+def _wait_recipe(worker: _Worker, limits: config.Sandbox, budget_seconds: float | None) -> tuple[dict, bytes]:
     try:
         return worker.receive({"done", "error"}, 0)
     except WorkerTimeout as e:
+        if budget_seconds is not None:
+            raise BudgetExceeded(f"build(): the recipe exceeded the build budget of {budget_seconds:g} s "
+                                 "(competition.yaml budgets)") from e
         raise SubmissionError(f"recipe exceeded the {limits.wall_seconds} s wall-clock limit") from e
     except WorkerGone as e:
         if worker.status and worker.status.startswith("killed: CPU"):

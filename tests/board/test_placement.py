@@ -65,3 +65,17 @@ def test_a_result_without_scores_has_no_place() -> None:
     result = copy.deepcopy(SAMPLE)
     result["normalized_scores"] = None
     assert placement.place(GradeResult.from_json(result, "result.json"), BOARD, 1.0) is None
+
+
+def test_a_folder_with_no_score_record_beside_it_is_not_placed(tmp_path: Path) -> None:
+    # "would rank #1 of 1" among no records at all says nothing: the line and section are left out
+    (tmp_path / "my-entry").mkdir()
+    assert placement.where_it_stands(GradeResult.from_json(SAMPLE, "result.json"), tmp_path / "my-entry",
+                                     CONFIG) is None
+    alone = tmp_path / "submissions" / "new-entry"
+    alone.mkdir(parents=True)
+    for slug in ("closed-int8-prune", "open-slim-int8"):
+        (tmp_path / "submissions" / slug).mkdir()
+        (tmp_path / "submissions" / slug / "score.json").write_bytes((ROOT / "submissions" / slug / "score.json")
+                                                                       .read_bytes())
+    assert placement.where_it_stands(_result("new-entry", 1.0, 1.0, 0.0), alone, CONFIG) is not None

@@ -121,6 +121,22 @@ def test_readme_grade_command_names_a_valid_example_entry() -> None:
     assert validate_folder(ROOT / "submissions" / "closed-int8-prune", config.load()).ok
 
 
+def test_readme_offline_data_route_installs_what_the_converter_imports_and_the_error_names_it() -> None:
+    import tomllib
+
+    from grader.measure import data
+
+    lines = [line for block in FENCE.findall(README.read_text()) for line in block.splitlines()]
+    install = next(line for line in lines if "cifar10_from_jpeg" not in line and "'.[data]'" in line)
+    convert = next(line for line in lines if "cifar10_from_jpeg.py" in line)
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(req.lower().startswith("pillow") for req in extras["data"]), extras["data"]
+    assert install.split("#")[0].strip() == "python -m pip install -e '.[data]'"
+    # the error a student without data meets names the same two commands
+    assert "python -m pip install -e '.[data]'" in data.OFFLINE
+    assert convert.split("/path/to/data")[0].strip() in data.OFFLINE
+
+
 # --------------------------------------------------------------------------- links and excerpts
 
 
@@ -195,3 +211,25 @@ def test_the_complete_small_example_grades_valid_as_the_docs_say(tmp_path: Path,
     assert 1.9 < scores["compression"] < 2.1
     assert abs(scores["accuracy_delta_pp"]) <= 0.3
     assert result["optimized_metrics"]["dtypes"] == {"float16": 545_098}
+
+
+# --------------------------------------------------------------------------- measured numbers
+
+MEASURED = re.compile(r"<!-- measured: ([a-z-]+) -->\n```text\n(.*?)^```", re.S | re.M)
+STAMP = re.compile(r"<!-- measured: ([a-z-]+)-stamp -->\n\(Measured by `python benchmarks/docs_numbers.py` on "
+                   r"[^,]+, \d+ cores, \d{4}-\d\d-\d\d \d\d:\d\d UTC, load average [\d. ]+: .+ took \d+ s\..*\)\n"
+                   r"<!-- /measured -->")
+
+
+def test_every_measured_number_in_the_docs_is_a_block_docs_numbers_regenerates_with_its_stamp() -> None:
+    text = SUBMITTING.read_text()
+    blocks = dict(MEASURED.findall(text))
+    script = (ROOT / "benchmarks" / "docs_numbers.py").read_text()
+    regenerated = set(re.findall(r'replace\(text, "([a-z-]+)"', script))
+    assert set(blocks) == regenerated and regenerated
+    assert set(STAMP.findall(text)) == regenerated  # each stamped with the machine, the date and the load
+    assert re.fullmatch(r"valid: speedup [\d.]+x \(95% CI [\d.]+-[\d.]+\), compression [\d.]+x, accuracy [\d.]+% "
+                        r"\([+-][\d.]+ pp\), efficiency [\d.]+\n", blocks["grade-line"])
+    assert re.search(r"ms per image, [\d.]+x the baseline's", blocks["time-budget"])
+    # no hand-written "measured N.NNNx" elsewhere in the prose: measured figures live in those blocks
+    assert not re.findall(r"measured \d+\.\d+x", _prose(text))

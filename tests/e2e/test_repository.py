@@ -30,8 +30,8 @@ ENTRIES = sorted(p for p in SUBMISSIONS.iterdir() if p.is_dir() and not p.name.s
 
 
 def test_the_repository_ships_an_example_in_each_division() -> None:
-    divisions = {validate_folder(folder, config.load()).submission.division for folder in ENTRIES}
-    assert divisions == {"closed", "open"}
+    read = [validate_folder(folder, config.load()).submission for folder in ENTRIES]
+    assert {s.division for s in read if s is not None} == {"closed", "open"}  # an invalid one fails the next test
 
 
 @pytest.mark.parametrize("folder", ENTRIES, ids=[p.name for p in ENTRIES])

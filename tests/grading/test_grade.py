@@ -17,7 +17,9 @@ from grader.judge.result import GradeResult
 from grader.measure import data
 from grader.report import markdown_report as report
 from tests.cifar_archive import write_batch
-from tests.grading_helpers import BASELINE_DIR, checks_of, entry, request
+from tests.grading_helpers import BASELINE_DIR, checks_of, entry, fast_config_file, request
+
+ROOT = Path(__file__).resolve().parents[2]
 
 EXAMPLES = Path(__file__).parents[2] / "submissions"
 
@@ -114,7 +116,6 @@ def test_model_that_crashes_in_predict_fails_with_the_students_error(tmp_path: P
     assert result["status"] == "failed"
     assert "my model is broken" in checks_of(result)["runs"]["message"]
 
-
 def test_invalid_folder_fails_on_format_without_running_code(tmp_path: Path, small_data: Path) -> None:
     folder = entry(tmp_path, "closed")  # Closed without build.py
     (folder / "model.py").write_text("raise SystemExit('must never run')\ndef load(folder): pass\n")
@@ -136,6 +137,25 @@ def test_cli_writes_a_schema_valid_result_and_report_and_exits_by_status(tmp_pat
     assert (tmp_path / "r.md").read_text() == report.render(GradeResult.from_json(result, "r.json"))
     line = capsys.readouterr().out  # the check once, then its first problem in the student's terms
     assert line.startswith("failed (format): ") and "(and 1 more problem)" in line
+
+
+@pytest.mark.slow
+def test_a_graded_entry_beside_score_records_says_where_it_would_rank_on_the_line_and_in_the_report(
+        tmp_path: Path, small_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    submissions = tmp_path / "submissions"
+    for slug in ("closed-int8-prune", "open-slim-int8"):  # the committed board
+        (submissions / slug).mkdir(parents=True)
+        (submissions / slug / "score.json").write_bytes((ROOT / "submissions" / slug / "score.json").read_bytes())
+    folder = entry(submissions, "open").rename(submissions / "my-entry")
+    code = cli.main(["grade", str(folder), "--data", str(small_data), "--out", str(tmp_path / "r.json"),
+                     "--report", str(tmp_path / "r.md"), "--isolation", "process",
+                     "--config", str(fast_config_file(tmp_path / "competition.yaml"))])
+    line = capsys.readouterr().out
+    assert code in (0, 1), line
+    assert re.search(r"; would rank #2 of 2 in the Open Division \(provisional.*speedup \+10%: [\d.]+ \(#\d\), "
+                     r"compression \+10%: [\d.]+ \(#\d\)", line), line
+    text = (tmp_path / "r.md").read_text()
+    assert "### Where it stands" in text and "`open-slim-int8`" in text
 
 
 @pytest.mark.slow

@@ -47,7 +47,35 @@ def test_the_profile_names_the_students_slow_function_and_the_baselines_layers(t
     assert baseline_profile.arrays[0].name == "weights.npz:fc1.weight"
     assert baseline_profile.arrays[0].shape == (4096, 128)
     text = profiling.render(entry_profile, baseline_profile)
-    assert "Entry: where the time goes" in text and "(slow\\_layer)" in text and "size per array" in text
+    assert "its layers" in text and "model.py(slow\\_layer)" in text and "Size per array" in text
+    # the baseline's layers beside it, the entry not calling them
+    conv = next(line for line in text.splitlines() if line.startswith("| model.py(conv3x3)"))
+    assert [c.strip() for c in conv.split("|")[1:-1]][1:3] == ["–", "–"] and float(conv.split("|")[4]) > 0
+
+
+def _profile(name: str, own: float, total: float, arrays: tuple[profiling.ArraySize, ...] = ()
+             ) -> profiling.ModelProfile:
+    return profiling.ModelProfile(10, (profiling.FunctionTime(name, 20, own, total),
+                                       profiling.FunctionTime("<method 'dot' of 'numpy.ndarray' objects>", 30, 0.5,
+                                                              0.5)), arrays)
+
+
+def test_the_terminal_profile_is_plain_text_with_each_layer_and_array_beside_the_baselines() -> None:
+    fc1 = profiling.ArraySize("weights.npz:fc1.weight", "float32", (4096, 128), 1_961_279)
+    small = profiling.ArraySize("weights.npz:fc1.weight", "int8", (4096, 128), 400_000)
+    entry_profile = _profile("model.py:12(conv3x3)", 0.1, 0.3, (small,))
+    baseline_profile = _profile("model.py:61(conv3x3)", 0.2, 0.9, (fc1,))
+    plain = profiling.render(entry_profile, baseline_profile, plain=True)
+    assert "&lt;" not in plain and "\\_" not in plain and "**" not in plain
+    conv = next(line for line in plain.splitlines() if line.startswith("| model.py(conv3x3)"))
+    assert [c.strip() for c in conv.split("|")[1:-1]] == ["model.py(conv3x3)", "2", "0.300", "0.900"]
+    dot = next(line for line in plain.splitlines() if line.startswith("| <method 'dot'"))
+    assert [c.strip() for c in dot.split("|")[1:-1]][2:] == ["0.500", "83%", "0.500"]
+    array = next(line for line in plain.splitlines() if line.startswith("| weights.npz:fc1.weight"))
+    assert [c.strip() for c in array.split("|")[1:-1]] == ["weights.npz:fc1.weight", "int8 4096×128", "400,000",
+                                                           "100%", "float32 4096×128", "1,961,279"]
+    markdown_text = profiling.render(entry_profile, baseline_profile)
+    assert "&lt;method 'dot'" in markdown_text and "**" in markdown_text
 
 
 @pytest.mark.slow
@@ -59,9 +87,10 @@ def test_the_cli_prints_the_profile_and_appends_it_to_the_report(tmp_path: Path,
     code = cli.main(["profile", str(folder), "--images", "3", "--data", str(small_data), "--isolation", "process",
                      "--report", str(report)])
     assert code == 0
-    assert "Entry: where the time goes" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "its layers" in printed and "model.py(slow_layer)" in printed  # plain text on the terminal
     text = report.read_text()
-    assert text.startswith("## TinyMLPerf grade\n") and "### Profile" in text
+    assert text.startswith("## TinyMLPerf grade\n") and "### Profile" in text and "model.py(slow\\_layer)" in text
 
 
 @pytest.mark.slow

@@ -129,12 +129,70 @@ def test_a_model_that_loops_at_import_ends_at_the_load_budget(tmp_path: Path, sm
     result = grade.grade(request(folder, small_data, config=_budgeted(load_seconds=3.0))).to_json()
     took = time.monotonic() - started
     assert schema.validate(result, "result") == []
-    message = checks_of(result)["runs"]["message"]
-    assert "load budget of 3 s" in message, message
+    checks = checks_of(result)
+    assert "runs" not in checks  # a budget, as the docs' time_budget says, not a crash
+    message = checks["time_budget"]["message"]
+    assert checks["time_budget"]["status"] == "fail" and "load budget of 3 s" in message, message
     assert result["measured"]["stage"] == "load"
     assert result["isolation"]["level"] == "process"
     assert took < 30
 
 
+def _with_recipe(tmp_path: Path, body: str) -> Path:
+    folder = entry(tmp_path, "open")
+    (folder / "build.py").write_text("import numpy as np\n\n\ndef build(baseline_dir, calibration_images, out_dir):\n"
+                                     + body)
+    return folder
+
+
+@pytest.mark.slow
+def test_a_recipe_past_the_build_budget_fails_the_time_budget_and_says_what_sandbox_it_had(
+        tmp_path: Path, small_data: Path) -> None:
+    folder = _with_recipe(tmp_path, "    while True:\n        pass\n")
+    started = time.monotonic()
+    result = grade.grade(request(folder, small_data, config=_budgeted(build_seconds=2.0))).to_json()
+    assert time.monotonic() - started < 30
+    assert schema.validate(result, "result") == []
+    check = checks_of(result)["time_budget"]
+    assert check["status"] == "fail" and "build budget of 2 s" in check["message"], check
+    assert result["isolation"]["level"] == "process" and result["isolation"]["details"]
+
+
+@pytest.mark.slow
+def test_a_recipe_that_crashes_fails_runs_and_keeps_the_isolation_its_worker_had(tmp_path: Path,
+                                                                               small_data: Path) -> None:
+    folder = _with_recipe(tmp_path, "    raise ValueError('my recipe has a bug')\n")
+    result = grade.grade(request(folder, small_data)).to_json()
+    assert schema.validate(result, "result") == []
+    assert "my recipe has a bug" in checks_of(result)["runs"]["message"]
+    assert result["isolation"]["level"] == "process"  # the sandbox ran build(); not "none"
+    assert any("rlimits" in line for line in result["isolation"]["details"])
+
+
 def test_stage_too_slow_is_a_students_problem() -> None:
     assert issubclass(budget.StageTooSlow, SubmissionError)
+
+
+@pytest.mark.slow
+def test_a_model_crashing_after_calibration_keeps_its_calibrated_latency(tmp_path: Path, small_data: Path) -> None:
+    folder = entry(tmp_path, "open", """
+        import numpy as np
+
+        def load(folder):
+            return Flaky()
+
+        class Flaky:
+            calls = 0
+
+            def predict(self, images):
+                self.calls += 1
+                if self.calls > 20:  # calibration is 8 calls here; the timed pairs come after
+                    raise RuntimeError("my model breaks after a while")
+                return np.zeros(len(images), dtype=np.int64)
+    """)
+    result = grade.grade(request(folder, small_data)).to_json()
+    assert schema.validate(result, "result") == []
+    assert "my model breaks after a while" in checks_of(result)["runs"]["message"]
+    measured = result["measured"]
+    assert measured["stage"] == "timing" and measured["entry_ms_per_image"] is not None
+    assert measured["baseline_ms_per_image"] is not None and measured["size_bytes"] > 0

@@ -88,6 +88,17 @@ def test_environment_pointing_at_nothing_is_an_error_not_a_download(tmp_path: Pa
         data.resolve(None, env={data.ENV_VAR: str(tmp_path)}, cache=tmp_path / "cache", url="http://127.0.0.1:9/")
 
 
+@pytest.mark.parametrize("named", ["--data", data.ENV_VAR])
+def test_a_folder_named_without_data_says_what_it_must_hold_and_the_offline_route(tmp_path: Path,
+                                                                                  named: str) -> None:
+    arg, env = (tmp_path, {}) if named == "--data" else (None, {data.ENV_VAR: str(tmp_path)})
+    with pytest.raises(DataError) as info:
+        data.resolve(arg, env=env, cache=tmp_path / "cache", download=False)
+    message = str(info.value)
+    assert f"{named} must name a folder holding cifar-10-batches-py/" in message
+    assert "pip install -e '.[data]'" in message and "cifar10_from_jpeg.py" in message
+
+
 # --- download over loopback ---------------------------------------------------------------------
 
 def test_download_verifies_extracts_and_caches(tmp_path: Path, cifar_server: tuple[str, Archive]) -> None:
@@ -149,3 +160,4 @@ def test_offline_gives_one_message_naming_the_three_ways(tmp_path: Path) -> None
     message = str(info.value)
     assert "download of http://127.0.0.1:9/none.tar.gz failed" in message
     assert "--data DIR" in message and data.ENV_VAR in message and str(tmp_path / "cache") in message
+    assert "pip install -e '.[data]'" in message and "cifar10_from_jpeg.py" in message  # the offline route

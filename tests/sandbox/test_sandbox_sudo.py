@@ -21,23 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 import grader
 from grader.sandbox.isolation import UID_BASE
-from tests.grading_helpers import entry
+from tests.grading_helpers import entry, fast_config_file
 from tests.sandbox_helpers import strong_python, world_readable_dir
 
 PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
-
-
-def _fast_config(target: Path) -> Path:
-    """The packaged rules with the timing budget of tests/grading_helpers.py's fast_config, as a file for --config."""
-    raw = yaml.safe_load((Path(grader.__file__).parent / "competition.yaml").read_text(encoding="utf-8"))
-    raw["calibration_images"] = 50
-    raw["timing"].update(min_sample_seconds=0.005, calibration_samples=1, min_pairs=4, max_pairs=8, budget_seconds=5)
-    target.write_text(yaml.safe_dump(raw, sort_keys=True), encoding="utf-8")
-    return target
 
 
 def _processes_of(uid: int) -> list[int]:
@@ -88,7 +78,7 @@ def test_a_passwordless_sudo_user_grades_at_user_netns_via_sudo(sudo_user: tuple
                         ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copytree(small_data, base / "data" / small_data.name)
         folder = entry(base, "open")
-        config = _fast_config(base / "competition.yaml")
+        config = fast_config_file(base / "competition.yaml")
         temp, out = base / "tmp", base / "out"
         for path in (temp, out):
             path.mkdir()
