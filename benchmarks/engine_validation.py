@@ -9,7 +9,9 @@ differently:
   (0.50) and ten times per query (0.10);
 - **steady state in one process**, for every entry: both models imported into this process,
   interleaved blocks of 40 images per model (each after 5 warm-up queries, models in random
-  order), timed with ``time.thread_time``; the median of the per-block ratios.
+  order), timed with ``time.thread_time``; the median of the per-block ratios. The models are
+  imported afresh every round behind a random 0-70,000 bytes of other allocations, so the
+  median spans several heap layouts (see below).
 - **steady state in two plain processes**: the same blocks, each model in a process of its own
   (forked from this one, no sandbox, no null model, no calibration), both pinned to the core
   the grader uses. This is the grader's situation minus its machinery, so it isolates what the
@@ -192,14 +194,20 @@ def main() -> int:
     parser.add_argument("--blocks", type=int, default=50, help="reference blocks per round")
     parser.add_argument("--only", default="aa,twice,ten,closed,open")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--short-fraction", type=float, default=None,
+                        help="override timing.short_sample_fraction (0: one request per sample, the old design)")
     args = parser.parse_args()
     data_dir = data.resolve(args.data)
     base_cfg = config.load()
+    if args.short_fraction is not None:
+        base_cfg = dataclasses.replace(base_cfg, timing=dataclasses.replace(
+            base_cfg.timing, short_sample_fraction=args.short_fraction))
     test = data.load_split(data_dir, "test")
     hw = hardware.describe()
     print(f"machine: {hw['cpu_model']}, {hw['cores']} cores; load average {os.getloadavg()[0]:.2f}; "
           f"{args.rounds} rounds per entry of 3 grader readings ({args.budget:g} s budget each) and "
-          f"{args.blocks} reference blocks; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+          f"{args.blocks} reference blocks; short_sample_fraction {base_cfg.timing.short_sample_fraction:g}; "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     knobs = [base_cfg.timing.min_sample_seconds / 2, base_cfg.timing.min_sample_seconds,
              base_cfg.timing.min_sample_seconds * 2]
     rng = np.random.default_rng(args.seed)
@@ -216,7 +224,6 @@ def main() -> int:
         for key in args.only.split(","):
             label, make, known, tolerance = cases[key]
             folder = make()
-            models = (("baseline", load_model(BASELINE, "baseline")), ("entry", load_model(folder, key)))
             plain = TwoProcessReference({"baseline": BASELINE, "entry": folder}, test.images)
             logs: dict[float, list[float]] = {k: [] for k in knobs}
             ref_logs: dict[str, list[float]] = {"one process": [], "two processes": []}
@@ -235,11 +242,14 @@ def main() -> int:
                     warned_total += bool(warned)
                     notes += [f"round {r + 1}, {knob * 1000:g} ms: {w}" for w in warned]
                     print(f"  round {r + 1} min_sample {knob * 1000:4.0f} ms: {est.speedup:.4f}x "
-                          f"(±{est.half_width:.1%}, {est.pairs} pairs of {run.calibration.queries_per_sample} "
-                          f"queries, waited {run.wait_fraction:.0%})", flush=True)
+                          f"(±{est.half_width:.1%}, {est.pairs} pairs of {run.calibration.queries_per_sample}"
+                          f"-{run.calibration.short_queries} queries, waited {run.wait_fraction:.0%})", flush=True)
+                pad = bytearray(int(rng.integers(0, 70_000)))  # this round's heap layout for the one-process models
+                models = (("baseline", load_model(BASELINE, f"baseline{r}")), ("entry", load_model(folder, f"{key}{r}")))
                 for _half in range(2):  # the two references alternate in halves, so drift hits both alike
                     ref_logs["one process"] += reference_blocks(models, test.images, rng, args.blocks // 2)
                     ref_logs["two processes"] += plain.blocks(len(test.images), rng, args.blocks // 2)
+                del models, pad
                 print("  round {} reference: {}".format(r + 1, ", ".join(
                     f"{math.exp(float(np.median(v[-(args.blocks // 2) * 2:]))):.4f}x in {k}" for k, v in ref_logs.items())),
                     flush=True)

@@ -47,6 +47,7 @@ class Timing:
     target_ci_half_width: float
     confidence: float
     budget_seconds: float
+    short_sample_fraction: float = 0.125  # short request / long request; their difference is the sample (0: off)
 
 
 @dataclass(frozen=True)

@@ -432,7 +432,7 @@ def _score_step(config: Competition, submission: Submission, labels: np.ndarray,
         raise SubmissionError("timing_integrity: no usable timing pairs: "
                               + "; ".join(dict.fromkeys(p.invalid or "" for p in run.pairs[:50])))
     warnings = timing.warnings(run, speed, config.timing)
-    per_sample = run.calibration.queries_per_sample * config.timing.batch_size
+    per_sample = run.calibration.net_queries * config.timing.batch_size
     baseline_metrics = _metrics(runs.baseline, labels, run.baseline_s, per_sample, footprints.baseline)
     entry_metrics = _metrics(runs.entry, labels, run.entry_s, per_sample, footprints.entry)
     scores = scoring.score(speed, footprints.baseline.size_bytes, footprints.entry.size_bytes,
@@ -519,6 +519,7 @@ def timing_report(run: timing.PairedRun, speed: timing.SpeedupEstimate, params: 
         pairs_discarded=len(run.pairs) - speed.pairs,
         batch_size=params.batch_size,
         queries_per_sample=cal.queries_per_sample,
+        short_queries=cal.short_queries,
         warmup_queries=params.warmup_queries,
         calibration=CalibrationReport(cal.overhead_query_s, cal.baseline_query_s, cal.entry_query_s,
                                       cal.shortened_by_supply),
@@ -608,14 +609,14 @@ def measure_baseline(data_dir: Path, config: Competition, baseline_dir: Path, *,
     progress("latency: the baseline timed against itself")
     timed = time_entry(baseline_dir, baseline_dir, dithered, config, isolation, seed, progress, hide=hide)
     seconds = timed.run.baseline_s
-    per_sample = timed.run.calibration.queries_per_sample * config.timing.batch_size
+    per_sample = timed.run.calibration.net_queries * config.timing.batch_size
     return {
         "schema_version": 1,
         "grader_version": __version__,
         "baseline_sha256": file_sha256(baseline_dir / WEIGHTS_FILE),
         "metrics": _metrics(run, test.labels, seconds, per_sample, size.measure(baseline_dir)).to_json(),
         "latency_samples_seconds": seconds,
-        "queries_per_sample": timed.run.calibration.queries_per_sample,
+        "queries_per_sample": timed.run.calibration.net_queries,
         "batch_size": config.timing.batch_size,
         "isolation": timed.isolation.to_json(),
         "hardware": hardware.describe(),

@@ -163,7 +163,7 @@ class TimingReport:
     pairs: int
     pairs_discarded: int
     batch_size: int
-    queries_per_sample: int
+    queries_per_sample: int  # of the long request
     warmup_queries: int
     calibration: CalibrationReport
     baseline_seconds: tuple[float, ...]
@@ -182,11 +182,13 @@ class TimingReport:
     stop_reason: StopReason
     idle_cpu_seconds: IdleCpu
     warnings: tuple[str, ...]
+    short_queries: int = 0  # of the short request subtracted from each long one (0: none)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "pairs": self.pairs, "pairs_discarded": self.pairs_discarded, "batch_size": self.batch_size,
-            "queries_per_sample": self.queries_per_sample, "warmup_queries": self.warmup_queries,
+            "queries_per_sample": self.queries_per_sample, "short_queries": self.short_queries,
+            "warmup_queries": self.warmup_queries,
             "calibration": self.calibration.to_json(),
             "baseline_seconds": list(self.baseline_seconds), "entry_seconds": list(self.entry_seconds),
             "overhead_seconds": list(self.overhead_seconds), "samples": [s.to_json() for s in self.samples],
@@ -209,7 +211,7 @@ class TimingReport:
             data["log_ratio_mean"], data["log_ratio_sd"], data["ci_half_width"], data["confidence"],
             data["interval_covers"], data["wall_speedup"], data["wait_fraction"], data["cv_baseline"],
             data["cv_entry"], data["stop_reason"], IdleCpu(idle["baseline"], idle["entry"]),
-            tuple(data["warnings"]))
+            tuple(data["warnings"]), data.get("short_queries", 0))
 
 
 @dataclass(frozen=True)

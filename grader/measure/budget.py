@@ -67,7 +67,8 @@ def projected_timing_s(cal: Calibration, config: Competition) -> float:
     """Seconds that ``min_pairs`` pairs would take: three models, warm-up and timed queries each."""
     t = config.timing
     per_query = 3 * cal.overhead_query_s + cal.baseline_query_s + cal.entry_query_s
-    return t.min_pairs * (t.warmup_queries + cal.queries_per_sample) * per_query
+    requests = 2 if cal.short_queries else 1
+    return t.min_pairs * (requests * t.warmup_queries + cal.queries_per_sample + cal.short_queries) * per_query
 
 
 def too_slow(cal: Calibration, config: Competition) -> str | None:

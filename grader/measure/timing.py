@@ -20,14 +20,22 @@ a reference measured another way):
   alike for all models; the null model's sample in the same pair measures exactly that, and is
   subtracted from both models' samples. What is left is the model's own per-query work, so a
   reading does not depend on the sample length.
+- **Fixed per-sample costs differenced away**: what a request costs a model beyond its queries
+  (the first queries after the core switched models, waking the worker) is not the harness's
+  and the null model cannot cancel it; it read short samples of fast entries low (the Closed
+  example -2% at 20 ms samples). So each model's turn is two timed requests, each right after
+  its warm-up, in random order: a long one of ``q`` queries and a short one of
+  ``q * short_sample_fraction`` queries on other fresh images; the sample is long minus short,
+  ``q - q_short`` queries with every fixed cost gone (Criterion.rs fits time against
+  iterations for the same reason; this is its two-point form, paired).
 - **Calibrated sample length**: ``calibration_samples`` untimed rounds measure each model's
-  per-query cost; ``q`` is then set so the faster model's sample lasts ``min_sample_seconds``
+  per-query cost; ``q`` is then set so the faster model's long request lasts ``min_sample_seconds``
   (pyperf sizes its loops the same way), within the supply of never-reused test images.
 - **Each turn classified from its counters**: CPU above wall time means more than one core was
   used (the rules refuse it); wall time that is neither CPU nor waiting for the CPU means the
   worker was stopped or blocked during its turn, and the pair is discarded.
 
-The speedup is the geometric mean of the per-pair ratios of net CPU times, with a t-interval on
+The speedup is the geometric mean of the per-pair ratios of net (harness- and fixed-cost-free) CPU times, with a t-interval on
 the log ratios: pairing cancels drift that hits all models. The interval covers the sampling
 noise of this run on this machine; not run-to-run drift or another CPU model (the standings
 re-time entries side by side for that).
@@ -43,7 +51,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -95,6 +103,11 @@ class Turn:
         """Wall time neither running nor waiting for the CPU, on either side: stopped, or blocked on something."""
         return self.wall_s - self.cpu_s - self.wait_s - self.parent_wait_s
 
+    def minus(self, other: Turn) -> Turn:
+        """This turn's counters less another's: a long request minus a short one leaves the queries between."""
+        return Turn(self.wall_s - other.wall_s, self.cpu_s - other.cpu_s, self.wait_s - other.wait_s,
+                    self.idle_cpu_s - other.idle_cpu_s, self.parent_wait_s - other.parent_wait_s)
+
     def to_json(self) -> dict:
         return {"wall_s": self.wall_s, "cpu_s": self.cpu_s, "wait_s": self.wait_s, "idle_cpu_s": self.idle_cpu_s,
                 "parent_wait_s": self.parent_wait_s}
@@ -128,17 +141,29 @@ class Pair:
         return self.entry.wall_s - self.overhead.wall_s
 
 
-def classify(overhead: Turn, baseline: Turn, entry: Turn) -> Pair:
-    """Decide whether a pair can be used, from its wall and kernel counters alone (pure)."""
+def _uses_cores(turn: Turn) -> bool:
+    return turn.cpu_s > MAX_CPU_PER_WALL * turn.wall_s + SLACK_S
+
+
+def classify(overhead: Turn, baseline: Turn, entry: Turn,
+             requests: Mapping[Who, Sequence[Turn]] | None = None) -> Pair:
+    """Decide whether a pair can be used, from its wall and kernel counters alone (pure).
+
+    ``overhead``, ``baseline`` and ``entry`` are the sample each model's turn yields (long minus
+    short request, or the one request); ``requests`` the raw timed requests behind each, which
+    are checked one by one for more than one core and for being stopped (default: the samples).
+    """
+    raw: Mapping[Who, Sequence[Turn]] = requests or {"baseline": (baseline,), "entry": (entry,)}
     reasons = []
-    multi_core = entry.cpu_s > MAX_CPU_PER_WALL * entry.wall_s + SLACK_S
+    multi_core = any(_uses_cores(t) for t in raw["entry"])
     for who, turn in (("baseline", baseline), ("entry", entry)):
-        if turn.cpu_s > MAX_CPU_PER_WALL * turn.wall_s + SLACK_S:
-            reasons.append(f"the {who} used {turn.cpu_s * 1000:.1f} ms CPU in {turn.wall_s * 1000:.1f} ms "
-                           "(more than one core)")
-        if turn.stopped_s > MAX_STOPPED_FRACTION * turn.wall_s + SLACK_S:
-            reasons.append(f"the {who} was stopped or blocked for {turn.stopped_s * 1000:.1f} ms of its "
-                           f"{turn.wall_s * 1000:.1f} ms turn")
+        for request in raw[who]:
+            if _uses_cores(request):
+                reasons.append(f"the {who} used {request.cpu_s * 1000:.1f} ms CPU in {request.wall_s * 1000:.1f} ms "
+                               "(more than one core)")
+            if request.stopped_s > MAX_STOPPED_FRACTION * request.wall_s + SLACK_S:
+                reasons.append(f"the {who} was stopped or blocked for {request.stopped_s * 1000:.1f} ms of its "
+                               f"{request.wall_s * 1000:.1f} ms turn")
         if turn.cpu_s <= overhead.cpu_s or turn.wall_s <= overhead.wall_s:
             reasons.append(f"the {who} took no longer than the harness alone")
     return Pair(overhead, baseline, entry, "; ".join(reasons) or None, multi_core)
@@ -187,8 +212,19 @@ class Calibration:
     overhead_query_s: float  # the null model's CPU time per query (the harness alone)
     baseline_query_s: float  # net of the harness
     entry_query_s: float
-    queries_per_sample: int
+    queries_per_sample: int  # of the long request
     shortened_by_supply: bool  # the images left could not fill min_pairs samples of the planned length
+    short_queries: int = 0  # of the short request subtracted from it (0: none)
+
+    @property
+    def net_queries(self) -> int:
+        """Queries a sample's net time covers: the long request's less the short one's."""
+        return self.queries_per_sample - self.short_queries
+
+
+def short_queries(queries: int, params: Timing) -> int:
+    """Queries of the short request for a long one of ``queries`` (0: the sample is the long request alone)."""
+    return min(int(queries * params.short_sample_fraction), queries - 1)
 
 
 def plan_queries(baseline_query_s: float, entry_query_s: float, params: Timing,
@@ -196,7 +232,7 @@ def plan_queries(baseline_query_s: float, entry_query_s: float, params: Timing,
     """Queries per sample so the faster model's sample lasts ``min_sample_seconds``, within the image supply."""
     fastest = max(min(baseline_query_s, entry_query_s), 1e-7)
     wanted = max(params.min_queries_per_sample, math.ceil(params.min_sample_seconds / fastest))
-    affordable = images_left // (params.min_pairs * params.batch_size)
+    affordable = math.floor(images_left / (params.min_pairs * params.batch_size * (1 + params.short_sample_fraction)))
     if wanted <= affordable:
         return wanted, False
     if affordable < 1:
@@ -326,17 +362,36 @@ def _timed_turn(workers: dict[Who, Timed], who: Who, warm: np.ndarray, batch: np
     return Turn(seconds, used[who], waited, math.fsum(used[w] for w in WHO if w != who), parent_waited), labels
 
 
-def _round(workers: dict[Who, Timed], warm: np.ndarray, batch: np.ndarray, batch_size: int,
-           rng: random.Random) -> tuple[dict[Who, Turn], dict[Who, np.ndarray], dict[Who, float]]:
-    turns: dict[Who, Turn] = {}
+@dataclass(frozen=True)
+class _Round:
+    samples: dict[Who, Turn]  # each model's sample: long request minus short (or the one request)
+    requests: dict[Who, tuple[Turn, ...]]  # the raw timed requests behind each sample
+    labels: dict[Who, np.ndarray]  # answers to the short request's images, then the long one's
+    idle: dict[Who, float]  # CPU each worker used while another model had its turn
+
+
+def _round(workers: dict[Who, Timed], warm: np.ndarray, batch: np.ndarray, short: np.ndarray, batch_size: int,
+           rng: random.Random) -> _Round:
+    """One turn per model in random order; a turn is its long request and, if ``short`` holds images, its short one."""
+    samples: dict[Who, Turn] = {}
+    requests: dict[Who, tuple[Turn, ...]] = {}
     labels: dict[Who, np.ndarray] = {}
     idle: dict[Who, float] = {w: 0.0 for w in WHO}
     for who in rng.sample(WHO, len(WHO)):
         before = {w: workers[w].cpu_seconds() for w in WHO if w != who}
-        turns[who], labels[who] = _timed_turn(workers, who, warm, batch, batch_size)
+        if len(short):
+            timed: dict[str, tuple[Turn, np.ndarray]] = {}
+            for which in rng.sample(("long", "short"), 2):
+                timed[which] = _timed_turn(workers, who, warm, batch if which == "long" else short, batch_size)
+            (long_turn, long_labels), (short_turn, short_labels) = timed["long"], timed["short"]
+            samples[who], requests[who] = long_turn.minus(short_turn), (long_turn, short_turn)
+            labels[who] = np.concatenate([short_labels, long_labels])
+        else:
+            samples[who], labels[who] = _timed_turn(workers, who, warm, batch, batch_size)
+            requests[who] = (samples[who],)
         for w in before:
             idle[w] += workers[w].cpu_seconds() - before[w]
-    return turns, labels, idle
+    return _Round(samples, requests, labels, idle)
 
 
 def run_pairs(baseline: Timed, entry: Timed, overhead: Timed, images: np.ndarray, params: Timing, *,
@@ -359,14 +414,16 @@ def run_pairs(baseline: Timed, entry: Timed, overhead: Timed, images: np.ndarray
     first = params.min_queries_per_sample * params.batch_size
     per_query: dict[Who, list[float]] = {w: [] for w in WHO}
     for _ in range(params.calibration_samples):
-        turns, _, _ = _round(workers, warm, images[supply.take(first)], params.batch_size, rng)
+        calibrated = _round(workers, warm, images[supply.take(first)], images[:0], params.batch_size, rng).samples
         for w in WHO:
-            net = turns[w].cpu_s - (0.0 if w == "overhead" else turns["overhead"].cpu_s)
+            net = calibrated[w].cpu_s - (0.0 if w == "overhead" else calibrated["overhead"].cpu_s)
             per_query[w].append(max(net, 0.0) / params.min_queries_per_sample)
     costs = {w: stats.median(v) if v else 1e-3 for w, v in per_query.items()}
     queries, shortened = plan_queries(costs["baseline"], costs["entry"], params, supply.left)
-    per_sample = queries * params.batch_size
-    run = PairedRun(Calibration(costs["overhead"], costs["baseline"], costs["entry"], queries, shortened))
+    short_n = short_queries(queries, params) * params.batch_size
+    per_sample = queries * params.batch_size + short_n
+    run = PairedRun(Calibration(costs["overhead"], costs["baseline"], costs["entry"], queries, shortened,
+                                short_queries(queries, params)))
     reason = give_up(run.calibration) if give_up is not None else None
     if reason is not None:
         run.stop, run.gave_up = "too_slow", reason
@@ -375,12 +432,13 @@ def run_pairs(baseline: Timed, entry: Timed, overhead: Timed, images: np.ndarray
     started = clock()
     while True:
         chosen = supply.take(per_sample)
-        turns, labels, idle = _round(workers, warm, images[chosen], params.batch_size, rng)
-        run.pairs.append(classify(turns["overhead"], turns["baseline"], turns["entry"]))
-        run.idle_cpu_baseline += idle["baseline"]
-        run.idle_cpu_entry += idle["entry"]
-        run.baseline_labels.append(labels["baseline"])
-        run.entry_labels.append(labels["entry"])
+        timed = _round(workers, warm, images[chosen[short_n:]], images[chosen[:short_n]], params.batch_size, rng)
+        run.pairs.append(classify(timed.samples["overhead"], timed.samples["baseline"], timed.samples["entry"],
+                                  timed.requests))
+        run.idle_cpu_baseline += timed.idle["baseline"]
+        run.idle_cpu_entry += timed.idle["entry"]
+        run.baseline_labels.append(timed.labels["baseline"])
+        run.entry_labels.append(timed.labels["entry"])
         run.indices.append(chosen)
         current = run.estimate(params.confidence)
         if progress is not None:

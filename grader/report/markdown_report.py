@@ -103,9 +103,12 @@ def _checks_table(checks: tuple[Check, ...], docs_url: str) -> str:
 def _timing_section(t: TimingReport) -> list[str]:
     interval = (f"±{t.ci_half_width:.1%}" if t.ci_half_width is not None else "inconclusive")
     discarded = f" ({t.pairs_discarded} more discarded)" if t.pairs_discarded else ""
+    sample = (f"of {t.queries_per_sample} minus {t.short_queries} queries × {t.batch_size} image(s){discarded} (each "
+              "model timed on a long and a short request, each after " if t.short_queries else
+              f"of {t.queries_per_sample} queries × {t.batch_size} image(s){discarded}, each sample after ")
     lines = [
-        f"{t.pairs} interleaved pairs of {t.queries_per_sample} queries × {t.batch_size} "
-        f"image(s){discarded}, each sample after {t.warmup_queries} warm-up queries; stopped by "
+        f"{t.pairs} interleaved pairs {sample}{t.warmup_queries} warm-up queries"
+        f"{'; the difference cancels fixed per-request costs)' if t.short_queries else ''}; stopped by "
         f"{t.stop_reason.replace('_', ' ')}. Times are each worker's CPU time read from the kernel, minus the "
         f"harness's (a null model timed in the same pairs). Wall-clock speedup "
         f"{t.wall_speedup:.3f}x; the timed CPU was held by other processes {t.wait_fraction:.0%} of the time. "

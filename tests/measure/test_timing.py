@@ -115,6 +115,34 @@ def test_harness_costs_are_subtracted_so_the_sample_length_does_not_move_the_rea
     assert naive.speedup < 1.99  # the bias the null model removes is really there
 
 
+@pytest.mark.parametrize("sample_seconds", [PARAMS.min_sample_seconds / 2, PARAMS.min_sample_seconds,
+                                            PARAMS.min_sample_seconds * 2])
+def test_a_models_fixed_cost_per_request_is_differenced_away_at_any_sample_length(sample_seconds: float) -> None:
+    # Both models pay 0.8 ms per request the null model does not (cold caches after the switch):
+    # the null model cannot cancel it; the short request, timed beside the long one, does.
+    params = replace(PARAMS, min_sample_seconds=sample_seconds)
+    result = run(FakeWorker(0.0010, request_s=0.0013), FakeWorker(0.0005, request_s=0.0013), params)
+    assert result.calibration.short_queries == int(result.calibration.queries_per_sample * PARAMS.short_sample_fraction)
+    assert result.estimate(PARAMS.confidence).speedup == pytest.approx(2.0, rel=1e-9)
+    single = run(FakeWorker(0.0010, request_s=0.0013), FakeWorker(0.0005, request_s=0.0013),
+                 replace(params, short_sample_fraction=0.0))
+    assert single.calibration.short_queries == 0
+    assert single.estimate(PARAMS.confidence).speedup < 1.99  # the bias the difference removes is really there
+
+
+def test_each_sample_times_a_short_request_on_other_fresh_images_and_keeps_their_answers() -> None:
+    b, e, o = trio(FakeWorker(0.0010), FakeWorker(0.0005))
+    result = timing.run_pairs(b, e, o, images(10000), PARAMS, rng=random.Random(3))
+    cal = result.calibration
+    timed = [c for c in e.calls if len(c) > PARAMS.warmup_queries]  # not warm-ups
+    sizes = [len(c) for c in timed[PARAMS.calibration_samples:]]
+    assert sorted(set(sizes)) == [cal.short_queries, cal.queries_per_sample]
+    assert sizes.count(cal.short_queries) == len(result.pairs)
+    for chosen, labels in zip(result.indices, result.entry_labels, strict=True):
+        assert len(chosen) == cal.short_queries + cal.queries_per_sample == len(set(chosen.tolist()))
+        np.testing.assert_array_equal(labels, images(10000)[chosen][:, 0, 0, 0].astype(np.int64) % 10)
+
+
 def test_the_faster_models_sample_is_calibrated_to_the_minimum_sample_length() -> None:
     result = run(FakeWorker(0.0010), FakeWorker(0.0002))
     queries = result.calibration.queries_per_sample
@@ -267,7 +295,8 @@ def test_timing_quality_warns_when_many_pairs_were_discarded() -> None:
     (0.0010, 0.0005, 10000, (round(PARAMS.min_sample_seconds / 0.0005), False)),
     (0.0005, 0.0010, 10000, (round(PARAMS.min_sample_seconds / 0.0005), False)),  # the faster model decides
     (0.5, 0.5, 10000, (PARAMS.min_queries_per_sample, False)),  # never under the minimum
-    (0.0010, 0.00001, 10000, (1000, True)),  # 2000 wanted, 10000 images for 10 pairs
+    # 4000 wanted; 10000 images for 10 pairs of a long request and a short one of 1/8 its queries
+    (0.0010, 0.00001, 10000, (math.floor(10000 / (10 * (1 + PARAMS.short_sample_fraction))), True)),
 ])
 def test_plan_queries(baseline: float, entry: float, left: int, expected: tuple[int, bool]) -> None:
     assert timing.plan_queries(baseline, entry, PARAMS, left) == expected
