@@ -156,7 +156,8 @@ def classify(overhead: Turn, baseline: Turn, entry: Turn,
     raw: Mapping[Who, Sequence[Turn]] = requests or {"baseline": (baseline,), "entry": (entry,)}
     reasons = []
     multi_core = any(_uses_cores(t) for t in raw["entry"])
-    for who, turn in (("baseline", baseline), ("entry", entry)):
+    checked: tuple[tuple[Who, Turn], ...] = (("baseline", baseline), ("entry", entry))
+    for who, turn in checked:
         for request in raw[who]:
             if _uses_cores(request):
                 reasons.append(f"the {who} used {request.cpu_s * 1000:.1f} ms CPU in {request.wall_s * 1000:.1f} ms "
