@@ -423,6 +423,13 @@ def _accuracy_step(request: GradeRequest, model_dir: Path, images: GradeImages, 
     return AccuracyRuns(baseline_run, entry_run)
 
 
+def _timing_sample(pair: timing.Pair) -> TimingSample:
+    """A pair's raw counters for the record: the long requests, and the short ones when there were two."""
+    overhead, baseline, entry = pair.raw("overhead"), pair.raw("baseline"), pair.raw("entry")
+    short = (overhead[1], baseline[1], entry[1]) if len(entry) == 2 else None
+    return TimingSample(overhead[0], baseline[0], entry[0], pair.invalid, short)
+
+
 def _score_step(config: Competition, submission: Submission, labels: np.ndarray, timed: TimedEntry,
                 runs: AccuracyRuns, footprints: Footprints, ci_note: str | None) -> Measurement:
     """The speedup estimate, both models' metrics, the scores, and the evidence the rules judge."""
@@ -450,8 +457,8 @@ def _score_step(config: Competition, submission: Submission, labels: np.ndarray,
         baseline_dithered_accuracy_pct=baseline_metrics.dithered_accuracy_pct,
         inconsistent_images=mismatches, timed_images=sum(len(i) for i in run.indices),
         idle_cpu_entry_s=run.idle_cpu_entry, idle_cpu_baseline_s=run.idle_cpu_baseline,
-        baseline_timed_s=math.fsum(p.baseline.wall_s for p in run.pairs),
-        entry_timed_s=math.fsum(p.entry.wall_s for p in run.pairs),
+        baseline_timed_s=math.fsum(p.timed_wall_s("baseline") for p in run.pairs),
+        entry_timed_s=math.fsum(p.timed_wall_s("entry") for p in run.pairs),
         timing_pairs=len(run.pairs), timing_pairs_discarded=len(run.pairs) - speed.pairs,
         multi_core_samples=sum(p.multi_core for p in run.pairs),
         discard_reasons=tuple(dict.fromkeys(p.invalid for p in run.pairs if p.invalid)),
@@ -526,7 +533,7 @@ def timing_report(run: timing.PairedRun, speed: timing.SpeedupEstimate, params: 
         baseline_seconds=tuple(run.baseline_s),
         entry_seconds=tuple(run.entry_s),
         overhead_seconds=tuple(run.overhead_s),
-        samples=tuple(TimingSample(p.overhead, p.baseline, p.entry, p.invalid) for p in run.pairs),
+        samples=tuple(_timing_sample(p) for p in run.pairs),
         log_ratio_mean=speed.log_mean,
         log_ratio_sd=speed.log_sd,
         ci_half_width=speed.half_width,

@@ -77,7 +77,7 @@ def time_round(baseline: timing.Timed, entry: timing.Timed, overhead: timing.Tim
     if est is None:
         raise SubmissionError("timing_integrity: no usable timing pairs in the round: "
                               + "; ".join(dict.fromkeys(p.invalid or "" for p in run.pairs[:20])))
-    others_timed = math.fsum(p.baseline.wall_s + p.overhead.wall_s for p in run.pairs)
+    others_timed = math.fsum(p.timed_wall_s("baseline") + p.timed_wall_s("overhead") for p in run.pairs)
     return RoundTiming(est.log_mean, np.concatenate(run.indices), np.concatenate(run.entry_labels), clock() - start,
                        others_timed, run.idle_cpu_entry)
 

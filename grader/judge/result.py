@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 from grader.core import schema
 from grader.judge.rules import Check
 from grader.judge.scoring import Scores
-from grader.measure.timing import Turn
+from grader.measure.timing import WHO, Turn
 
 SCHEMA = "result"
 SCHEMA_VERSION = 1
@@ -129,20 +129,30 @@ class CalibrationReport:
 
 @dataclass(frozen=True)
 class TimingSample:
-    """One timed pair: each turn's raw counters, and why it was discarded (None: used)."""
+    """One timed pair: each model's raw counters for its long request (and its short one), and why it was discarded.
+
+    The pair's sample for each model is its long request minus its short one (``short`` None: the long one alone).
+    """
 
     overhead: Turn
     baseline: Turn
     entry: Turn
     discarded: str | None
+    short: tuple[Turn, Turn, Turn] | None = None  # overhead, baseline, entry
 
     def to_json(self) -> dict[str, Any]:
-        return {"overhead": self.overhead.to_json(), "baseline": self.baseline.to_json(),
+        data = {"overhead": self.overhead.to_json(), "baseline": self.baseline.to_json(),
                 "entry": self.entry.to_json(), "discarded": self.discarded}
+        if self.short is not None:
+            data["short"] = {who: turn.to_json() for who, turn in zip(WHO, self.short, strict=True)}
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TimingSample:
-        return cls(Turn(**data["overhead"]), Turn(**data["baseline"]), Turn(**data["entry"]), data["discarded"])
+        short = data.get("short")
+        return cls(Turn(**data["overhead"]), Turn(**data["baseline"]), Turn(**data["entry"]), data["discarded"],
+                   None if short is None else (Turn(**short["overhead"]), Turn(**short["baseline"]),
+                                               Turn(**short["entry"])))
 
 
 @dataclass(frozen=True)

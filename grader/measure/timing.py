@@ -122,6 +122,17 @@ class Pair:
     entry: Turn
     invalid: str | None
     multi_core: bool  # the entry's CPU exceeded its wall time: it ran on more than one core
+    requests: Mapping[Who, tuple[Turn, ...]] | None = None  # raw (long, short) requests behind each sample
+
+    def raw(self, who: Who) -> tuple[Turn, ...]:
+        """The timed requests behind ``who``'s sample: (long, short), or the sample itself when it is one request."""
+        if self.requests is not None:
+            return self.requests[who]
+        return ({"overhead": self.overhead, "baseline": self.baseline, "entry": self.entry}[who],)
+
+    def timed_wall_s(self, who: Who) -> float:
+        """Wall time ``who`` spent in timed requests in this pair (long and short together)."""
+        return math.fsum(t.wall_s for t in self.raw(who))
 
     @property
     def baseline_s(self) -> float:
@@ -146,7 +157,7 @@ def _uses_cores(turn: Turn) -> bool:
 
 
 def classify(overhead: Turn, baseline: Turn, entry: Turn,
-             requests: Mapping[Who, Sequence[Turn]] | None = None) -> Pair:
+             requests: Mapping[Who, tuple[Turn, ...]] | None = None) -> Pair:
     """Decide whether a pair can be used, from its wall and kernel counters alone (pure).
 
     ``overhead``, ``baseline`` and ``entry`` are the sample each model's turn yields (long minus
@@ -167,7 +178,7 @@ def classify(overhead: Turn, baseline: Turn, entry: Turn,
                                f"{request.wall_s * 1000:.1f} ms turn")
         if turn.cpu_s <= overhead.cpu_s or turn.wall_s <= overhead.wall_s:
             reasons.append(f"the {who} took no longer than the harness alone")
-    return Pair(overhead, baseline, entry, "; ".join(reasons) or None, multi_core)
+    return Pair(overhead, baseline, entry, "; ".join(reasons) or None, multi_core, requests)
 
 
 @dataclass(frozen=True)
@@ -281,7 +292,7 @@ class PairedRun:
     @property
     def wait_fraction(self) -> float:
         """Share of the models' timed wall time spent waiting for a CPU another process held."""
-        turns = [t for p in self.pairs for t in (p.baseline, p.entry)]
+        turns = [t for p in self.pairs for who in ("baseline", "entry") for t in p.raw(who)]
         wall = math.fsum(t.wall_s for t in turns)
         return math.fsum(t.wait_s for t in turns) / wall if wall > 0 else 0.0
 

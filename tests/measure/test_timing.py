@@ -183,14 +183,18 @@ def test_stops_at_the_time_budget() -> None:
 def test_all_three_models_of_a_pair_see_the_same_fresh_images_never_reused() -> None:
     base, entry, null = FakeWorker(0.002, noise=0.3, seed=1), FakeWorker(0.001, noise=0.3, seed=2), FakeWorker(0.0)
     result = run(base, entry, overhead=null)
-    timed = [c for c in base.calls[1::2]]
+    short = result.calibration.short_queries
+    assert short > 0
+    calibration_calls = 2 * PARAMS.calibration_samples
     for i, chosen in enumerate(result.indices):
         for worker in (base, entry, null):
-            np.testing.assert_array_equal(worker.calls[2 * (PARAMS.calibration_samples + i) + 1],
-                                          images(10000)[chosen])
+            first = calibration_calls + 4 * i  # warm-up, request, warm-up, request
+            requests = sorted([worker.calls[first + 1], worker.calls[first + 3]], key=len)
+            np.testing.assert_array_equal(requests[0], images(10000)[chosen[:short]])
+            np.testing.assert_array_equal(requests[1], images(10000)[chosen[short:]])
     used = np.concatenate(result.indices)
     assert len(np.unique(used)) == len(used)
-    assert len(timed) == PARAMS.calibration_samples + len(result.pairs)
+    assert len(base.calls) == calibration_calls + 4 * len(result.pairs)
 
 
 def test_every_timed_request_follows_a_warm_up_on_images_the_worker_has_already_seen() -> None:
