@@ -5,7 +5,7 @@ a reference measured another way):
 
 - **Three workers on one CPU**: the baseline, the entry and a *null* model (``grader/null_model``:
   constant labels, no work). A *pair* is one timed sample of each, in random order, on the same
-  fresh images; a sample is one request of ``q`` queries.
+  fresh images; a sample is a long request of ``q`` queries minus a short one (below).
 - **CPU time, read by the parent from the kernel**: a sample's time is the worker's CPU time
   over the request (all its threads, the kernel's per-process CPU clock), not the worker's word.
   On the idle core the worker is pinned to, CPU time equals wall time; unlike wall time it is
