@@ -45,7 +45,7 @@ from grader.board import standings_stats  # noqa: E402
 from grader.contract.validate import validate_folder  # noqa: E402
 from grader.core import config
 from grader.grading import standings_run
-from grader.measure import data
+from grader.measure import data, hardware
 
 EXAMPLES = ("closed-int8-prune", "open-slim-int8")
 BASELINE = ROOT / "grader" / "baseline"
@@ -165,6 +165,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rounds", type=int, help="default: competition.yaml's standings.rounds")
     parser.add_argument("--pairs", type=int, help="pairs per round (default: competition.yaml)")
+    parser.add_argument("--short-fraction", type=float, default=None,
+                        help="override timing.short_sample_fraction (0: one request per sample, the old design)")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("TINYMLPERF_DATA", "")),
                         help="CIFAR-10 with data_batch_1 (the Closed example's recipe needs it)")
     args = parser.parse_args()
@@ -172,6 +174,8 @@ def main() -> int:
     s = competition.standings
     competition = replace(competition, standings=replace(s, rounds=args.rounds or s.rounds,
                                                          pairs_per_round=args.pairs or s.pairs_per_round))
+    if args.short_fraction is not None:
+        competition = replace(competition, timing=replace(competition.timing, short_sample_fraction=args.short_fraction))
     data_dir = data.locate(args.data)
     test = data.load_split(data_dir, "test")
     with tempfile.TemporaryDirectory(prefix="standings-bench-") as tmp:
@@ -188,7 +192,9 @@ def main() -> int:
         accuracy.update({slug: clean_accuracy(submissions / slug, test) for slug in slugs[1:]})
         print("entries: " + ", ".join(f"{slug} ({accuracy[slug]:.2f}%)" for slug in slugs))
         print(f"{competition.standings.rounds} rounds x {competition.standings.pairs_per_round} pairs per run, "
-              f"{args.runs} runs", flush=True)
+              f"{args.runs} runs; short_sample_fraction {competition.timing.short_sample_fraction:g}; "
+              f"{hardware.describe()['cpu_model']}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+              f"load average {os.getloadavg()[0]:.2f}", flush=True)
         runs = []
         for run in range(args.runs):
             started = time.monotonic()

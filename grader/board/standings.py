@@ -33,6 +33,9 @@ TEST_IMAGES = 10_000
 # ("setup seconds"): 0.1-0.8 s on the project machine for the five entries there,
 # the Closed example's rebuild the slowest; 2 s leaves room for slower runners.
 SETUP_SECONDS_PER_ENTRY = 2.0
+# Every worker is started afresh each round (standings_run.time_group): an entry's load plus
+# its share of the baseline's and the null model's, per round (0.1-0.3 s per worker measured here).
+LOAD_SECONDS_PER_ROUND = 0.5
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,9 @@ def images_per_round(competition: Competition, test_images: int = TEST_IMAGES) -
 
 
 def entry_seconds(c: Candidate, competition: Competition) -> float:
-    """Estimated seconds one entry costs one job: its rounds (both models of every sample) plus setup."""
+    """Estimated seconds one entry costs one job: its rounds (both models of every sample, fresh workers) plus setup."""
     per_round = images_per_round(competition) * (c.baseline_ms + c.entry_ms) / 1000.0
-    return competition.standings.rounds * per_round + SETUP_SECONDS_PER_ENTRY
+    return competition.standings.rounds * (per_round + LOAD_SECONDS_PER_ROUND) + SETUP_SECONDS_PER_ENTRY
 
 
 def split(slugs: Sequence[str], seconds: dict[str, float], max_seconds: float,

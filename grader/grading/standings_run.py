@@ -1,4 +1,4 @@
-"""The standings timing loop: one group of entries timed in rounds, on one CPU, each worker loaded once.
+"""The standings timing loop: one group of entries timed in rounds, on one CPU, every worker fresh each round.
 
 Every round times every entry once, paired with the baseline, in a fresh
 random order, so drift over the run hits all entries alike. An entry never
@@ -114,16 +114,15 @@ def _cpu(worker: sandbox.ModelWorker) -> float | None:
         return None
 
 
-def _start_entries(slugs: Sequence[str], submissions: Path, data_dir: Path, competition: Competition,
-                   baseline_dir: Path, work: Path, stack: ExitStack, *, cpu: int, isolation: Requested,
-                   excluded: dict[str, str], setup: dict[str, float], progress: Progress,
-                   clock: Callable[[], float]) -> dict[str, sandbox.ModelWorker]:
-    """Validate, rebuild (recipe entries) and load each entry once; what fails is excluded with its reason."""
-    workers: dict[str, sandbox.ModelWorker] = {}
+def _prepare_entries(slugs: Sequence[str], submissions: Path, data_dir: Path, competition: Competition,
+                     baseline_dir: Path, work: Path, *, isolation: Requested, excluded: dict[str, str],
+                     setup: dict[str, float], progress: Progress, clock: Callable[[], float]) -> dict[str, Path]:
+    """Validate and rebuild (recipe entries) each entry once -> its model folder; what fails is excluded."""
+    folders: dict[str, Path] = {}
     calibration = np.empty((0, 3, 32, 32), np.uint8)
     for slug in slugs:
         began = clock()
-        progress(f"loading {slug}")
+        progress(f"preparing {slug}")
         folder = submissions / slug
         validation = validate_folder(folder, competition)
         if not validation.ok or validation.submission is None:
@@ -135,12 +134,25 @@ def _start_entries(slugs: Sequence[str], submissions: Path, data_dir: Path, comp
         request = grade.GradeRequest(folder=folder, data_dir=data_dir, config=competition,
                                      baseline_dir=baseline_dir, isolation=isolation)
         try:
-            model_dir = grade.rebuild(request, sub, work / slug, calibration)
+            folders[slug] = grade.rebuild(request, sub, work / slug, calibration)
+        except SubmissionError as e:
+            excluded[slug] = f"could not be rebuilt: {e}"
+        setup[slug] = clock() - began
+    return folders
+
+
+def _start_workers(folders: Mapping[str, Path], competition: Competition, stack: ExitStack, *, cpu: int,
+                   isolation: Requested, excluded: dict[str, str], round_number: int) -> dict[str, sandbox.ModelWorker]:
+    """Fresh workers for one round; an entry that cannot be loaded is excluded with its reason."""
+    workers: dict[str, sandbox.ModelWorker] = {}
+    for slug, model_dir in folders.items():
+        if slug in excluded:
+            continue
+        try:
             workers[slug] = stack.enter_context(sandbox.ModelWorker(model_dir, competition.sandbox, cpu=cpu,
                                                                     isolation=isolation))
         except SubmissionError as e:
-            excluded[slug] = f"could not be loaded: {e}"
-        setup[slug] = clock() - began
+            excluded[slug] = f"could not be loaded in round {round_number}: {e}"
     return workers
 
 
@@ -166,52 +178,58 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
     cpu = max(os.sched_getaffinity(0))
     excluded: dict[str, str] = {}
     setup: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="tinymlperf-standings-") as tmp, ExitStack() as stack:
-        base = stack.enter_context(sandbox.ModelWorker(baseline_dir, competition.sandbox, cpu=cpu,
-                                                       isolation=isolation))
-        null = stack.enter_context(sandbox.ModelWorker(grade.NULL_MODEL_DIR, competition.sandbox, cpu=cpu,
-                                                       isolation=isolation))
-        stack.enter_context(timing.parent_off_cpu(cpu))
-        workers = _start_entries(slugs, submissions, data_dir, competition, baseline_dir, Path(tmp), stack,
-                                 cpu=cpu, isolation=isolation, excluded=excluded, setup=setup,
-                                 progress=progress, clock=clock)
-        orders = {slug: np.array(rng.sample(range(len(dithered)), len(dithered))) for slug in workers}
-        logs: dict[str, list[float]] = {slug: [] for slug in workers}
-        correct = dict.fromkeys(workers, 0)
-        total = dict.fromkeys(workers, 0)
+    with tempfile.TemporaryDirectory(prefix="tinymlperf-standings-") as tmp, timing.parent_off_cpu(cpu):
+        folders = _prepare_entries(slugs, submissions, data_dir, competition, baseline_dir, Path(tmp),
+                                   isolation=isolation, excluded=excluded, setup=setup, progress=progress, clock=clock)
+        orders = {slug: np.array(rng.sample(range(len(dithered)), len(dithered))) for slug in folders}
+        logs: dict[str, list[float]] = {slug: [] for slug in folders}
+        correct = dict.fromkeys(folders, 0)
+        total = dict.fromkeys(folders, 0)
         # CPU an entry's worker used while something else was timed, and how long that was:
         # the baseline within its own rounds, every other entry's round in full.
-        idle_cpu = dict.fromkeys(workers, 0.0)
-        idle_window = dict.fromkeys(workers, 0.0)
+        idle_cpu = dict.fromkeys(folders, 0.0)
+        idle_window = dict.fromkeys(folders, 0.0)
         for r in range(rounds):
-            alive = [s for s in workers if s not in excluded]
-            for slug in rng.sample(alive, len(alive)):
-                chosen = orders[slug][r * per_round:(r + 1) * per_round]
-                others = [o for o in workers if o != slug and o not in excluded]
-                before = {o: _cpu(workers[o]) for o in others}
-                try:
-                    rt = time_round(base, workers[slug], null, dithered[chosen], params, rng)
-                except (SubmissionError, SandboxError) as e:
-                    if _cpu(base) is None:
-                        raise
-                    excluded[slug] = f"failed in round {r + 1}: {e}"
-                    workers[slug].close()
-                    continue
-                for o in others:
-                    after, earlier = _cpu(workers[o]), before[o]
-                    if after is None or earlier is None:
-                        excluded.setdefault(o, f"its worker was gone in round {r + 1}")
+            # Every worker, the baseline's too, is started afresh each round: where a process's
+            # arrays land in memory moves its speed by a few percent (and the baseline's moves
+            # every ratio at once), so rounds sample layouts and the interval covers them. Each
+            # round's images are new to the entry, so a fresh worker can answer nothing from before.
+            with ExitStack() as stack:
+                base = stack.enter_context(sandbox.ModelWorker(baseline_dir, competition.sandbox, cpu=cpu,
+                                                               isolation=isolation))
+                null = stack.enter_context(sandbox.ModelWorker(grade.NULL_MODEL_DIR, competition.sandbox, cpu=cpu,
+                                                               isolation=isolation))
+                workers = _start_workers(folders, competition, stack, cpu=cpu, isolation=isolation,
+                                         excluded=excluded, round_number=r + 1)
+                for slug in rng.sample(list(workers), len(workers)):
+                    if slug in excluded:
                         continue
-                    idle_cpu[o] += after - earlier
-                    idle_window[o] += rt.seconds
-                idle_cpu[slug] += rt.idle_cpu_entry
-                idle_window[slug] += rt.baseline_seconds
-                logs[slug].append(rt.log_speedup)
-                correct[slug] += int(np.sum(rt.labels == test.labels[chosen][rt.indices]))
-                total[slug] += len(rt.indices)
+                    chosen = orders[slug][r * per_round:(r + 1) * per_round]
+                    others = [o for o in workers if o != slug and o not in excluded]
+                    before = {o: _cpu(workers[o]) for o in others}
+                    try:
+                        rt = time_round(base, workers[slug], null, dithered[chosen], params, rng)
+                    except (SubmissionError, SandboxError) as e:
+                        if _cpu(base) is None:
+                            raise
+                        excluded[slug] = f"failed in round {r + 1}: {e}"
+                        workers[slug].close()
+                        continue
+                    for o in others:
+                        after, earlier = _cpu(workers[o]), before[o]
+                        if after is None or earlier is None:
+                            excluded.setdefault(o, f"its worker was gone in round {r + 1}")
+                            continue
+                        idle_cpu[o] += after - earlier
+                        idle_window[o] += rt.seconds
+                    idle_cpu[slug] += rt.idle_cpu_entry
+                    idle_window[slug] += rt.baseline_seconds
+                    logs[slug].append(rt.log_speedup)
+                    correct[slug] += int(np.sum(rt.labels == test.labels[chosen][rt.indices]))
+                    total[slug] += len(rt.indices)
             progress(f"round {r + 1}/{rounds}: " + ", ".join(
-                f"{s} {math.exp(logs[s][-1]):.3f}x" for s in workers if s not in excluded))
-    for slug in workers:
+                f"{s} {math.exp(logs[s][-1]):.3f}x" for s in folders if s not in excluded and logs[s]))
+    for slug in folders:
         if slug not in excluded:
             problem = (idle_problem(idle_cpu[slug], idle_window[slug])
                        or accuracy_problem(correct[slug], total[slug], accuracy_pct[slug],
@@ -233,7 +251,7 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
         "entries": [{"slug": s, "log_speedups": logs[s], "timed_images": total[s],
                      "timed_accuracy_pct": 100.0 * correct[s] / total[s] if total[s] else None,
                      "setup_seconds": setup[s]}
-                    for s in slugs if s in workers and len(logs[s]) == rounds],
+                    for s in slugs if s in folders and len(logs[s]) == rounds],
         "excluded": [{"slug": s, "reason": excluded[s][:1000]} for s in slugs if s in excluded],
     }
 

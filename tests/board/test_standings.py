@@ -51,13 +51,13 @@ def test_the_top_n_of_each_division_are_chosen_as_the_board_ranks_them() -> None
         ("c4", 1), ("c3", 2), ("c2", 3), ("o1", 1), ("o2", 2)]
 
 
-def test_the_cost_is_every_timed_image_of_both_models_plus_setup() -> None:
+def test_the_cost_is_every_timed_image_of_both_models_plus_fresh_workers_each_round_plus_setup() -> None:
     c = standings.Candidate("a", "closed", 1, baseline_ms=1.5, entry_ms=0.5)
     comp = competition(rounds=4, pairs_per_round=5)
     images = 10_000 // 4  # a round's share of the test images, an upper bound on what it times
     assert standings.images_per_round(comp) == images
     assert standings.entry_seconds(c, comp) == pytest.approx(
-        4 * images * 2.0 / 1000 + standings.SETUP_SECONDS_PER_ENTRY)
+        4 * (images * 2.0 / 1000 + standings.LOAD_SECONDS_PER_ROUND) + standings.SETUP_SECONDS_PER_ENTRY)
 
 
 def test_a_plan_that_would_show_an_entry_an_image_twice_is_refused() -> None:
