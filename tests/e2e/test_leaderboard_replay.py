@@ -175,6 +175,15 @@ def assert_both_on_the_board(o: gitfixture.Origin, commits: int = 2) -> None:
     assert log.count("github-actions[bot]|leaderboard: record re-graded entries") == commits, log
 
 
+
+def merge_ada_and_bo(o: gitfixture.Origin, api: GitHubServer) -> tuple[gitfixture.Merge, gitfixture.Merge]:
+    """Two entries merged by two athletes through PRs 1 and 2, a day apart; the API knows both PRs."""
+    m1 = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
+    m2 = o.merge_pr("bo-pruned", "2025-03-02T10:00:00+00:00")
+    api.state.merge(REPO, m1.after, 1, "ada")
+    api.state.merge(REPO, m2.after, 2, "bo")
+    return m1, m2
+
 def test_two_merges_back_to_back(tmp_path: Path, tools: tuple[Path, str]) -> None:
     o = gitfixture.origin(tmp_path)
     with competition_api(o) as api:
@@ -210,10 +219,7 @@ def test_two_merges_interleaved_retry_after_a_rejected_push(tmp_path: Path, tool
         if protected:
             protect_main(api, {APP_LOGIN})
         token = APP_TOKEN if protected else ""
-        m1 = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
-        m2 = o.merge_pr("bo-pruned", "2025-03-02T10:00:00+00:00")
-        api.state.merge(REPO, m1.after, 1, "ada")
-        api.state.merge(REPO, m2.after, 2, "bo")
+        m1, m2 = merge_ada_and_bo(o, api)
         run1 = Run("run1", tmp_path, o, m1, api, tools, app_token=token)
         run2 = Run("run2", tmp_path, o, m2, api, tools, app_token=token)
         run1.plan_and_grade()
@@ -277,10 +283,7 @@ def test_protected_main_without_an_app_publishes_through_an_auto_merging_pr(tmp_
         repo = api.state.repo(REPO)
         repo.actions_can_create_prs = repo.allow_auto_merge = True
         main_before = gitfixture.git(o.bare, "rev-parse", "main")
-        m1 = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
-        m2 = o.merge_pr("bo-pruned", "2025-03-02T10:00:00+00:00")
-        api.state.merge(REPO, m1.after, 1, "ada")
-        api.state.merge(REPO, m2.after, 2, "bo")
+        m1, m2 = merge_ada_and_bo(o, api)
         # Two merges racing: run 2 plans before run 1's records (still in a PR) reach main.
         run1 = Run("run1", tmp_path, o, m1, api, tools)
         run1.plan_and_grade()
@@ -327,10 +330,7 @@ def test_an_entry_that_cannot_be_recorded_never_stops_the_others_and_is_retried_
         tmp_path: Path, tools: tuple[Path, str]) -> None:
     o = gitfixture.origin(tmp_path)
     with competition_api(o) as api:
-        m1 = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
-        m2 = o.merge_pr("bo-pruned", "2025-03-02T10:00:00+00:00")
-        api.state.merge(REPO, m1.after, 1, "ada")
-        api.state.merge(REPO, m2.after, 2, "bo")
+        m1, m2 = merge_ada_and_bo(o, api)
         run = Run("run1", tmp_path, o, m2, api, tools)
         run.merge = gitfixture.Merge(m1.before, m2.after, m2.timestamp)  # one push bringing both merges
         assert run.plan_and_grade(unusable=("ada-int8",)) == '["ada-int8", "bo-pruned"]'
@@ -508,10 +508,7 @@ def test_run_workflow_by_hand_regrades_every_entry_and_records_each_at_the_commi
     or not, and records each with its merged PR's author, dated by the graded commit (no push time)."""
     o = gitfixture.origin(tmp_path)
     with competition_api(o) as api:
-        m1 = o.merge_pr("ada-int8", "2025-03-01T10:00:00+00:00")
-        m2 = o.merge_pr("bo-pruned", "2025-03-02T10:00:00+00:00")
-        api.state.merge(REPO, m1.after, 1, "ada")
-        api.state.merge(REPO, m2.after, 2, "bo")
+        m1, m2 = merge_ada_and_bo(o, api)
         pushed = Run("push", tmp_path, o, gitfixture.Merge(m1.before, m2.after, m2.timestamp), api, tools)
         pushed.plan_and_grade()
         pushed.prepare_publish()
