@@ -77,7 +77,10 @@ _OVERRIDES = ("OPENBLAS_", "GOTO", "MKL_", "OMP_", "BLIS_", "VECLIB_", "NUMEXPR_
 if any(k.startswith(_OVERRIDES) and k not in _WORKER_SETTINGS for k in os.environ) \
         or any(os.environ.get(k) != v for k, v in _WORKER_SETTINGS.items()):
     os.execve(sys.executable, [sys.executable, *sys.argv],
-              {**{k: v for k, v in os.environ.items() if not k.startswith(_OVERRIDES)}, **_WORKER_SETTINGS})
+              {**{k: v for k, v in os.environ.items() if not k.startswith(_OVERRIDES)}, **_WORKER_SETTINGS,
+               # kept aside for benchmarks/worker_environment.py, which shows what they change
+               **{f"TINYMLPERF_ORIGINAL_{k}": v for k, v in os.environ.items()
+                  if k.startswith(_OVERRIDES) and k not in _WORKER_SETTINGS}})
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = Path(baseline_model.__file__).parent
