@@ -42,13 +42,14 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-download", action="store_true", help="never download CIFAR-10")
 
 
-def add_run_flags(p: argparse.ArgumentParser) -> None:
-    """The flags of every command that runs entries: data, config, isolation, seed."""
+def add_run_flags(p: argparse.ArgumentParser, *, seed: bool = True) -> None:
+    """The flags of every command that runs entries: data, config, isolation, and seed where it has a use."""
     add_data_flags(p)
     add_config_flag(p)
     p.add_argument("--isolation", choices=["auto", "process"], default="auto",
                    help="auto: a uid of its own in its own PID, network and mount namespaces where possible")
-    p.add_argument("--seed", type=int, help="seed for dither noise and timing order (default: fresh per run)")
+    if seed:
+        p.add_argument("--seed", type=int, help="seed for dither noise and timing order (default: fresh per run)")
 
 
 def data_finder(args: argparse.Namespace) -> Callable[[], Path]:

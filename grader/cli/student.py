@@ -98,7 +98,7 @@ def _tool_command(tool: Tool) -> common.AddCommand:
         p.add_argument("folder", type=Path, help="the submission folder")
         p.add_argument("--images", type=int, default=images, help=f"{images_help} (default {images})")
         p.add_argument("--report", type=Path, help="also append it to this Markdown file (e.g. report.md)")
-        common.add_run_flags(p)
+        common.add_run_flags(p, seed=False)  # no dither, no random order: a seed would change nothing
         p.set_defaults(func=lambda args: _tool(tool, args))
     return add
 

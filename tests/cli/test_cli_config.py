@@ -20,6 +20,7 @@ import yaml
 
 from grader.cli import main as cli
 from grader.core import schema
+from grader.core.errors import UsageError
 from tests.github_server import GitHubServer
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "valid" / "closed-minimal"  # 3 files; links ada/tinytorch
@@ -216,3 +217,11 @@ def test_leaderboard_and_standings_use_the_configs_name_and_rounds(
     assert code == 0 and " 3 rounds " not in out
     code, out, _ = run(capsys, *plan, "--config", custom)
     assert code == 0 and " 3 rounds " in out
+
+
+@pytest.mark.parametrize("command", ["profile", "compare"])
+def test_the_student_tools_offer_no_seed_since_nothing_in_them_is_random(command: str) -> None:
+    # profile and compare run the clean test images in order: a --seed would be accepted and ignored
+    with pytest.raises(UsageError, match="unrecognized arguments: --seed 1"):
+        cli.build_parser().parse_args([command, "submissions/x", "--seed", "1"])
+    assert cli.build_parser().parse_args(["grade", "submissions/x", "--seed", "1"]).seed == 1
