@@ -55,7 +55,8 @@ from grader.sandbox.isolation import Isolation, Requested, ci_policy
 
 NULL_MODEL_DIR = Path(__file__).resolve().parents[1] / "null_model"
 INTERVAL_COVERS = ("sampling noise within this run, on this machine; not run-to-run drift, the memory layout the "
-                   "workers got, or another CPU model (standings re-time entries side by side for that)")
+                   "workers got, or another CPU model or Python/BLAS build (standings re-time entries side by side "
+                   "for that)")
 Progress = Callable[[str], None]
 
 

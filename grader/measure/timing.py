@@ -37,7 +37,7 @@ a reference measured another way):
 
 The speedup is the geometric mean of the per-pair ratios of net (harness- and fixed-cost-free) CPU times, with a t-interval on
 the log ratios: pairing cancels drift that hits all models. The interval covers the sampling
-noise of this run on this machine; not run-to-run drift or another CPU model (the standings
+noise of this run on this machine; not run-to-run drift or another CPU model or Python/BLAS build (the standings
 re-time entries side by side for that).
 
 ``run_pairs`` is the loop; ``estimate``, ``classify``, ``plan_queries`` and ``warnings`` are pure
