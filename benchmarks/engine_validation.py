@@ -71,16 +71,16 @@ from grader.sandbox import parent as sandbox
 # sets OPENBLAS_CORETYPE=Haswell and OPENBLAS_L2_SIZE; the workers' OpenBLAS picks its own kernel for the
 # CPU, and a reference on the Haswell kernels read the Closed example 1.80x where the same plain processes
 # with the workers' settings read 2.07x and the grader's workers 2.08x (medians over 8-10 fresh processes).
-_WORKER_SETTINGS = {k: v for k, v in sandbox._environment(Path("/nonexistent")).items()
+WORKER_SETTINGS = {k: v for k, v in sandbox._environment(Path("/nonexistent")).items()
                     if k.endswith("_THREADS") or k == "GLIBC_TUNABLES"}
-_OVERRIDES = ("OPENBLAS_", "GOTO", "MKL_", "OMP_", "BLIS_", "VECLIB_", "NUMEXPR_")
-if any(k.startswith(_OVERRIDES) and k not in _WORKER_SETTINGS for k in os.environ) \
-        or any(os.environ.get(k) != v for k, v in _WORKER_SETTINGS.items()):
+BLAS_OVERRIDES = ("OPENBLAS_", "GOTO", "MKL_", "OMP_", "BLIS_", "VECLIB_", "NUMEXPR_")
+if any(k.startswith(BLAS_OVERRIDES) and k not in WORKER_SETTINGS for k in os.environ) \
+        or any(os.environ.get(k) != v for k, v in WORKER_SETTINGS.items()):
     os.execve(sys.executable, [sys.executable, *sys.argv],
-              {**{k: v for k, v in os.environ.items() if not k.startswith(_OVERRIDES)}, **_WORKER_SETTINGS,
+              {**{k: v for k, v in os.environ.items() if not k.startswith(BLAS_OVERRIDES)}, **WORKER_SETTINGS,
                # kept aside for benchmarks/worker_environment.py, which shows what they change
                **{f"TINYMLPERF_ORIGINAL_{k}": v for k, v in os.environ.items()
-                  if k.startswith(_OVERRIDES) and k not in _WORKER_SETTINGS}})
+                  if k.startswith(BLAS_OVERRIDES) and k not in WORKER_SETTINGS}})
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = Path(baseline_model.__file__).parent

@@ -119,8 +119,8 @@ def main() -> int:
     hw = hardware.describe()
     print(f"machine: {hw['cpu_model']}, {hw['cores']} cores; load average {os.getloadavg()[0]:.2f}; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; this environment's BLAS overrides: "
-          + (", ".join(f"{k}={v}" for k, v in sorted(original.items()) if k.startswith(ev._OVERRIDES)
-                       and k not in ev._WORKER_SETTINGS) or "none"), flush=True)
+          + (", ".join(f"{k}={v}" for k, v in sorted(original.items()) if k.startswith(ev.BLAS_OVERRIDES)
+                       and k not in ev.WORKER_SETTINGS) or "none"), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         images_file = Path(tmp) / "test.npy"
         np.save(images_file, test.images)

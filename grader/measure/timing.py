@@ -52,7 +52,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 import numpy as np
@@ -164,12 +164,11 @@ def classify(overhead: Turn, baseline: Turn, entry: Turn,
     short request, or the one request); ``requests`` the raw timed requests behind each, which
     are checked one by one for more than one core and for being stopped (default: the samples).
     """
-    raw: Mapping[Who, Sequence[Turn]] = requests or {"baseline": (baseline,), "entry": (entry,)}
+    pair = Pair(overhead, baseline, entry, None, False, requests)
     reasons = []
-    multi_core = any(_uses_cores(t) for t in raw["entry"])
     checked: tuple[tuple[Who, Turn], ...] = (("baseline", baseline), ("entry", entry))
     for who, turn in checked:
-        for request in raw[who]:
+        for request in pair.raw(who):
             if _uses_cores(request):
                 reasons.append(f"the {who} used {request.cpu_s * 1000:.1f} ms CPU in {request.wall_s * 1000:.1f} ms "
                                "(more than one core)")
@@ -178,7 +177,8 @@ def classify(overhead: Turn, baseline: Turn, entry: Turn,
                                f"{request.wall_s * 1000:.1f} ms turn")
         if turn.cpu_s <= overhead.cpu_s or turn.wall_s <= overhead.wall_s:
             reasons.append(f"the {who} took no longer than the harness alone")
-    return Pair(overhead, baseline, entry, "; ".join(reasons) or None, multi_core, requests)
+    return replace(pair, invalid="; ".join(reasons) or None,
+                   multi_core=any(_uses_cores(t) for t in pair.raw("entry")))
 
 
 @dataclass(frozen=True)
@@ -432,10 +432,10 @@ def run_pairs(baseline: Timed, entry: Timed, overhead: Timed, images: np.ndarray
             per_query[w].append(max(net, 0.0) / params.min_queries_per_sample)
     costs = {w: stats.median(v) if v else 1e-3 for w, v in per_query.items()}
     queries, shortened = plan_queries(costs["baseline"], costs["entry"], params, supply.left)
-    short_n = short_queries(queries, params) * params.batch_size
+    short = short_queries(queries, params)
+    short_n = short * params.batch_size
     per_sample = queries * params.batch_size + short_n
-    run = PairedRun(Calibration(costs["overhead"], costs["baseline"], costs["entry"], queries, shortened,
-                                short_queries(queries, params)))
+    run = PairedRun(Calibration(costs["overhead"], costs["baseline"], costs["entry"], queries, shortened, short))
     reason = give_up(run.calibration) if give_up is not None else None
     if reason is not None:
         run.stop, run.gave_up = "too_slow", reason
