@@ -9,9 +9,10 @@ differently:
   (0.50) and ten times per query (0.10);
 - **steady state in one process**, for every entry: both models imported into this process,
   interleaved blocks of 40 images per model (each after 5 warm-up queries, models in random
-  order), timed with ``time.thread_time``; the median of the per-block ratios. The models are
-  imported afresh every round behind a random 0-70,000 bytes of other allocations, so the
-  median spans several heap layouts (see below).
+  order), timed with ``time.thread_time``; the ratio of the two models' ``speed_quantile``
+  block times (the grader's own definition of the speedup, measured without the grader). The
+  models are imported afresh every round behind a random 0-70,000 bytes of other allocations,
+  so the blocks span several heap layouts (see below).
 - **steady state in two plain processes**: the same blocks, each model in a process of its own
   (forked from this one, no sandbox, no null model, no calibration), both pinned to the core
   the grader uses. This is the grader's situation minus its machinery, so it isolates what the
@@ -142,8 +143,9 @@ def _timed_block(model, block: np.ndarray) -> float:
     return time.thread_time() - began
 
 
-def reference_blocks(models: tuple, images: np.ndarray, rng: np.random.Generator, blocks: int) -> list[float]:
-    """Per-block log(baseline CPU time / entry CPU time) of ``blocks`` interleaved blocks in this process."""
+def reference_blocks(models: tuple, images: np.ndarray, rng: np.random.Generator,
+                     blocks: int) -> list[tuple[float, float]]:
+    """(baseline, entry) CPU seconds of ``blocks`` interleaved blocks in this process."""
     cpus = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {max(cpus)})  # one core, the one the grader pins its workers to
     try:
@@ -153,10 +155,16 @@ def reference_blocks(models: tuple, images: np.ndarray, rng: np.random.Generator
             times = {}
             for who, model in sorted(models, key=lambda _: rng.random()):
                 times[who] = _timed_block(model, block)
-            logs.append(math.log(times["baseline"] / times["entry"]))
+            logs.append((times["baseline"], times["entry"]))
         return logs
     finally:
         os.sched_setaffinity(0, cpus)
+
+
+def quantile_ratio(blocks: list[tuple[float, float]], quantile: float) -> float:
+    """The reference's speedup, defined as the grader's is: baseline's over entry's ``quantile`` block time."""
+    baseline, entry = zip(*blocks, strict=True)
+    return float(np.quantile(baseline, quantile) / np.quantile(entry, quantile))
 
 
 def _block_server(conn, folder: Path, name: str, images: np.ndarray, core: int) -> None:
@@ -180,8 +188,8 @@ class TwoProcessReference:
             process.start()
             self.servers[who] = (ours, process)
 
-    def blocks(self, n_images: int, rng: np.random.Generator, blocks: int) -> list[float]:
-        """Per-block log(baseline CPU time / entry CPU time) of ``blocks`` interleaved blocks."""
+    def blocks(self, n_images: int, rng: np.random.Generator, blocks: int) -> list[tuple[float, float]]:
+        """(baseline, entry) CPU seconds of ``blocks`` interleaved blocks."""
         logs = []
         for _ in range(blocks):
             indices = rng.choice(n_images, BLOCK_IMAGES, replace=False)
@@ -190,7 +198,7 @@ class TwoProcessReference:
                 conn = self.servers[who][0]
                 conn.send(indices)
                 times[who] = conn.recv()
-            logs.append(math.log(times["baseline"] / times["entry"]))
+            logs.append((times["baseline"], times["entry"]))
         return logs
 
     def close(self) -> None:
@@ -221,6 +229,7 @@ def main() -> int:
           f"{args.rounds} rounds per entry of 3 grader readings ({args.budget:g} s budget each) and "
           f"{args.blocks} reference blocks; short_sample_fraction {base_cfg.timing.short_sample_fraction:g}; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    quantile = base_cfg.timing.speed_quantile
     knobs = [base_cfg.timing.min_sample_seconds / 2, base_cfg.timing.min_sample_seconds,
              base_cfg.timing.min_sample_seconds * 2]
     rng = np.random.default_rng(args.seed)
@@ -239,7 +248,7 @@ def main() -> int:
             folder = make()
             plain = TwoProcessReference({"baseline": BASELINE, "entry": folder}, test.images)
             logs: dict[float, list[float]] = {k: [] for k in knobs}
-            ref_logs: dict[str, list[float]] = {"one process": [], "two processes": []}
+            ref_logs: dict[str, list[tuple[float, float]]] = {"one process": [], "two processes": []}
             notes = []
             for r in range(args.rounds):
                 for knob in order.sample(knobs, len(knobs)):
@@ -248,8 +257,8 @@ def main() -> int:
                         target_ci_half_width=1e-6, max_pairs=10_000))
                     run = grade.time_entry(folder, BASELINE, accuracy.dither(test.images, rng), cfg, "auto",
                                            args.seed + r).run
-                    est = run.estimate(cfg.timing.confidence)
-                    logs[knob].append(est.log_mean)
+                    est = run.estimate(cfg.timing)
+                    logs[knob].append(est.log_speedup)
                     warned = timing.warnings(run, est, dataclasses.replace(cfg.timing, target_ci_half_width=0.02))
                     readings_total += 1
                     warned_total += bool(warned)
@@ -264,11 +273,13 @@ def main() -> int:
                     ref_logs["two processes"] += plain.blocks(len(test.images), rng, args.blocks // 2)
                 del models, pad
                 print("  round {} reference: {}".format(r + 1, ", ".join(
-                    f"{math.exp(float(np.median(v[-(args.blocks // 2) * 2:]))):.4f}x in {k}" for k, v in ref_logs.items())),
+                    f"{quantile_ratio(v[-(args.blocks // 2) * 2:], quantile):.4f}x in {k}"
+                    for k, v in ref_logs.items())),
                     flush=True)
             plain.close()
-            refs = {k: math.exp(float(np.median(v))) for k, v in ref_logs.items()}
-            print(f"{label}: " + "; ".join(f"reference in {k} {v:.4f}x (median of {len(ref_logs[k])} blocks)"
+            refs = {k: quantile_ratio(v, quantile) for k, v in ref_logs.items()}
+            print(f"{label}: " + "; ".join(f"reference in {k} {v:.4f}x ({quantile:.0%} quantiles of "
+                                            f"{len(ref_logs[k])} blocks)"
                                             for k, v in refs.items())
                   + (f"; known work ratio {known:.3f}x" if known is not None else ""))
             values = []

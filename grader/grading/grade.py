@@ -54,9 +54,9 @@ from grader.sandbox import parent as sandbox
 from grader.sandbox.isolation import Isolation, Requested, ci_policy
 
 NULL_MODEL_DIR = Path(__file__).resolve().parents[1] / "null_model"
-INTERVAL_COVERS = ("sampling noise within this run, on this machine; not run-to-run drift, the memory layout the "
-                   "workers got, or another CPU model or Python/BLAS build (standings re-time entries side by side "
-                   "for that)")
+INTERVAL_COVERS = ("sampling noise within this run, on this machine; not a machine that was never quiet during it, "
+                   "run-to-run drift, the memory layout the workers got, or another CPU model or Python/BLAS build "
+                   "(standings re-time entries side by side for that)")
 Progress = Callable[[str], None]
 
 
@@ -435,7 +435,7 @@ def _score_step(config: Competition, submission: Submission, labels: np.ndarray,
                 runs: AccuracyRuns, footprints: Footprints, ci_note: str | None) -> Measurement:
     """The speedup estimate, both models' metrics, the scores, and the evidence the rules judge."""
     run = timed.run
-    speed = run.estimate(config.timing.confidence)
+    speed = run.estimate(config.timing)
     if speed is None or speed.pairs < 2:
         raise SubmissionError("timing_integrity: no usable timing pairs: "
                               + "; ".join(dict.fromkeys(p.invalid or "" for p in run.pairs[:50])))
@@ -519,7 +519,7 @@ def timing_report(run: timing.PairedRun, speed: timing.SpeedupEstimate, params: 
                   warnings: list[str]) -> TimingReport:
     """The ``timing`` part of the result: the plan, every pair's raw times, the estimate."""
     cal = run.calibration
-    wall, stop = run.wall_estimate(params.confidence), run.stop
+    wall, stop = run.wall_estimate(params), run.stop
     if wall is None or stop == "too_slow":  # an estimate exists, so valid pairs were timed
         raise ValueError("a timing report needs timed pairs")
     return TimingReport(
@@ -528,6 +528,7 @@ def timing_report(run: timing.PairedRun, speed: timing.SpeedupEstimate, params: 
         batch_size=params.batch_size,
         queries_per_sample=cal.queries_per_sample,
         short_queries=cal.short_queries,
+        speed_quantile=speed.quantile,
         warmup_queries=params.warmup_queries,
         calibration=CalibrationReport(cal.overhead_query_s, cal.baseline_query_s, cal.entry_query_s,
                                       cal.shortened_by_supply),
@@ -535,7 +536,7 @@ def timing_report(run: timing.PairedRun, speed: timing.SpeedupEstimate, params: 
         entry_seconds=tuple(run.entry_s),
         overhead_seconds=tuple(run.overhead_s),
         samples=tuple(_timing_sample(p) for p in run.pairs),
-        log_ratio_mean=speed.log_mean,
+        log_ratio_mean=speed.paired_log_mean,
         log_ratio_sd=speed.log_sd,
         ci_half_width=speed.half_width,
         confidence=speed.confidence,

@@ -73,12 +73,12 @@ def time_round(baseline: timing.Timed, entry: timing.Timed, overhead: timing.Tim
     """
     start = clock()
     run = timing.run_pairs(baseline, entry, overhead, images, params, rng=rng)
-    est = run.estimate(params.confidence)
+    est = run.estimate(params)
     if est is None:
         raise SubmissionError("timing_integrity: no usable timing pairs in the round: "
                               + "; ".join(dict.fromkeys(p.invalid or "" for p in run.pairs[:20])))
     others_timed = math.fsum(p.timed_wall_s("baseline") + p.timed_wall_s("overhead") for p in run.pairs)
-    return RoundTiming(est.log_mean, np.concatenate(run.indices), np.concatenate(run.entry_labels), clock() - start,
+    return RoundTiming(est.log_speedup, np.concatenate(run.indices), np.concatenate(run.entry_labels), clock() - start,
                        others_timed, run.idle_cpu_entry)
 
 

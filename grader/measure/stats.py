@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 
 
 def t_cdf(t: float, df: int) -> float:
@@ -75,3 +76,35 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def median(values: Sequence[float]) -> float:
     return percentile(values, 50.0)
+
+
+def _binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(K <= k) for K ~ Binomial(n, p), 0 < p < 1 (log-space terms: exact to float precision for any n)."""
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    return math.fsum(math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+                              + i * log_p + (n - i) * log_q) for i in range(k + 1))
+
+
+def quantile_ranks(n: int, p: float, confidence: float) -> tuple[int, int] | None:
+    """Ranks (r, s), 1-based, such that [x_(r), x_(s)] covers the ``p`` quantile with at least ``confidence``.
+
+    Distribution-free (the number of samples below the quantile is Binomial(n, p)), so it holds
+    for any shape of timing noise. The ranks start at the normal approximation and widen until
+    the exact coverage P(r <= K < s) reaches ``confidence``; None when even [x_(1), x_(n)] cannot.
+    """
+    if n < 1 or not 0.0 < p < 1.0:
+        raise ValueError("need n >= 1 and 0 < p < 1")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    spread = z * math.sqrt(n * p * (1.0 - p))
+    r, s = max(1, math.floor(n * p - spread)), min(n, math.ceil(n * p + spread) + 1)
+    while True:
+        coverage = _binomial_cdf(s - 1, n, p) - _binomial_cdf(r - 1, n, p)
+        if coverage >= confidence:
+            return r, s
+        if r == 1 and s == n:
+            return None
+        r, s = max(1, r - 1), min(n, s + 1)

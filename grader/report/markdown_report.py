@@ -7,6 +7,8 @@ Markdown out. Every string that came from the student passes through
 
 from __future__ import annotations
 
+import math
+
 from grader.core import markdown
 from grader.judge.result import Claimed, GradeResult, Measured, Metrics, TimingReport
 from grader.judge.rules import Check
@@ -100,6 +102,15 @@ def _checks_table(checks: tuple[Check, ...], docs_url: str) -> str:
     return markdown.table(["", "Check", "Detail"], rows)
 
 
+def _speed_definition(t: TimingReport) -> str:
+    """What the speedup is a ratio of, and the paired mean beside it."""
+    if t.speed_quantile is None:
+        return "Speedup: the geometric mean of the paired ratios. "
+    return (f"Speedup: the ratio of the models' {t.speed_quantile:.0%} quantile sample times, each model's speed "
+            f"when the machine is quiet; the geometric mean of the paired ratios, {math.exp(t.log_ratio_mean):.3f}x, "
+            "averages whatever contention the machine had while timing. ")
+
+
 def _timing_section(t: TimingReport) -> list[str]:
     interval = (f"±{t.ci_half_width:.1%}" if t.ci_half_width is not None else "inconclusive")
     discarded = f" ({t.pairs_discarded} more discarded)" if t.pairs_discarded else ""
@@ -114,8 +125,10 @@ def _timing_section(t: TimingReport) -> list[str]:
         f"{t.wall_speedup:.3f}x; the timed CPU was held by other processes {t.wait_fraction:.0%} of the time. "
         f"CV baseline {t.cv_baseline:.1%}, entry {t.cv_entry:.1%}.",
         "",
-        f"Interval: {interval} at {t.confidence:.0%} confidence (t-interval on paired log ratios). "
-        f"It covers {markdown.text(t.interval_covers, 300)}.",
+        _speed_definition(t) + f"Interval: {interval} at {t.confidence:.0%} confidence ("
+        + ("order statistics of each model's samples, distribution-free" if t.speed_quantile is not None
+           else "t-interval on paired log ratios")
+        + f"). It covers {markdown.text(t.interval_covers, 300)}.",
     ]
     lines += [f"- ⚠️ {markdown.text(w, 300)}" for w in t.warnings]
     return lines

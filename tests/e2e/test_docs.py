@@ -7,6 +7,7 @@ docs/submitting.md cannot quietly rot.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from grader.contract.validate import validate_folder
 from grader.core import config
 from grader.grading import grade
 from grader.judge import rules, scoring
-from grader.measure import timing
+from grader.measure import stats, timing
 from grader.report import markdown_report as report
 from tests import grading_helpers as grading
 
@@ -57,7 +58,7 @@ def _blocks(text: str, kind: str) -> dict[str, str]:
 
 
 def _evidence(division: str) -> rules.Evidence:
-    speed = timing.SpeedupEstimate(2.0, 1.9, 2.1, 0.05, 0.69, 0.03, 12, 0.95)
+    speed = timing.SpeedupEstimate(2.0, 1.9, 2.1, 0.05, 0.69, 0.69, 0.03, 12, 0.95, 0.25)
     scores = scoring.score(speed, 2_000_000, 500_000, 70.0, 69.0, 1.0)
     return rules.Evidence(
         division=division, scores=scores, entry_accuracy_pct=69.0, entry_dithered_accuracy_pct=69.0,
@@ -164,16 +165,23 @@ def test_quoted_config_is_verbatim() -> None:
 
 
 def test_worked_example_numbers_follow_from_the_formulas() -> None:
-    estimate = timing.estimate([0.0480, 0.0500, 0.0470, 0.0490], [0.0230, 0.0260, 0.0240, 0.0245], 0.95)
+    baseline = [0.0480, 0.0500, 0.0760, 0.0470, 0.0490, 0.0485, 0.0740, 0.0495, 0.0475, 0.0770, 0.0505, 0.0482]
+    entry = [0.0240, 0.0255, 0.0330, 0.0238, 0.0246, 0.0244, 0.0335, 0.0250, 0.0236, 0.0340, 0.0252, 0.0242]
+    estimate = timing.estimate(baseline, entry, 0.95, config.load().timing.speed_quantile)
     compression = 2_180_000 / 545_000
     text = SUBMITTING.read_text()
-    expected = [
-        f"mean log ratio {estimate.log_mean:.4f}", f"standard deviation {estimate.log_sd:.4f}",
-        f"**speedup = e^{estimate.log_mean:.4f} = {estimate.speedup:.3f}x**",
+    rows = [f"| {i + 1} | {b:.4f} | {e:.4f} | {b / e:.4f} |" for i, (b, e) in enumerate(zip(baseline, entry, strict=True))]
+    r, s = stats.quantile_ranks(len(baseline), 0.25, 0.95)
+    q_base, q_entry = stats.percentile(baseline, 25), stats.percentile(entry, 25)
+    expected = rows + [
+        f"**speedup = {q_base:.5f} / {q_entry:.5f} = {estimate.speedup:.3f}x**",
+        f"would read {math.exp(estimate.paired_log_mean):.3f}x",
+        f"the {r}st to {s}th smallest", f"baseline {sorted(baseline)[r - 1]:.4f} to {sorted(baseline)[s - 1]:.4f}",
+        f"entry\n  {sorted(entry)[r - 1]:.4f} to {sorted(entry)[s - 1]:.4f}",
         f"**{estimate.ci_low:.3f}x to {estimate.ci_high:.3f}x**", f"(±{estimate.half_width:.1%}",
         f"**compression = {compression:.3f}x**",
         f"= {scoring.efficiency(estimate.speedup, compression, 68.90 - 70.10, 1.0):.3f}**",
-        f"would be 1.991 × 4.000 = {scoring.efficiency(estimate.speedup, compression, 70.60 - 70.10, 1.0):.3f}",
+        f"would be {estimate.speedup:.3f} × 4.000 = {scoring.efficiency(estimate.speedup, compression, 70.60 - 70.10, 1.0):.3f}",
     ]
     assert [line for line in expected if line not in text] == []
 

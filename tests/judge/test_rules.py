@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -15,7 +16,8 @@ CONFIG = config.load()
 
 def evidence(speedup: float = 2.0, compression: float = 4.0, entry_acc: float = 77.0, base_acc: float = 78.0,
              **changes: object) -> rules.Evidence:
-    est = timing.SpeedupEstimate(speedup, speedup * 0.98, speedup * 1.02, 0.02, 0.0, 0.01, 30, 0.95)
+    est = timing.SpeedupEstimate(speedup, speedup * 0.98, speedup * 1.02, 0.02, math.log(speedup), math.log(speedup),
+                                 0.01, 30, 0.95, 0.25)
     scores = scoring.score(est, 1000, int(1000 / compression), base_acc, entry_acc, 1.0)
     ev = rules.Evidence(
         division="closed", scores=scores, entry_accuracy_pct=entry_acc, entry_dithered_accuracy_pct=entry_acc,

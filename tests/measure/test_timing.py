@@ -27,38 +27,79 @@ def test_t_quantile_is_symmetric() -> None:
     assert stats.t_quantile(0.025, 7) == pytest.approx(-stats.t_quantile(0.975, 7))
 
 
-def test_speedup_is_geometric_mean_of_paired_ratios() -> None:
-    est = timing.estimate([2.0, 4.0, 8.0], [1.0, 1.0, 1.0], 0.95)
-    assert est.speedup == pytest.approx(4.0)  # (2*4*8)^(1/3)
-    logs = [math.log(2), math.log(4), math.log(8)]
-    margin = stats.t_quantile(0.975, 2) * stats.stdev(logs) / math.sqrt(3)
-    assert est.ci_low == pytest.approx(4.0 * math.exp(-margin))
-    assert est.ci_high == pytest.approx(4.0 * math.exp(margin))
+def test_speedup_is_the_ratio_of_the_models_lower_quartiles() -> None:
+    baseline, entry = [2.0, 4.0, 8.0, 16.0, 32.0], [1.0, 1.0, 2.0, 2.0, 3.0]
+    est = timing.estimate(baseline, entry, 0.95, 0.25)
+    assert est.speedup == pytest.approx(4.0 / 1.0)  # numpy-style percentiles: q25 of each list
+    assert est.log_speedup == pytest.approx(math.log(4.0))
+    logs = [math.log(b / e) for b, e in zip(baseline, entry, strict=True)]
+    assert est.paired_log_mean == pytest.approx(stats.mean(logs))
+    assert est.speedup == pytest.approx(stats.percentile(baseline, 25) / stats.percentile(entry, 25))
 
 
-def test_pairing_cancels_drift_that_hits_both_models() -> None:
+def test_a_machine_that_switches_into_contention_reads_the_quiet_ratio_not_the_mix() -> None:
+    # Measured on this project's VM: quiet, baseline ~55 ms and entry ~31 ms a sample (1.77x); with another
+    # tenant in the shared caches ~85 ms and ~40 ms (2.1x). Which mix a run sees is chance; the quiet ratio is not.
+    rng = random.Random(3)
+    for contended in (0.0, 0.3, 0.6):
+        baseline, entry = [], []
+        for _ in range(200):
+            slow = rng.random() < contended
+            baseline.append((0.085 if slow else 0.055) * rng.uniform(0.99, 1.01))
+            entry.append((0.040 if slow else 0.031) * rng.uniform(0.99, 1.01))
+        est = timing.estimate(baseline, entry, 0.95, 0.25)
+        assert est.speedup == pytest.approx(0.055 / 0.031, rel=0.01), contended
+        assert est.ci_low <= 0.055 / 0.031 <= est.ci_high
+        if contended >= 0.3:  # the paired mean reads the mix: what the grader reported before
+            assert math.exp(est.paired_log_mean) > 1.03 * 0.055 / 0.031
+
+
+def test_drift_that_hits_both_models_alike_does_not_move_the_reading() -> None:
     # The machine slows down 3x over the run; the entry is always exactly twice as fast.
     drift = [1.0 + 0.1 * i for i in range(20)]
-    est = timing.estimate([2.0 * d for d in drift], drift, 0.95)
+    est = timing.estimate([2.0 * d for d in drift], drift, 0.95, 0.25)
     assert est.speedup == pytest.approx(2.0)
-    assert est.half_width == pytest.approx(0.0, abs=1e-12)
+    assert est.ci_low <= 2.0 <= est.ci_high
 
 
-def test_one_pair_gives_an_inconclusive_interval_not_a_guess() -> None:
-    est = timing.estimate([2.0], [1.0], 0.95)
+def test_the_interval_covers_the_true_ratio_at_its_stated_confidence() -> None:
+    rng = np.random.default_rng(11)
+    truth, runs, covered = 1.8, 400, 0
+    for _ in range(runs):
+        baseline = np.exp(rng.normal(math.log(0.055), 0.1, 40))
+        entry = np.exp(rng.normal(math.log(0.055 / truth), 0.1, 40))
+        est = timing.estimate(list(baseline), list(entry), 0.95, 0.25)
+        covered += est.ci_low <= truth <= est.ci_high
+    assert covered / runs >= 0.93
+
+
+@pytest.mark.parametrize("n", [11, 20, 37, 60, 200, 1000])
+def test_quantile_ranks_cover_the_quantile_with_at_least_the_confidence(n: int) -> None:
+    r, s = stats.quantile_ranks(n, 0.25, 0.95)
+    coverage = sum(math.comb(n, k) * 0.25 ** k * 0.75 ** (n - k) for k in range(r, s))
+    assert coverage >= 0.95
+    assert 1 <= r < s <= n
+
+
+def test_too_few_pairs_give_an_inconclusive_interval_not_a_guess() -> None:
+    assert stats.quantile_ranks(10, 0.25, 0.95) is None  # even [min, max] covers the lower quartile only 94%
+    est = timing.estimate([2.0] * 10, [1.0] * 10, 0.95, 0.25)
+    assert est.speedup == pytest.approx(2.0)
     assert est.ci_low is None and est.ci_high is None and est.half_width is None
 
 
 class FakeWorker:
     """A worker whose model costs ``per_image`` CPU seconds an image, plus the harness costs every model pays.
 
+    A ``contended`` fraction of its requests run 1.5x slower (the state switches of a shared machine).
     Wall time is CPU time plus ``preempted`` (waiting for the CPU) plus ``paused`` (stopped);
     ``threads`` > 1 spreads the work over that many cores (CPU time stays, wall time shrinks).
     """
 
     def __init__(self, per_image: float, noise: float = 0.0, seed: int = 0, *, request_s: float = 0.0005,
-                 query_s: float = 0.00002, preempted: float = 0.0, paused: float = 0.0, threads: int = 1) -> None:
-        self.per_image, self.noise = per_image, noise
+                 query_s: float = 0.00002, preempted: float = 0.0, paused: float = 0.0, threads: int = 1,
+                 contended: float = 0.0) -> None:
+        self.per_image, self.noise, self.contended = per_image, noise, contended
         self.request_s, self.query_s = request_s, query_s
         self.preempted, self.paused, self.threads = preempted, paused, threads
         self.rng = random.Random(seed)
@@ -70,6 +111,8 @@ class FakeWorker:
     def time_queries(self, images: np.ndarray, batch_size: int) -> tuple[float, np.ndarray]:
         self.calls.append(images)
         work = self.per_image * len(images) * (1.0 + self.rng.uniform(-self.noise, self.noise))
+        if self.rng.random() < self.contended:  # another tenant in the shared caches: this sample runs 1.5x slower
+            work *= 1.5
         cpu = work + self.request_s + self.query_s * len(images) / batch_size
         wall = cpu / self.threads + self.preempted * cpu + self.paused * cpu
         self.cpu += cpu
@@ -110,8 +153,9 @@ def test_harness_costs_are_subtracted_so_the_sample_length_does_not_move_the_rea
     # workers alike; a naive ratio of sample times would read 2.0 only for infinitely long samples.
     params = replace(PARAMS, min_sample_seconds=sample_seconds)
     result = run(FakeWorker(0.0010), FakeWorker(0.0005), params)
-    assert result.estimate(PARAMS.confidence).speedup == pytest.approx(2.0, rel=1e-9)
-    naive = timing.estimate([p.baseline.wall_s for p in result.pairs], [p.entry.wall_s for p in result.pairs], 0.95)
+    assert result.estimate(PARAMS).speedup == pytest.approx(2.0, rel=1e-9)
+    naive = timing.estimate([p.baseline.wall_s for p in result.pairs], [p.entry.wall_s for p in result.pairs], 0.95,
+                           0.25)
     assert naive.speedup < 1.99  # the bias the null model removes is really there
 
 
@@ -123,11 +167,11 @@ def test_a_models_fixed_cost_per_request_is_differenced_away_at_any_sample_lengt
     params = replace(PARAMS, min_sample_seconds=sample_seconds)
     result = run(FakeWorker(0.0010, request_s=0.0013), FakeWorker(0.0005, request_s=0.0013), params)
     assert result.calibration.short_queries == int(result.calibration.queries_per_sample * PARAMS.short_sample_fraction)
-    assert result.estimate(PARAMS.confidence).speedup == pytest.approx(2.0, rel=1e-9)
+    assert result.estimate(PARAMS).speedup == pytest.approx(2.0, rel=1e-9)
     single = run(FakeWorker(0.0010, request_s=0.0013), FakeWorker(0.0005, request_s=0.0013),
                  replace(params, short_sample_fraction=0.0))
     assert single.calibration.short_queries == 0
-    assert single.estimate(PARAMS.confidence).speedup < 1.99  # the bias the difference removes is really there
+    assert single.estimate(PARAMS).speedup < 1.99  # the bias the difference removes is really there
 
 
 def test_each_sample_times_a_short_request_on_other_fresh_images_and_keeps_their_answers() -> None:
@@ -156,13 +200,13 @@ def test_samples_are_shortened_when_fresh_images_run_short_and_the_warning_says_
     result = run(FakeWorker(0.0010), FakeWorker(0.00001), n=3000)
     assert result.calibration.shortened_by_supply
     assert len(result.pairs) >= PARAMS.min_pairs
-    found = timing.warnings(result, result.estimate(0.95), PARAMS)
+    found = timing.warnings(result, result.estimate(PARAMS), PARAMS)
     assert any("supply of fresh test images" in w for w in found)
 
 
 def test_stops_when_the_interval_reaches_the_target() -> None:
     result = run(FakeWorker(0.002, noise=0.01, seed=1), FakeWorker(0.001, noise=0.01, seed=2))
-    est = result.estimate(PARAMS.confidence)
+    est = result.estimate(PARAMS)
     assert result.stop == "target"
     assert est.pairs >= PARAMS.min_pairs
     assert est.half_width <= PARAMS.target_ci_half_width
@@ -230,17 +274,17 @@ def test_a_stopped_baseline_neither_slows_it_down_nor_counts() -> None:
     # and each such pair is discarded as 'stopped', so the reading stays the honest 1.0.
     result = run(FakeWorker(0.001, paused=1.0), FakeWorker(0.001))
     assert all(p.invalid and "stopped" in p.invalid for p in result.pairs)
-    assert result.estimate(0.95) is None
+    assert result.estimate(PARAMS) is None
     honest = run(FakeWorker(0.001, paused=0.1), FakeWorker(0.001))
-    assert honest.estimate(0.95).speedup == pytest.approx(1.0)
+    assert honest.estimate(PARAMS).speedup == pytest.approx(1.0)
 
 
 def test_preemption_by_other_processes_does_not_bias_the_speedup() -> None:
     result = run(FakeWorker(0.002, preempted=0.8), FakeWorker(0.001, preempted=0.1))
     assert not any(p.invalid for p in result.pairs)
-    assert result.estimate(0.95).speedup == pytest.approx(2.0)
-    assert result.wall_estimate(0.95).speedup > 3.0  # the wall clock would have been fooled
-    assert any("held the timed CPU" in w for w in timing.warnings(result, result.estimate(0.95), PARAMS))
+    assert result.estimate(PARAMS).speedup == pytest.approx(2.0)
+    assert result.wall_estimate(PARAMS).speedup > 3.0  # the wall clock would have been fooled
+    assert any("held the timed CPU" in w for w in timing.warnings(result, result.estimate(PARAMS), PARAMS))
 
 
 def test_an_entry_on_two_cores_is_flagged_and_its_pairs_discarded() -> None:
@@ -274,9 +318,11 @@ def test_idle_worker_burning_cpu_is_measured() -> None:
 
 
 def test_timing_quality_stays_quiet_for_a_noisy_but_converged_run() -> None:
-    # Per-sample CV over 10% is noise the paired interval already covers: no warning for that alone.
-    result = run(FakeWorker(0.002, noise=0.2, seed=1), FakeWorker(0.001, noise=0.2, seed=2))
-    est = result.estimate(PARAMS.confidence)
+    # Per-sample CV over 10% (a third of the samples contended) is noise the interval already covers:
+    # no warning for that alone.
+    result = run(FakeWorker(0.002, noise=0.02, seed=1, contended=0.3),
+                 FakeWorker(0.001, noise=0.02, seed=2, contended=0.3))
+    est = result.estimate(PARAMS)
     assert timing.cv(result.entry_s) > 0.1
     assert est.half_width <= 2 * PARAMS.target_ci_half_width
     assert timing.warnings(result, est, PARAMS) == []
@@ -285,22 +331,22 @@ def test_timing_quality_stays_quiet_for_a_noisy_but_converged_run() -> None:
 def test_timing_quality_warns_when_the_interval_stays_wide() -> None:
     ticks = iter(range(1000))
     result = run(FakeWorker(0.002, noise=0.9, seed=1), FakeWorker(0.001, noise=0.9, seed=2),
-                 replace(PARAMS, budget_seconds=3), clock=lambda: next(ticks))
-    found = timing.warnings(result, result.estimate(PARAMS.confidence), PARAMS)
+                 replace(PARAMS, budget_seconds=30), clock=lambda: next(ticks))
+    found = timing.warnings(result, result.estimate(PARAMS), PARAMS)
     assert any("reached only" in w for w in found)
 
 
 def test_timing_quality_warns_when_many_pairs_were_discarded() -> None:
     result = run(FakeWorker(0.001, paused=1.0), FakeWorker(0.001))
-    assert any("pairs were discarded" in w for w in timing.warnings(result, result.estimate(0.95), PARAMS))
+    assert any("pairs were discarded" in w for w in timing.warnings(result, result.estimate(PARAMS), PARAMS))
 
 
 @pytest.mark.parametrize(("baseline", "entry", "left", "expected"), [
     (0.0010, 0.0005, 10000, (round(PARAMS.min_sample_seconds / 0.0005), False)),
     (0.0005, 0.0010, 10000, (round(PARAMS.min_sample_seconds / 0.0005), False)),  # the faster model decides
     (0.5, 0.5, 10000, (PARAMS.min_queries_per_sample, False)),  # never under the minimum
-    # 4000 wanted; 10000 images for 10 pairs of a long request and a short one of 1/8 its queries
-    (0.0010, 0.00001, 10000, (math.floor(10000 / (10 * (1 + PARAMS.short_sample_fraction))), True)),
+    # 4000 wanted; 10000 images for min_pairs pairs of a long request and a short one of 1/8 its queries
+    (0.0010, 0.00001, 10000, (math.floor(10000 / (PARAMS.min_pairs * (1 + PARAMS.short_sample_fraction))), True)),
 ])
 def test_plan_queries(baseline: float, entry: float, left: int, expected: tuple[int, bool]) -> None:
     assert timing.plan_queries(baseline, entry, PARAMS, left) == expected
