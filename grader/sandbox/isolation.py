@@ -5,10 +5,14 @@ worker runs under a uid of its own, leased for its lifetime from a range that is
 not in ``/etc/passwd`` (two workers never share one, even across concurrent
 gradings), in its own PID, network, mount and IPC namespaces: it sees only its
 own processes in ``/proc``, has no network, and the test data folders are
-covered by an empty read-only tmpfs. This needs root or passwordless sudo, the
-util-linux tools, and an interpreter every uid can read. Otherwise ``process``:
-a plain child process. At both levels the worker installs a seccomp filter on
-itself and makes itself non-dumpable (``grader/sandbox/worker.py``), and sets rlimits.
+covered by an empty read-only tmpfs. Every mount it can see is read-only but its
+own writable dirs and a private ``/dev/shm``, so it is stateless: nothing it
+writes outlives it for a later worker to read (``/tmp``, ``/var/tmp`` and the other
+world-writable folders of the host included). This needs root or passwordless
+sudo, the util-linux tools, and an interpreter every uid can read. Otherwise
+``process``: a plain child process, which can write wherever the grader can. At
+both levels the worker installs a seccomp filter on itself and makes itself
+non-dumpable (``grader/sandbox/worker.py``), and sets rlimits.
 
 The decision is a pure function of the facts probed (:func:`plan_isolation`), so
 each branch is tested without needing every kind of machine.
@@ -44,11 +48,23 @@ Level = Literal["process", "user+netns"]
 Requested = Literal["auto", "process"]  # what a caller may ask for
 
 # pid 1 of the worker's PID namespace, run as root inside the new namespaces. It covers the
-# hidden folders, gives /dev/shm a private tmpfs, hands the writable dirs to the worker's uid,
-# runs the worker (setpriv ... python) as its child, then kills whatever the worker left in the
-# namespace and (under sudo) hands the worker's files back to the grader's uid so it can read
-# and delete them. It stays pid 1 so that kernel signals (SIGXCPU) still reach the worker, and
-# its exit status is the worker's (128 + n for signal n). When it dies, the namespace dies.
+# hidden folders, then makes every mount the worker can see read-only (bind remounts keep each
+# mount's nosuid/nodev/noexec and leave device nodes such as /dev/null usable), so that nothing it
+# writes outside its own dirs (/tmp, /var/tmp, /dev/mqueue, /run/lock, any world-writable folder on
+# any mount) can outlive it for a later worker to read. Its temp dir is bound onto itself first, so
+# that it is a mount of its own, made read-only with the rest and writable again for the hand-back
+# below; each writable dir is then bound onto itself (the copy is read-only: a bind takes its
+# source mount's flags) and remounted writable; /dev/shm gets a private tmpfs. It hands the
+# writable dirs to the worker's uid, runs the worker (setpriv ... python) as its child, then kills
+# whatever the worker left in the namespace and (under sudo) hands the worker's files back to the
+# grader's uid so it can read and delete them. It stays pid 1 so that kernel signals (SIGXCPU)
+# still reach the worker, and its exit status is the worker's (128 + n for signal n). When it dies,
+# the namespace dies, and its mounts with it (unshare makes them private: nothing reaches the host).
+# A mount is remounted where its path reaches it: a mount covered by a later one (the host's
+# /proc and /proc/sys/fs/binfmt_misc under the new /proc) is reached by no path, so its path
+# names nothing or another mount (the mount id of the open path, from fdinfo, tells which), and it
+# is skipped; that other mount has its own line. A path that cannot be opened is remounted all
+# the same, and any failure stops the set-up (exit 120): the grade fails closed.
 INIT_SCRIPT = r"""
 uid=$1 owner=$2 root=$3 n=$4
 shift 4
@@ -57,26 +73,40 @@ while [ "$n" -gt 0 ]; do
     shift
     n=$((n - 1))
 done
+if [ "$root" != - ]; then
+    chown ":$uid" "$root" && chmod 0750 "$root" && mount -n --bind "$root" "$root" || exit 120
+fi
+while read -r id _ _ _ point _; do
+    case $point in
+        *\\*)  # mountinfo writes space, tab, newline and backslash as \040 \011 \012 \134
+            point=$(printf '%s\n' "$point" | sed 's/\\\([0-7][0-7][0-7]\)/\\0\1/g') || exit 120
+            point=$(printf '%b.' "$point") || exit 120
+            point=${point%.} ;;
+    esac
+    [ -e "$point" ] || continue
+    here=$(sed -n 's/^mnt_id:[[:space:]]*//p' /proc/self/fdinfo/5 2>/dev/null 5<"$point")
+    if [ -z "$here" ] || [ "$here" = "$id" ]; then
+        mount -n -o remount,bind,ro "$point" || exit 120
+    fi
+done < /proc/self/mountinfo
 if [ -d /dev/shm ]; then
     mount -n -t tmpfs -o nosuid,nodev,noexec,size=16m,mode=1777 tinymlperf-shm /dev/shm || exit 120
 fi
 n=$1
 shift
 while [ "$n" -gt 0 ]; do
+    mount -n --bind "$1" "$1" && mount -n -o remount,bind,rw "$1" || exit 120
     chown "$uid:$uid" "$1" && chmod 0700 "$1" || exit 120
     shift
     n=$((n - 1))
 done
-if [ "$root" != - ]; then
-    chown ":$uid" "$root" && chmod 0750 "$root" || exit 120
-fi
 exec 3>&2 2>/dev/null 4<&0  # the shell's own job messages ("Killed") stay out of the worker's output
 "$@" 2>&3 3>&- <&4 4<&- &
 wait $!
 status=$?
 kill -KILL -1
 if [ "$root" != - ] && [ "$owner" != 0:0 ]; then
-    chown -R "$owner" "$root"
+    mount -n -o remount,bind,rw "$root" && chown -R "$owner" "$root"
 fi
 exit $status
 """
@@ -121,7 +151,9 @@ def strong_walls(hidden: Sequence[Path]) -> tuple[str, ...]:
             "net namespace: no network interfaces but a down loopback",
             f"mount namespace: hidden under an empty read-only tmpfs: {shown}; private /dev/shm",
             "ipc namespace: no System V IPC shared with other processes",
-            "files: its writable dirs are owned by its uid, mode 0700; the rest of its temp dir is read-only")
+            "files: its writable dirs are owned by its uid, mode 0700; the rest of its temp dir is read-only",
+            "read-only mounts: every mount it sees but its writable dirs and /dev/shm (/tmp, /var/tmp, "
+            "/dev/mqueue, /run/lock included): nothing it writes outlives it for a later worker")
 
 
 class UidLease:

@@ -6,7 +6,8 @@ allowlisted environment, its own temp dir, resource limits, one CPU, a seccomp
 filter it installs on itself, an import allowlist and a PEP 578 audit hook.
 Where the machine allows it (root, or passwordless sudo) it also runs under a
 uid of its own in its own PID, network, mount and IPC namespaces, with the test
-data hidden; the level achieved is decided and reported by ``grader.sandbox.isolation``.
+data hidden and every mount read-only but its own writable dirs (nothing it writes
+outlives it); the level achieved is decided and reported by ``grader.sandbox.isolation``.
 
 Parent and worker talk over dedicated pipes with length-prefixed messages (a
 JSON header, then raw array bytes). The parent never unpickles anything and

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,15 @@ import numpy as np
 import pytest
 
 from grader.core.errors import SandboxError, SubmissionError
-from grader.sandbox.isolation import UID_BASE, UID_SPAN, ci_policy, lease_uid, plan_isolation
+from grader.sandbox.isolation import (
+    SETUP_FAILED,
+    UID_BASE,
+    UID_SPAN,
+    ci_policy,
+    lease_uid,
+    namespace_prefix,
+    plan_isolation,
+)
 from grader.sandbox.parent import (
     WORKER_SCRIPT,
     ModelWorker,
@@ -36,6 +45,7 @@ from tests.sandbox_helpers import (
     random_weights,
     small_limits,
     strong_python,
+    world_readable_dir,
     write_model,
     write_recipe,
 )
@@ -369,6 +379,72 @@ def test_a_worker_gone_is_not_killed_by_pid_number_through_sudo(monkeypatch: pyt
     finally:
         os.close(pidfd)
     assert calls == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("failing", ["remount,bind,ro", "--bind", "remount,bind,rw"])
+def test_user_netns_setup_fails_closed_when_a_mount_step_fails(tmp_path: Path, failing: str) -> None:
+    # The namespace set-up runs `mount` by PATH: a stand-in that refuses one kind of call (making a
+    # mount read-only, binding a writable dir onto itself, making it writable again) must stop the
+    # set-up with SETUP_FAILED before the command runs. Under sudo PATH is reset: root only.
+    strong_python()
+    if os.geteuid() != 0:
+        pytest.skip("needs a root grader: sudo resets PATH, so the stand-in mount would not be used")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "mount").write_text(f'#!/bin/sh\ncase " $* " in *" {failing} "*) exit 32 ;; esac\n'
+                                f'exec {shutil.which("mount")} "$@"\n')
+    os.chmod(fake / "mount", 0o755)
+    root = tmp_path / "root"
+    (root / "scratch").mkdir(parents=True)
+    argv = namespace_prefix(False, UID_BASE + UID_SPAN - 1, root=root, writable=[root / "scratch"], hidden=(),
+                            env={"PATH": "/usr/bin:/bin"}) + ["echo", "RAN"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, env={"PATH": f"{fake}:/usr/bin:/bin"})
+    assert (done.returncode, done.stdout) == (SETUP_FAILED, ""), done
+    unfaked = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert (unfaked.returncode, unfaked.stdout) == (0, "RAN\n"), unfaked
+
+
+@pytest.mark.slow
+def test_user_netns_makes_read_only_a_world_writable_mount_whose_path_mountinfo_escapes() -> None:
+    # /proc/self/mountinfo writes a space as \\040 and a backslash as \\134: the set-up must decode
+    # them to remount the mount (a path left encoded names nothing and would be skipped as unreachable).
+    # The mount is made in a mount namespace of the test's own, so the host never sees it.
+    strong_python()
+    if os.geteuid() != 0:
+        pytest.skip("needs a root grader to mount a tmpfs in a namespace of the test's own")
+    with world_readable_dir() as shared:
+        odd = shared / "a b\\c"
+        odd.mkdir()
+        root = shared / "root"
+        (root / "scratch").mkdir(parents=True)
+        worker = namespace_prefix(False, UID_BASE + UID_SPAN - 2, root=root, writable=[root / "scratch"], hidden=(),
+                                  env={"PATH": "/usr/bin:/bin"})
+        writes = 'echo x > "$0/left" && echo WROTE; echo x > "$1/mine" && echo OWN'
+        done = _after_mounting(f"mount -t tmpfs -o size=64k,mode=1777 odd {shlex.quote(str(odd))}",
+                               [*worker, "/bin/sh", "-c", writes, str(odd), str(root / "scratch")])
+    assert done.returncode == 0 and done.stdout == "OWN\n", done
+    assert "Read-only file system" in done.stderr, done
+
+
+@pytest.mark.slow
+def test_user_netns_skips_a_mount_that_the_new_proc_covers() -> None:
+    # GitHub's Ubuntu runners mount binfmt_misc (an autofs) at /proc/sys/fs/binfmt_misc: in the
+    # worker's namespace that mount lies under the new /proc, and its path names a plain folder of
+    # the new /proc, which cannot be remounted. The set-up must skip it, not fail every grade.
+    strong_python()
+    if os.geteuid() != 0:
+        pytest.skip("needs a root grader to mount a tmpfs in a namespace of the test's own")
+    worker = namespace_prefix(False, UID_BASE + UID_SPAN - 3, root=None, writable=(), hidden=(),
+                              env={"PATH": "/usr/bin:/bin"})
+    done = _after_mounting("mount -t tmpfs -o size=4k covered /proc/sys/fs/binfmt_misc", [*worker, "echo", "RAN"])
+    assert (done.returncode, done.stdout) == (0, "RAN\n"), done
+
+
+def _after_mounting(mount: str, argv: list[str]) -> subprocess.CompletedProcess:
+    """``argv`` run after the shell command ``mount``, in a mount namespace of its own: the host never sees it."""
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+                           f'{mount} && exec "$@"', "sh", *argv], capture_output=True, text=True, timeout=30)
 
 
 def _namespace(pid: int, ns: str) -> str:

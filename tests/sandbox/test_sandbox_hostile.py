@@ -7,6 +7,7 @@ and nothing written where it should not be.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -714,3 +715,76 @@ def test_other_workers_files_cannot_be_written_or_read(tmp_path: Path) -> None:
         assert_answers_promptly(victim)
     assert not [line for line in lines if "SUCCEEDED" in line], lines
     assert f"write scratch refused {errno.EACCES}" in lines and f"list root refused {errno.EACCES}" in lines
+
+
+# The places a hostile entry would try for a file that outlives its worker: the world-writable
+# folders of the host (sticky, mode 1777) and its own HOME.
+PUBLIC_PLACES = ("/tmp", "/var/tmp", "/dev/mqueue", "/run/lock")
+
+
+def test_a_worker_leaves_no_file_that_a_later_worker_can_read(tmp_path: Path) -> None:
+    name = "tinymlperf-leftover-" + os.urandom(6).hex()
+    places = [p for p in PUBLIC_PLACES if os.path.isdir(p)]
+    try:
+        writer = attacker(tmp_path / "writer", """
+            home = posix.environ[b"HOME"].decode()
+            report("uid", posix.getuid())
+            report("home", home)
+
+            def leave(path):
+                fd = posix.open(path, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL, 0o644)
+                posix.fchmod(fd, 0o644)  # past the worker's umask 077: readable by every uid
+                try:
+                    return posix.write(fd, b"CACHED-" + NAME.encode())
+                except OSError:
+                    return "created"  # a POSIX message queue under /dev/mqueue takes no write()
+                finally:
+                    posix.close(fd)
+
+            for place in PLACES + [home]:
+                attempt("write " + place, lambda: leave(place + "/" + NAME))
+        """, NAME=name, PLACES=places)
+        first = run_attack(writer, "user+netns")
+        home = next(line.split(" ", 1)[1] for line in first if line.startswith("home "))
+        reader = attacker(tmp_path / "reader", """
+            report("uid", posix.getuid())
+            read = sys.modules["builtins"].open
+            for place in PLACES:
+                attempt("read " + place, lambda: read(place + "/" + NAME, "rb").read())
+        """, NAME=name, PLACES=places + [home])
+        second = run_attack(reader, "user+netns")
+        left = [p for p in places if os.path.lexists(f"{p}/{name}")]
+    finally:
+        for place in places:
+            with contextlib.suppress(OSError):
+                os.unlink(f"{place}/{name}")
+    assert first[0] != second[0] and first[0].startswith("uid "), (first, second)  # two uids
+    assert not [line for line in second if "SUCCEEDED" in line], second
+    assert f"read {home} refused {errno.ENOENT}" in second, second  # its temp dir is gone with it
+    assert left == [], left
+    assert any(line.startswith(f"write {home} SUCCEEDED") for line in first), first  # its own dirs still work
+    for place in places:
+        assert f"write {place} refused {errno.EROFS}" in first or f"write {place} refused {errno.EACCES}" in first, \
+            first
+
+
+def test_every_mount_a_worker_sees_is_read_only_but_its_own_dirs_and_shm(tmp_path: Path) -> None:
+    # Not just the known world-writable folders: any sticky o+w folder on any mount would do.
+    folder = attacker(tmp_path, """
+        seen = set()
+        with open("/proc/self/mountinfo", "rb") as f:
+            for line in f.read().decode().splitlines():
+                point = line.split(" ")[4].encode().decode("unicode_escape")  # \\040 and friends
+                try:
+                    if not posix.statvfs(point).f_flag & posix.ST_RDONLY:
+                        seen.add(point)
+                except OSError:
+                    pass  # covered by a later mount: not reachable by its path
+        report("home", posix.environ[b"HOME"].decode())
+        for point in sorted(seen):
+            report("writable", point)
+    """)
+    lines = run_attack(folder, "user+netns")
+    home = next(line.split(" ", 1)[1] for line in lines if line.startswith("home "))
+    writable = [line.split(" ", 1)[1] for line in lines if line.startswith("writable ")]
+    assert sorted(writable) == sorted([home, "/dev/shm"]), lines
