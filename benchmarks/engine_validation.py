@@ -263,8 +263,9 @@ def main() -> int:
                     readings_total += 1
                     warned_total += bool(warned)
                     notes += [f"round {r + 1}, {knob * 1000:g} ms: {w}" for w in warned]
+                    interval = f"±{est.half_width:.1%}" if est.half_width is not None else "no interval"
                     print(f"  round {r + 1} min_sample {knob * 1000:4.0f} ms: {est.speedup:.4f}x "
-                          f"(±{est.half_width:.1%}, {est.pairs} pairs of {run.calibration.queries_per_sample}"
+                          f"({interval}, {est.pairs} pairs of {run.calibration.queries_per_sample}"
                           f"-{run.calibration.short_queries} queries, waited {run.wait_fraction:.0%})", flush=True)
                 pad = bytearray(int(rng.integers(0, 70_000)))  # this round's heap layout for the one-process models
                 models = (("baseline", load_model(BASELINE, f"baseline{r}")), ("entry", load_model(folder, f"{key}{r}")))
