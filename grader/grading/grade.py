@@ -246,10 +246,10 @@ def _metrics(run: ModelRun, labels: np.ndarray, seconds: list[float], images_per
     )
 
 
-def _mismatches(run: timing.PairedRun, reference: ModelRun, labels: list[np.ndarray]) -> int:
+def _mismatches(indices: list[np.ndarray], reference: ModelRun, labels: list[np.ndarray]) -> int:
     """Timed labels that differ from the accuracy pass's labels for the same (dithered) images."""
     return sum(int(np.sum(got != reference.dithered_predictions[idx]))
-               for idx, got in zip(run.indices, labels, strict=True))
+               for idx, got in zip(indices, labels, strict=True))
 
 
 def _isolation_report(isolation: Isolation) -> IsolationReport:
@@ -445,8 +445,8 @@ def _score_step(config: Competition, submission: Submission, labels: np.ndarray,
     entry_metrics = _metrics(runs.entry, labels, run.entry_s, per_sample, footprints.entry)
     scores = scoring.score(speed, footprints.baseline.size_bytes, footprints.entry.size_bytes,
                            baseline_metrics.accuracy_pct, entry_metrics.accuracy_pct, config.accuracy_penalty_per_pp)
-    mismatches = _mismatches(run, runs.entry, run.entry_labels)
-    baseline_mismatches = _mismatches(run, runs.baseline, run.baseline_labels)
+    mismatches = _mismatches(run.indices, runs.entry, run.entry_labels)
+    baseline_mismatches = _mismatches(run.baseline_indices, runs.baseline, run.baseline_labels)
     if baseline_mismatches:
         warnings.append(f"the baseline's timed predictions differ from its accuracy pass on {baseline_mismatches} "
                         "images (float noise between batch sizes)")
@@ -528,6 +528,7 @@ def timing_report(run: timing.PairedRun, speed: timing.SpeedupEstimate, params: 
         batch_size=params.batch_size,
         queries_per_sample=cal.queries_per_sample,
         short_queries=cal.short_queries,
+        slower_queries=cal.slower_queries or None,
         speed_quantile=speed.quantile,
         warmup_queries=params.warmup_queries,
         calibration=CalibrationReport(cal.overhead_query_s, cal.baseline_query_s, cal.entry_query_s,

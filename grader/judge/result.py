@@ -194,10 +194,11 @@ class TimingReport:
     warnings: tuple[str, ...]
     short_queries: int = 0  # of the short request subtracted from each long one (0: none)
     speed_quantile: float | None = None  # the speedup is the ratio of this quantile of each model's samples
+    slower_queries: int | None = None  # the slower model's long request, sized to last as long (None: all equal)
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "speed_quantile": self.speed_quantile,
+            "speed_quantile": self.speed_quantile, "slower_queries": self.slower_queries,
             "pairs": self.pairs, "pairs_discarded": self.pairs_discarded, "batch_size": self.batch_size,
             "queries_per_sample": self.queries_per_sample, "short_queries": self.short_queries,
             "warmup_queries": self.warmup_queries,
@@ -223,7 +224,8 @@ class TimingReport:
             data["log_ratio_mean"], data["log_ratio_sd"], data["ci_half_width"], data["confidence"],
             data["interval_covers"], data["wall_speedup"], data["wait_fraction"], data["cv_baseline"],
             data["cv_entry"], data["stop_reason"], IdleCpu(idle["baseline"], idle["entry"]),
-            tuple(data["warnings"]), data.get("short_queries", 0), data.get("speed_quantile"))
+            tuple(data["warnings"]), data.get("short_queries", 0), data.get("speed_quantile"),
+            data.get("slower_queries"))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 
 from grader.core.config import Competition
 from grader.core.errors import SubmissionError
-from grader.measure.timing import Calibration
+from grader.measure.timing import Calibration, Who, short_queries
 
 # An early stop for speed needs the entry's own per-image cost above this too: the baseline's
 # calibrated cost (a few queries, net of the harness) can read near zero on a noisy machine, which
@@ -66,9 +66,15 @@ def latency_of(cal: Calibration, config: Competition) -> Latency:
 def projected_timing_s(cal: Calibration, config: Competition) -> float:
     """Seconds that ``min_pairs`` pairs would take: three models, warm-up and timed queries each."""
     t = config.timing
-    per_query = 3 * cal.overhead_query_s + cal.baseline_query_s + cal.entry_query_s
     requests = 2 if cal.short_queries else 1
-    return t.min_pairs * (requests * t.warmup_queries + cal.queries_per_sample + cal.short_queries) * per_query
+    per_pair = 0.0
+    costs: tuple[tuple[Who, float], ...] = (("overhead", 0.0), ("baseline", cal.baseline_query_s),
+                                           ("entry", cal.entry_query_s))
+    for who, cost in costs:
+        n = cal.queries_of(who)
+        queries = requests * t.warmup_queries + n + (short_queries(n, t) if cal.short_queries else 0)
+        per_pair += queries * (cal.overhead_query_s + cost)
+    return t.min_pairs * per_pair
 
 
 def too_slow(cal: Calibration, config: Competition) -> str | None:

@@ -31,6 +31,11 @@ a reference measured another way):
 - **Calibrated sample length**: ``calibration_samples`` untimed rounds measure each model's
   per-query cost; ``q`` is then set so the faster model's long request lasts ``min_sample_seconds``
   (pyperf sizes its loops the same way), within the supply of never-reused test images.
+- **Samples of equal duration** (``equal_duration_samples``): the slower model's requests hold
+  proportionally fewer of the pair's images, so both models' samples last about as long, and its
+  time is scaled to the common query count. A lower quantile describes the machine's quiet state
+  only when both models' samples average its noise over the same time; at equal queries the
+  baseline doing ten times the work read 4-6% low (its samples ten times longer than the other's).
 - **Each turn classified from its counters**: CPU above wall time means more than one core was
   used (the rules refuse it); wall time that is neither CPU nor waiting for the CPU means the
   worker was stopped or blocked during its turn, and the pair is discarded.
@@ -108,6 +113,11 @@ class Turn:
         """This turn's counters less another's: a long request minus a short one leaves the queries between."""
         return Turn(self.wall_s - other.wall_s, self.cpu_s - other.cpu_s, self.wait_s - other.wait_s,
                     self.idle_cpu_s - other.idle_cpu_s, self.parent_wait_s - other.parent_wait_s)
+
+    def scaled(self, factor: float) -> Turn:
+        """This turn's counters times ``factor``: a sample of fewer queries expressed per the common count."""
+        return Turn(self.wall_s * factor, self.cpu_s * factor, self.wait_s * factor, self.idle_cpu_s * factor,
+                    self.parent_wait_s * factor)
 
     def to_json(self) -> dict:
         return {"wall_s": self.wall_s, "cpu_s": self.cpu_s, "wait_s": self.wait_s, "idle_cpu_s": self.idle_cpu_s,
@@ -255,19 +265,39 @@ class Calibration:
     overhead_query_s: float  # the null model's CPU time per query (the harness alone)
     baseline_query_s: float  # net of the harness
     entry_query_s: float
-    queries_per_sample: int  # of the long request
+    queries_per_sample: int  # of the faster model's long request (and the null model's)
     shortened_by_supply: bool  # the images left could not fill min_pairs samples of the planned length
     short_queries: int = 0  # of the short request subtracted from it (0: none)
+    slower_queries: int = 0  # of the slower model's long request, sized to last as long (0: queries_per_sample)
 
     @property
     def net_queries(self) -> int:
-        """Queries a sample's net time covers: the long request's less the short one's."""
+        """Queries a sample's net time is expressed for: the faster model's long request less its short one."""
         return self.queries_per_sample - self.short_queries
+
+    def queries_of(self, who: Who) -> int:
+        """Queries of ``who``'s long request: the slower model's fewer, so that its sample lasts as long."""
+        slower = "baseline" if self.baseline_query_s > self.entry_query_s else "entry"
+        return self.slower_queries if who == slower and self.slower_queries else self.queries_per_sample
 
 
 def short_queries(queries: int, params: Timing) -> int:
     """Queries of the short request for a long one of ``queries`` (0: the sample is the long request alone)."""
     return min(int(queries * params.short_sample_fraction), queries - 1)
+
+
+def slower_queries(queries: int, baseline_query_s: float, entry_query_s: float, params: Timing) -> int:
+    """Queries for the slower model's long request so that it lasts about as long as the faster model's.
+
+    Samples of equal duration see the machine's noise averaged over the same time: a model
+    timed on samples ten times longer than the other's would see its short-lived slowdowns
+    averaged away, and the two lower quartiles would not describe the same state (measured: the
+    baseline doing ten times the work read 0.094-0.096x at equal queries, -4 to -6%).
+    """
+    if not params.equal_duration_samples:
+        return queries
+    fast, slow = sorted((max(baseline_query_s, 1e-9), max(entry_query_s, 1e-9)))
+    return max(params.min_queries_per_sample, min(queries, round(queries * fast / slow)))
 
 
 def plan_queries(baseline_query_s: float, entry_query_s: float, params: Timing,
@@ -291,7 +321,8 @@ class PairedRun:
     pairs: list[Pair] = field(default_factory=list)
     baseline_labels: list[np.ndarray] = field(default_factory=list)  # every timed pair, used or not
     entry_labels: list[np.ndarray] = field(default_factory=list)
-    indices: list[np.ndarray] = field(default_factory=list)
+    indices: list[np.ndarray] = field(default_factory=list)  # the images the entry answered, per pair (its labels')
+    baseline_indices: list[np.ndarray] = field(default_factory=list)  # the images the baseline answered
     idle_cpu_baseline: float = 0.0  # CPU the baseline's worker used while another model was timed
     idle_cpu_entry: float = 0.0  # CPU the entry's worker used while another model was timed
     stop: StopReason = "max_pairs"
@@ -408,34 +439,46 @@ def _timed_turn(workers: dict[Who, Timed], who: Who, warm: np.ndarray, batch: np
 
 @dataclass(frozen=True)
 class _Round:
-    samples: dict[Who, Turn]  # each model's sample: long request minus short (or the one request)
+    samples: dict[Who, Turn]  # each model's sample: long request minus short (or the one request), per the common count
     requests: dict[Who, tuple[Turn, ...]]  # the raw timed requests behind each sample
     labels: dict[Who, np.ndarray]  # answers to the short request's images, then the long one's
+    positions: dict[Who, np.ndarray]  # which of the round's images (short ones first) each model answered
     idle: dict[Who, float]  # CPU each worker used while another model had its turn
 
 
 def _round(workers: dict[Who, Timed], warm: np.ndarray, batch: np.ndarray, short: np.ndarray, batch_size: int,
-           rng: random.Random) -> _Round:
-    """One turn per model in random order; a turn is its long request and, if ``short`` holds images, its short one."""
+           rng: random.Random, sizes: Mapping[Who, tuple[int, int]] | None = None) -> _Round:
+    """One turn per model in random order; a turn is its long request and, if ``short`` holds images, its short one.
+
+    ``sizes``: each model's (long, short) query counts when they are fewer than the images given
+    (the slower model's, sized to last as long): it answers the first ones of each, and its sample
+    is scaled to the full count, so every sample is per the same number of queries.
+    """
     samples: dict[Who, Turn] = {}
     requests: dict[Who, tuple[Turn, ...]] = {}
     labels: dict[Who, np.ndarray] = {}
+    positions: dict[Who, np.ndarray] = {}
     idle: dict[Who, float] = {w: 0.0 for w in WHO}
+    full_long, full_short = len(batch) // batch_size, len(short) // batch_size
     for who in rng.sample(WHO, len(WHO)):
         before = {w: workers[w].cpu_seconds() for w in WHO if w != who}
+        n_long, n_short = sizes[who] if sizes is not None else (full_long, full_short)
+        mine, mine_short = batch[:n_long * batch_size], short[:n_short * batch_size]
+        positions[who] = np.concatenate([np.arange(len(mine_short)), len(short) + np.arange(len(mine))])
         if len(short):
             timed: dict[str, tuple[Turn, np.ndarray]] = {}
             for which in rng.sample(("long", "short"), 2):
-                timed[which] = _timed_turn(workers, who, warm, batch if which == "long" else short, batch_size)
+                timed[which] = _timed_turn(workers, who, warm, mine if which == "long" else mine_short, batch_size)
             (long_turn, long_labels), (short_turn, short_labels) = timed["long"], timed["short"]
-            samples[who], requests[who] = long_turn.minus(short_turn), (long_turn, short_turn)
+            factor = (full_long - full_short) / (n_long - n_short)
+            samples[who], requests[who] = long_turn.minus(short_turn).scaled(factor), (long_turn, short_turn)
             labels[who] = np.concatenate([short_labels, long_labels])
         else:
-            samples[who], labels[who] = _timed_turn(workers, who, warm, batch, batch_size)
-            requests[who] = (samples[who],)
+            turn, labels[who] = _timed_turn(workers, who, warm, mine, batch_size)
+            samples[who], requests[who] = turn.scaled(full_long / n_long), (turn,)
         for w in before:
             idle[w] += workers[w].cpu_seconds() - before[w]
-    return _Round(samples, requests, labels, idle)
+    return _Round(samples, requests, labels, positions, idle)
 
 
 def run_pairs(baseline: Timed, entry: Timed, overhead: Timed, images: np.ndarray, params: Timing, *,
@@ -467,7 +510,13 @@ def run_pairs(baseline: Timed, entry: Timed, overhead: Timed, images: np.ndarray
     short = short_queries(queries, params)
     short_n = short * params.batch_size
     per_sample = queries * params.batch_size + short_n
-    run = PairedRun(Calibration(costs["overhead"], costs["baseline"], costs["entry"], queries, shortened, short))
+    slower = slower_queries(queries, costs["baseline"], costs["entry"], params)
+    run = PairedRun(Calibration(costs["overhead"], costs["baseline"], costs["entry"], queries, shortened, short,
+                                slower))
+    sizes: dict[Who, tuple[int, int]] = {}
+    for w in WHO:
+        n = run.calibration.queries_of(w)
+        sizes[w] = (n, short_queries(n, params) if short else 0)
     reason = give_up(run.calibration) if give_up is not None else None
     if reason is not None:
         run.stop, run.gave_up = "too_slow", reason
@@ -476,14 +525,16 @@ def run_pairs(baseline: Timed, entry: Timed, overhead: Timed, images: np.ndarray
     started = clock()
     while True:
         chosen = supply.take(per_sample)
-        timed = _round(workers, warm, images[chosen[short_n:]], images[chosen[:short_n]], params.batch_size, rng)
+        timed = _round(workers, warm, images[chosen[short_n:]], images[chosen[:short_n]], params.batch_size, rng,
+                       sizes)
         run.pairs.append(classify(timed.samples["overhead"], timed.samples["baseline"], timed.samples["entry"],
                                   timed.requests))
         run.idle_cpu_baseline += timed.idle["baseline"]
         run.idle_cpu_entry += timed.idle["entry"]
         run.baseline_labels.append(timed.labels["baseline"])
         run.entry_labels.append(timed.labels["entry"])
-        run.indices.append(chosen)
+        run.indices.append(chosen[timed.positions["entry"]])
+        run.baseline_indices.append(chosen[timed.positions["baseline"]])
         current = run.estimate(params)
         if progress is not None:
             progress(len(run.valid), current)

@@ -119,9 +119,11 @@ def _timing_section(t: TimingReport) -> list[str]:
               f"of {t.queries_per_sample} queries × {t.batch_size} image(s){discarded}, each sample after ")
     lines = [
         f"{t.pairs} interleaved pairs {sample}{t.warmup_queries} warm-up queries"
-        f"{'; the difference cancels fixed per-request costs)' if t.short_queries else ''}; stopped by "
-        f"{t.stop_reason.replace('_', ' ')}. Times are each worker's CPU time read from the kernel, minus the "
-        f"harness's (a null model timed in the same pairs). Wall-clock speedup "
+        f"{'; the difference cancels fixed per-request costs)' if t.short_queries else ''}"
+        + (f"; the slower model's long request held {t.slower_queries} of them, lasting as long, its time scaled"
+           if t.slower_queries else "")
+        + f"; stopped by {t.stop_reason.replace('_', ' ')}. Times are each worker's CPU time read from the kernel, "
+        f"minus the harness's (a null model timed in the same pairs). Wall-clock speedup "
         f"{t.wall_speedup:.3f}x; the timed CPU was held by other processes {t.wait_fraction:.0%} of the time. "
         f"CV baseline {t.cv_baseline:.1%}, entry {t.cv_entry:.1%}.",
         "",

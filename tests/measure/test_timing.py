@@ -171,7 +171,7 @@ def test_a_models_fixed_cost_per_request_is_differenced_away_at_any_sample_lengt
     single = run(FakeWorker(0.0010, request_s=0.0013), FakeWorker(0.0005, request_s=0.0013),
                  replace(params, short_sample_fraction=0.0))
     assert single.calibration.short_queries == 0
-    assert single.estimate(PARAMS).speedup < 1.99  # the bias the difference removes is really there
+    assert abs(single.estimate(PARAMS).speedup - 2.0) > 0.002  # the bias the difference removes is really there
 
 
 def test_each_sample_times_a_short_request_on_other_fresh_images_and_keeps_their_answers() -> None:
@@ -224,21 +224,37 @@ def test_stops_at_the_time_budget() -> None:
 
 
 @pytest.mark.slow
-def test_all_three_models_of_a_pair_see_the_same_fresh_images_never_reused() -> None:
+def test_all_three_models_of_a_pair_see_fresh_images_never_reused_the_slower_one_fewer_of_them() -> None:
     base, entry, null = FakeWorker(0.002, noise=0.3, seed=1), FakeWorker(0.001, noise=0.3, seed=2), FakeWorker(0.0)
     result = run(base, entry, overhead=null)
-    short = result.calibration.short_queries
+    cal = result.calibration
+    short = cal.short_queries
     assert short > 0
+    assert cal.queries_of("entry") == cal.queries_per_sample  # the faster model sets the length
+    assert cal.queries_per_sample / 3 < cal.queries_of("baseline") < cal.queries_per_sample * 2 / 3  # ~half, as long
     calibration_calls = 2 * PARAMS.calibration_samples
-    for i, chosen in enumerate(result.indices):
-        for worker in (base, entry, null):
+    for i, (mine, theirs) in enumerate(zip(result.indices, result.baseline_indices, strict=True)):
+        assert set(theirs) <= set(mine)  # the baseline answers a part of the images the entry does
+        for worker, chosen in ((base, theirs), (entry, mine), (null, mine)):
             first = calibration_calls + 4 * i  # warm-up, request, warm-up, request
             requests = sorted([worker.calls[first + 1], worker.calls[first + 3]], key=len)
-            np.testing.assert_array_equal(requests[0], images(10000)[chosen[:short]])
-            np.testing.assert_array_equal(requests[1], images(10000)[chosen[short:]])
+            n_short = len(requests[0])
+            np.testing.assert_array_equal(requests[0], images(10000)[chosen[:n_short]])
+            np.testing.assert_array_equal(requests[1], images(10000)[chosen[n_short:]])
     used = np.concatenate(result.indices)
     assert len(np.unique(used)) == len(used)
     assert len(base.calls) == calibration_calls + 4 * len(result.pairs)
+
+
+def test_samples_of_equal_duration_read_the_work_ratio_exactly() -> None:
+    # The baseline is 4x slower: its samples hold a quarter of the queries, and its time is scaled back.
+    result = run(FakeWorker(0.004, request_s=0.0008), FakeWorker(0.001, request_s=0.0008))
+    cal = result.calibration
+    assert cal.queries_of("baseline") < cal.queries_per_sample // 3
+    assert result.estimate(PARAMS).speedup == pytest.approx(4.0, rel=1e-9)
+    pair = result.pairs[0]
+    durations = [pair.raw(who)[0].wall_s for who in ("baseline", "entry")]
+    assert max(durations) / min(durations) < 1.3  # each model's long request lasts about as long
 
 
 def test_every_timed_request_follows_a_warm_up_on_images_the_worker_has_already_seen() -> None:
