@@ -72,7 +72,7 @@ def projected_timing_s(cal: Calibration, config: Competition) -> float:
                                            ("entry", cal.entry_query_s))
     for who, cost in costs:
         n = cal.queries_of(who)
-        queries = requests * t.warmup_queries + n + (short_queries(n, t) if cal.short_queries else 0)
+        queries = requests * t.warmup_queries + n + (max(1, short_queries(n, t)) if cal.short_queries else 0)
         per_pair += queries * (cal.overhead_query_s + cost)
     return t.min_pairs * per_pair
 

@@ -516,7 +516,8 @@ def run_pairs(baseline: Timed, entry: Timed, overhead: Timed, images: np.ndarray
     sizes: dict[Who, tuple[int, int]] = {}
     for w in WHO:
         n = run.calibration.queries_of(w)
-        sizes[w] = (n, short_queries(n, params) if short else 0)
+        # the slower model's few queries still get a short request (one at least) to difference
+        sizes[w] = (n, max(1, short_queries(n, params)) if short else 0)
     reason = give_up(run.calibration) if give_up is not None else None
     if reason is not None:
         run.stop, run.gave_up = "too_slow", reason

@@ -246,6 +246,16 @@ def test_all_three_models_of_a_pair_see_fresh_images_never_reused_the_slower_one
     assert len(base.calls) == calibration_calls + 4 * len(result.pairs)
 
 
+def test_a_model_ten_times_slower_times_few_queries_and_still_a_short_request() -> None:
+    slow = FakeWorker(0.01, request_s=0.0008)
+    result = run(FakeWorker(0.001, request_s=0.0008), slow)
+    cal = result.calibration
+    assert cal.queries_of("entry") <= PARAMS.min_queries_per_sample + 1
+    assert min(len(images) for images in slow.calls) >= 1  # a real worker refuses an empty request
+    assert all(len(p.raw("entry")) == 2 for p in result.pairs)
+    assert result.estimate(PARAMS).speedup == pytest.approx(0.1, rel=1e-9)
+
+
 def test_samples_of_equal_duration_read_the_work_ratio_exactly() -> None:
     # The baseline is 4x slower: its samples hold a quarter of the queries, and its time is scaled back.
     result = run(FakeWorker(0.004, request_s=0.0008), FakeWorker(0.001, request_s=0.0008))
