@@ -414,6 +414,8 @@ echo '{}' > "${@: -1}"
 if [ "$slug" = ada ]; then
     setpriv --reuid="$LEFTOVER_UID" --regid="$LEFTOVER_UID" --clear-groups setsid sleep 600 \\
         </dev/null >/dev/null 2>&1 &
+    # an escaped worker already runs as its sandbox uid: exit only once the leftover does (setpriv switches late)
+    while [ "$(ps -o ruid= -p $! | tr -d ' ')" != "$LEFTOVER_UID" ]; do sleep 0.01; done
 fi
 exit 1
 """
