@@ -117,6 +117,9 @@ def test_the_plan_prints_its_estimated_runner_minutes() -> None:
     assert len(p.groups) > 1 and p.minutes == pytest.approx(sum(p.group_minutes))
     text = standings.describe_plan(p, comp)
     assert f"estimated runner minutes: {p.minutes:.1f}" in text and f"in {len(p.groups)} job(s)" in text
+    assert "the whole test set afresh every round (workers at user+netns" in text
+    shares = standings.describe_plan(standings.plan(cands, comp, whole_test_set=False), comp)
+    assert "1/10 of the test set a round, never repeated (workers at process level)" in shares
 
 
 # -- one round ----------------------------------------------------------------------------
