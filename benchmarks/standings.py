@@ -17,7 +17,8 @@ passes ``validate`` and answers through the sandbox like any other):
 
 Each run is one standings group, timed exactly as ``tinymlperf standings`` does
 (``grader.grading.standings_run.time_group``: every entry once per round, paired with
-the baseline, in random order, each worker loaded once). Printed: each entry's
+the baseline, in random order, every worker started afresh each round; at user+netns
+each round offers every entry the whole test set afresh, at process level a 1/rounds share). Printed: each entry's
 speedup per run, its max/min spread across runs, whether every run ranked the
 entries (by speedup) identically, and each run's wall time.
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import math
 import os
 import shutil
@@ -41,7 +43,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from grader.board import standings_stats  # noqa: E402
+from grader.board import standings, standings_stats  # noqa: E402
 from grader.contract.validate import validate_folder  # noqa: E402
 from grader.core import config
 from grader.grading import standings_run
@@ -209,7 +211,17 @@ def main() -> int:
                                          standings_stats.link_groups(measured), competition.standings.confidence)
             runs.append({st.key: st for st in order})
             setup = ", ".join(f"{e['slug']} {e['setup_seconds']:.1f}" for e in group["entries"])
-            print(f"run {run + 1}: {wall / 60:.2f} min wall; setup seconds: {setup}", flush=True)
+            # the plan's estimate for this group: the baseline's latency from the Closed example's
+            # score record (as the plan takes it), each entry's as that over the speedup measured here
+            base_ms = json.loads((ROOT / "submissions" / EXAMPLES[0] / "score.json").read_text())[
+                "baseline"]["latency_ms_median"]
+            whole = group["images_per_round"] == "whole_test_set"
+            estimate = math.fsum(standings.entry_seconds(
+                standings.Candidate(st.key, "closed", 1, base_ms, base_ms / math.exp(st.log_speedup.mean)),
+                competition, whole) for st in order) / 60
+            print(f"run {run + 1}: {wall / 60:.2f} min wall (the plan's estimate: {estimate:.2f}); workers at "
+                  f"{group['isolation']}, images per round: {group['images_per_round']}; setup seconds: {setup}",
+                  flush=True)
             for st in order:
                 i = st.log_speedup
                 ci = "inconclusive" if i.low is None else f"{math.exp(i.low):.3f}-{math.exp(i.high):.3f}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from grader.board.record import ScoreRecord
 from grader.core import schema
 from grader.core.config import Competition
 from grader.core.errors import GraderError
+from grader.measure import timing
 
 SCHEMA = "standings"
 GROUP_SCHEMA = "standings_group"
@@ -33,6 +34,10 @@ TEST_IMAGES = 10_000
 # ("setup seconds"): 0.1-0.8 s on the project machine for the five entries there,
 # the Closed example's rebuild the slowest; 2 s leaves room for slower runners.
 SETUP_SECONDS_PER_ENTRY = 2.0
+# Per timed turn (a model's warm-up and its request: pipe round trips, CPU-time reads) and per
+# query of the null model (the harness alone), beyond the models' own per-image latency.
+TURN_SECONDS = 1e-3
+HARNESS_SECONDS_PER_QUERY = 2e-5
 # Every worker is started afresh each round (standings_run.time_group): an entry's load plus
 # its share of the baseline's and the null model's, per round (0.1-0.3 s per worker measured here).
 LOAD_SECONDS_PER_ROUND = 0.5
@@ -54,6 +59,7 @@ class Plan:
     candidates: tuple[Candidate, ...]
     groups: tuple[tuple[str, ...], ...]
     group_minutes: tuple[float, ...]  # estimated, per job
+    whole_test_set: bool = True  # the estimate's assumption: workers at user+netns (see images_per_round)
 
     @property
     def minutes(self) -> float:
@@ -80,19 +86,48 @@ def choose(records: Sequence[ScoreRecord], current: leaderboard.CurrentGrader,
     return tuple(out)
 
 
-def images_per_round(competition: Competition, test_images: int = TEST_IMAGES) -> int:
-    """Test images one entry may use in one round: an equal share of the test set (never reused for that entry).
+def images_per_round(competition: Competition, whole_test_set: bool, test_images: int = TEST_IMAGES) -> int:
+    """Test images one entry is offered in one round (within a round it never sees one twice).
 
-    Within it the timing engine calibrates its samples (warm-up images, calibration rounds, then
-    ``pairs_per_round`` samples of as many queries as the share allows, at most enough for
-    ``min_sample_seconds``), so this is also an upper bound on the images it times.
+    ``whole_test_set``: the round's workers are fresh and stateless (the ``user+netns`` level:
+    nothing written survives a worker), so every round offers a fresh permutation of the whole
+    test set and images repeat only across rounds, to workers that cannot remember them.
+    Otherwise (``process`` level: a worker can leave files for the next) an equal share, never
+    reused for that entry. The timing engine calibrates its samples within it.
     """
-    return test_images // competition.standings.rounds
+    return test_images if whole_test_set else test_images // competition.standings.rounds
 
 
-def entry_seconds(c: Candidate, competition: Competition) -> float:
+def round_seconds(baseline_ms: float, entry_ms: float, competition: Competition, images: int) -> float:
+    """Estimated seconds of one entry's round, the workers already started: what the timing engine does.
+
+    Warm-up images and ``calibration_samples`` samples of ``min_queries_per_sample`` queries per
+    model, then ``pairs_per_round`` pairs: the faster model's long request lasts ``min_sample_seconds``
+    (within the ``images`` offered: ``timing.plan_queries``), the slower model's as long
+    (``equal_duration_samples``), each with its short request, the null model as many queries as
+    the faster; every turn (a model's request and its warm-up) adds ``TURN_SECONDS``.
+    """
+    t = competition.timing
+    pairs = competition.standings.pairs_per_round
+    params = replace(t, min_pairs=pairs, max_pairs=pairs)
+    b, e = baseline_ms / 1000.0 * t.batch_size, entry_ms / 1000.0 * t.batch_size  # per query
+    left = images - (t.warmup_queries + t.calibration_samples * t.min_queries_per_sample) * t.batch_size
+    queries, _ = timing.plan_queries(b, e, params, left)
+    short = timing.short_queries(queries, params)
+    slower = timing.slower_queries(queries, b, e, params)
+    fast_s, slow_s = sorted((b, e))
+    turns = 3 * (2 if short else 1)
+    per_pair = ((queries + short) * fast_s + (slower + (max(1, timing.short_queries(slower, params)) if short else 0))
+                * slow_s + (queries + short) * HARNESS_SECONDS_PER_QUERY
+                + (2 if short else 1) * t.warmup_queries * (b + e) + turns * TURN_SECONDS)
+    calibration = t.calibration_samples * (t.min_queries_per_sample * (b + e + HARNESS_SECONDS_PER_QUERY)
+                                           + t.warmup_queries * (b + e) + 3 * TURN_SECONDS)
+    return calibration + pairs * per_pair
+
+
+def entry_seconds(c: Candidate, competition: Competition, whole_test_set: bool = True) -> float:
     """Estimated seconds one entry costs one job: its rounds (both models of every sample, fresh workers) plus setup."""
-    per_round = images_per_round(competition) * (c.baseline_ms + c.entry_ms) / 1000.0
+    per_round = round_seconds(c.baseline_ms, c.entry_ms, competition, images_per_round(competition, whole_test_set))
     return competition.standings.rounds * (per_round + LOAD_SECONDS_PER_ROUND) + SETUP_SECONDS_PER_ENTRY
 
 
@@ -120,20 +155,23 @@ def split(slugs: Sequence[str], seconds: dict[str, float], max_seconds: float,
     return tuple(groups)
 
 
-def plan(candidates: Sequence[Candidate], competition: Competition) -> Plan:
-    """Groups and estimated runner minutes for ``candidates``."""
-    t, share = competition.timing, images_per_round(competition)
+def plan(candidates: Sequence[Candidate], competition: Competition, whole_test_set: bool = True) -> Plan:
+    """Groups and estimated runner minutes for ``candidates``, their workers at ``user+netns``
+    (``whole_test_set``, as on CI) or at ``process`` level (a share of the test set a round)."""
+    t, share = competition.timing, images_per_round(competition, whole_test_set)
     needed = (t.warmup_queries + (t.calibration_samples + competition.standings.pairs_per_round)
               * t.min_queries_per_sample) * t.batch_size
     if needed > share:
         raise GraderError(f"standings: a round needs at least {needed} images per entry (warm-up, calibration and "
                           f"{competition.standings.pairs_per_round} samples of {t.min_queries_per_sample} queries), "
                           f"more than its share of the {TEST_IMAGES} test images over {competition.standings.rounds} "
-                          "rounds (an entry never sees an image twice): lower rounds or pairs_per_round")
-    seconds = {c.slug: entry_seconds(c, competition) for c in candidates}
+                          "rounds (at process level an entry never sees an image twice): lower rounds or "
+                          "pairs_per_round")
+    seconds = {c.slug: entry_seconds(c, competition, whole_test_set) for c in candidates}
     groups = split([c.slug for c in candidates], seconds, competition.standings.max_job_minutes * 60,
                    competition.standings.anchors) if candidates else ()
-    return Plan(tuple(candidates), groups, tuple(math.fsum(seconds[s] for s in g) / 60 for g in groups))
+    return Plan(tuple(candidates), groups, tuple(math.fsum(seconds[s] for s in g) / 60 for g in groups),
+                whole_test_set)
 
 
 def parse_groups(text: str, source: str) -> tuple[tuple[str, ...], ...]:
@@ -152,7 +190,10 @@ def describe_plan(p: Plan, competition: Competition) -> str:
     """What a run will do and cost, printed before it starts."""
     s = competition.standings
     lines = [f"standings: {len(p.candidates)} entries (top {s.top_n} per division), {s.rounds} rounds of "
-             f"{s.pairs_per_round} pairs each, in {len(p.groups)} job(s)"]
+             f"{s.pairs_per_round} pairs each, in {len(p.groups)} job(s)",
+             "  images: " + ("the whole test set afresh every round (workers at user+netns: fresh and stateless)"
+                             if p.whole_test_set else
+                             f"1/{s.rounds} of the test set a round, never repeated (workers at process level)")]
     for i, (g, m) in enumerate(zip(p.groups, p.group_minutes, strict=True)):
         lines.append(f"  group {i}: {len(g)} entries, ~{m:.1f} runner minutes: {', '.join(g)}")
     lines.append(f"estimated runner minutes: {p.minutes:.1f} (from the records' per-image latencies; "

@@ -1,10 +1,14 @@
 """The standings timing loop: one group of entries timed in rounds, on one CPU, every worker fresh each round.
 
 Every round times every entry once, paired with the baseline, in a fresh
-random order, so drift over the run hits all entries alike. An entry never
-sees a test image twice (each gets its own permutation of the freshly
-dithered test set, consumed round by round), so no answer can come from a
-cache. ``time_round`` is the one place that turns "an entry and the baseline,
+random order, so drift over the run hits all entries alike. No worker ever
+sees a test image twice, so no answer can come from a cache: at the
+``user+netns`` level (workers fresh each round and stateless: nothing they
+write survives them) each entry gets a fresh permutation of the whole dithered
+test set every round, so images repeat only across rounds, to workers that
+cannot remember them; at the ``process`` level (a worker can leave files for
+the next) each entry gets its own permutation consumed round by round, disjoint
+shares. ``time_round`` is the one place that turns "an entry and the baseline,
 one round" into a log speedup; it calls ``grader.measure.timing``.
 """
 
@@ -40,9 +44,12 @@ from grader.judge import rules
 from grader.measure import data, hardware, timing
 from grader.measure.accuracy import dither
 from grader.sandbox import parent as sandbox
-from grader.sandbox.isolation import Requested
+from grader.sandbox.isolation import STRONG, Requested
 
 Progress = Callable[[str], None]
+# Workers at this level are stateless (isolation.INIT_SCRIPT: every mount read-only but their own dirs,
+# own uid/pid/net/ipc namespaces): a fresh one can answer nothing from what an earlier one saw.
+STATELESS_LEVEL = STRONG
 
 
 @dataclass(frozen=True)
@@ -173,11 +180,12 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
     test = data.load_split(data_dir, "test")
     dithered = dither(test.images, np.random.default_rng(seed))
     params = round_params(competition)
-    per_round = standings.images_per_round(competition, len(dithered))
+    share = standings.images_per_round(competition, False, len(dithered))
     rounds = competition.standings.rounds
     cpu = max(os.sched_getaffinity(0))
     excluded: dict[str, str] = {}
     setup: dict[str, float] = {}
+    levels: set[str] = set()  # the isolation level the baseline's worker got, per round
     with tempfile.TemporaryDirectory(prefix="tinymlperf-standings-") as tmp, timing.parent_off_cpu(cpu):
         folders = _prepare_entries(slugs, submissions, data_dir, competition, baseline_dir, Path(tmp),
                                    isolation=isolation, excluded=excluded, setup=setup, progress=progress, clock=clock)
@@ -193,10 +201,13 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
             # Every worker, the baseline's too, is started afresh each round: where a process's
             # arrays land in memory moves its speed by a few percent (and the baseline's moves
             # every ratio at once), so rounds sample layouts and the interval covers them. Each
-            # round's images are new to the entry, so a fresh worker can answer nothing from before.
+            # round's images are new to the entry's worker: at user+netns the worker is stateless, so
+            # a fresh permutation of the whole test set is; at process level, the entry's next share.
             with ExitStack() as stack:
                 base = stack.enter_context(sandbox.ModelWorker(baseline_dir, competition.sandbox, cpu=cpu,
                                                                isolation=isolation))
+                stateless = base.isolation.level == STATELESS_LEVEL
+                levels.add(base.isolation.level)
                 null = stack.enter_context(sandbox.ModelWorker(grade.NULL_MODEL_DIR, competition.sandbox, cpu=cpu,
                                                                isolation=isolation))
                 workers = _start_workers(folders, competition, stack, cpu=cpu, isolation=isolation,
@@ -204,7 +215,8 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
                 for slug in rng.sample(list(workers), len(workers)):
                     if slug in excluded:
                         continue
-                    chosen = orders[slug][r * per_round:(r + 1) * per_round]
+                    chosen = (np.array(rng.sample(range(len(dithered)), len(dithered))) if stateless
+                              else orders[slug][r * share:(r + 1) * share])
                     others = [o for o in workers if o != slug and o not in excluded]
                     before = {o: _cpu(workers[o]) for o in others}
                     try:
@@ -248,6 +260,8 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
         "rounds": rounds,
         "pairs_per_round": competition.standings.pairs_per_round,
         "confidence": competition.standings.confidence,
+        "isolation": STATELESS_LEVEL if levels == {STATELESS_LEVEL} else "process",
+        "images_per_round": "whole_test_set" if levels == {STATELESS_LEVEL} else "disjoint_shares",
         "entries": [{"slug": s, "log_speedups": logs[s], "timed_images": total[s],
                      "timed_accuracy_pct": 100.0 * correct[s] / total[s] if total[s] else None,
                      "setup_seconds": setup[s]}
@@ -292,7 +306,9 @@ def run(options: StandingsOptions, *, find_data: Callable[[], Path], progress: P
     """Print the plan and its cost, then do the mode's part and write its file; exit 0 when written."""
     competition = config.load(options.config)
     records = record.load_all(options.submissions)
-    plan = standings.plan(standings.choose(records, leaderboard.current_grader(), competition), competition)
+    # the estimate assumes the strong level (as on CI) unless process isolation is asked for
+    plan = standings.plan(standings.choose(records, leaderboard.current_grader(), competition), competition,
+                          whole_test_set=options.isolation != "process")
     print(standings.describe_plan(plan, competition), flush=True)
     if options.combine:
         if options.expect_groups is not None:

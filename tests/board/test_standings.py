@@ -51,19 +51,46 @@ def test_the_top_n_of_each_division_are_chosen_as_the_board_ranks_them() -> None
         ("c4", 1), ("c3", 2), ("c2", 3), ("o1", 1), ("o2", 2)]
 
 
-def test_the_cost_is_every_timed_image_of_both_models_plus_fresh_workers_each_round_plus_setup() -> None:
+def test_stateless_workers_are_offered_the_whole_test_set_every_round_process_level_ones_a_share() -> None:
+    comp = competition(rounds=4)
+    assert standings.images_per_round(comp, whole_test_set=True) == 10_000
+    assert standings.images_per_round(comp, whole_test_set=False) == 10_000 // 4
+
+
+def test_a_round_at_user_netns_costs_its_pairs_of_samples_whatever_the_number_of_rounds() -> None:
     c = standings.Candidate("a", "closed", 1, baseline_ms=1.5, entry_ms=0.5)
-    comp = competition(rounds=4, pairs_per_round=5)
-    images = 10_000 // 4  # a round's share of the test images, an upper bound on what it times
-    assert standings.images_per_round(comp) == images
-    assert standings.entry_seconds(c, comp) == pytest.approx(
-        4 * (images * 2.0 / 1000 + standings.LOAD_SECONDS_PER_ROUND) + standings.SETUP_SECONDS_PER_ENTRY)
+    per_round = [(standings.entry_seconds(c, competition(rounds=n, pairs_per_round=20))
+                  - standings.SETUP_SECONDS_PER_ENTRY) / n for n in (4, 8, 16)]
+    assert per_round == pytest.approx([per_round[0]] * 3)
+    # both models' long and short requests last min_sample_seconds at least, in every pair
+    timed = 20 * 2 * 1.125 * COMPETITION.timing.min_sample_seconds
+    assert timed < per_round[0] - standings.LOAD_SECONDS_PER_ROUND < 1.5 * timed
+    # at process level the share shortens the samples (1/16 of the test set: 625 images for 20 pairs)
+    assert standings.entry_seconds(c, competition(rounds=16), whole_test_set=False) \
+        < standings.entry_seconds(c, competition(rounds=16))
+
+
+def test_the_estimate_of_a_round_is_what_the_timing_engine_times_in_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the fake workers below cost exactly their per-image seconds plus 0.3 ms per call (a turn: warm-up and request)
+    monkeypatch.setattr(standings, "TURN_SECONDS", 2 * 0.0003, raising=False)
+    monkeypatch.setattr(standings, "HARNESS_SECONDS_PER_QUERY", 0.0, raising=False)
+    comp = competition(rounds=1, pairs_per_round=6)
+    images = np.random.default_rng(0).integers(0, 256, (10_000, 3, 32, 32), np.uint8)
+    for base_s, entry_s in ((2e-3, 1e-3), (1e-3, 4e-3), (3e-4, 3e-4)):
+        base, entry, null = trio(FakeWorker(base_s, [1.0]), FakeWorker(entry_s, [1.0]))
+        standings_run.time_round(base, entry, null, images, standings_run.round_params(comp), random.Random(1))
+        spent = base.cpu + entry.cpu + null.cpu
+        c = standings.Candidate("a", "closed", 1, baseline_ms=1000 * base_s, entry_ms=1000 * entry_s)
+        estimate = (standings.entry_seconds(c, comp) - standings.SETUP_SECONDS_PER_ENTRY
+                    - standings.LOAD_SECONDS_PER_ROUND)
+        assert estimate == pytest.approx(spent, rel=1e-6)
 
 
 def test_a_plan_that_would_show_an_entry_an_image_twice_is_refused() -> None:
     comp = competition(rounds=100, pairs_per_round=20)  # 100 images a round, 113 needed
     with pytest.raises(GraderError, match="more than its share of the 10000 test images"):
-        standings.plan([], comp)
+        standings.plan([], comp, whole_test_set=False)
+    assert standings.plan([], comp, whole_test_set=True).groups == ()  # stateless workers: the whole set a round
 
 
 def test_entries_that_fit_one_job_are_one_group() -> None:
@@ -90,6 +117,9 @@ def test_the_plan_prints_its_estimated_runner_minutes() -> None:
     assert len(p.groups) > 1 and p.minutes == pytest.approx(sum(p.group_minutes))
     text = standings.describe_plan(p, comp)
     assert f"estimated runner minutes: {p.minutes:.1f}" in text and f"in {len(p.groups)} job(s)" in text
+    assert "the whole test set afresh every round (workers at user+netns" in text
+    shares = standings.describe_plan(standings.plan(cands, comp, whole_test_set=False), comp)
+    assert "1/10 of the test set a round, never repeated (workers at process level)" in shares
 
 
 # -- one round ----------------------------------------------------------------------------
@@ -132,7 +162,7 @@ def test_one_round_is_the_log_speedup_of_its_pairs() -> None:
     comp = competition(pairs_per_round=4)
     params = standings_run.round_params(comp)
     assert (params.min_pairs, params.max_pairs, params.budget_seconds) == (4, 4, math.inf)
-    images = np.random.default_rng(0).integers(0, 256, (standings.images_per_round(comp), 3, 32, 32), np.uint8)
+    images = np.random.default_rng(0).integers(0, 256, (standings.images_per_round(comp, False), 3, 32, 32), np.uint8)
     base, entry, null = trio(FakeWorker(2e-3, machine), FakeWorker(1e-3, machine))
     rt = standings_run.time_round(base, entry, null, images, params, random.Random(1))
     assert rt.log_speedup == pytest.approx(math.log(2.0))
@@ -143,7 +173,7 @@ def test_one_round_is_the_log_speedup_of_its_pairs() -> None:
 def test_a_round_reports_the_cpu_an_entry_used_while_the_baseline_was_timed() -> None:
     comp = competition(pairs_per_round=4)
     params = standings_run.round_params(comp)
-    images = np.random.default_rng(0).integers(0, 256, (standings.images_per_round(comp), 3, 32, 32), np.uint8)
+    images = np.random.default_rng(0).integers(0, 256, (standings.images_per_round(comp, False), 3, 32, 32), np.uint8)
     base, entry, null = trio(FakeWorker(2e-3, [1.0]), FakeWorker(1e-3, [1.0], burn=0.5))
     rt = standings_run.time_round(base, entry, null, images, params, random.Random(1))
     assert rt.idle_cpu_entry >= 0.5 * rt.baseline_seconds
