@@ -206,7 +206,6 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
             with ExitStack() as stack:
                 base = stack.enter_context(sandbox.ModelWorker(baseline_dir, competition.sandbox, cpu=cpu,
                                                                isolation=isolation))
-                stateless = base.isolation.level == STATELESS_LEVEL
                 levels.add(base.isolation.level)
                 null = stack.enter_context(sandbox.ModelWorker(grade.NULL_MODEL_DIR, competition.sandbox, cpu=cpu,
                                                                isolation=isolation))
@@ -215,6 +214,7 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
                 for slug in rng.sample(list(workers), len(workers)):
                     if slug in excluded:
                         continue
+                    stateless = workers[slug].isolation.level == STATELESS_LEVEL  # the entry's own worker decides
                     chosen = (np.array(rng.sample(range(len(dithered)), len(dithered))) if stateless
                               else orders[slug][r * share:(r + 1) * share])
                     others = [o for o in workers if o != slug and o not in excluded]
