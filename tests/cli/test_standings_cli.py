@@ -72,7 +72,7 @@ def test_a_standings_run_ranks_the_examples_and_leaves_out_an_entry_wrong_while_
                "--isolation", "process", cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 entries (top 8 per division), 3 rounds of 3 pairs each, in 1 job(s)" in done.stdout
-    assert "estimated runner minutes:" in done.stdout.splitlines()[2]
+    assert any(line.startswith("estimated runner minutes:") for line in done.stdout.splitlines()[:6]), done.stdout
     assert "standings.json: written; measured" in done.stdout
     out = schema.read(repo / "standings.json", "standings")
     assert [r["slug"] for r in out["divisions"]["closed"]] == ["closed-int8-prune"]
