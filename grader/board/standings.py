@@ -117,7 +117,7 @@ def round_seconds(baseline_ms: float, entry_ms: float, competition: Competition,
     slower = timing.slower_queries(queries, b, e, params)
     fast_s, slow_s = sorted((b, e))
     turns = 3 * (2 if short else 1)
-    per_pair = ((queries + short) * fast_s + (slower + (max(1, timing.short_queries(slower, params)) if short else 0))
+    per_pair = ((queries + short) * fast_s + (slower + timing.turn_short_queries(slower, params, short > 0))
                 * slow_s + (queries + short) * HARNESS_SECONDS_PER_QUERY
                 + (2 if short else 1) * t.warmup_queries * (b + e) + turns * TURN_SECONDS)
     calibration = t.calibration_samples * (t.min_queries_per_sample * (b + e + HARNESS_SECONDS_PER_QUERY)

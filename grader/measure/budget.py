@@ -16,7 +16,7 @@ import numpy as np
 
 from grader.core.config import Competition
 from grader.core.errors import SubmissionError
-from grader.measure.timing import Calibration, Who, short_queries
+from grader.measure.timing import Calibration, Who, turn_short_queries
 
 # An early stop for speed needs the entry's own per-image cost above this too: the baseline's
 # calibrated cost (a few queries, net of the harness) can read near zero on a noisy machine, which
@@ -72,7 +72,7 @@ def projected_timing_s(cal: Calibration, config: Competition) -> float:
                                            ("entry", cal.entry_query_s))
     for who, cost in costs:
         n = cal.queries_of(who)
-        queries = requests * t.warmup_queries + n + (max(1, short_queries(n, t)) if cal.short_queries else 0)
+        queries = requests * t.warmup_queries + n + turn_short_queries(n, t, cal.short_queries > 0)
         per_pair += queries * (cal.overhead_query_s + cost)
     return t.min_pairs * per_pair
 

@@ -286,6 +286,12 @@ def short_queries(queries: int, params: Timing) -> int:
     return min(int(queries * params.short_sample_fraction), queries - 1)
 
 
+def turn_short_queries(queries: int, params: Timing, differenced: bool) -> int:
+    """Queries of a turn's short request beside a long one of ``queries``: one at least when samples are
+    differenced (a slower model's few queries too), none when they are not."""
+    return max(1, short_queries(queries, params)) if differenced else 0
+
+
 def slower_queries(queries: int, baseline_query_s: float, entry_query_s: float, params: Timing) -> int:
     """Queries for the slower model's long request so that it lasts about as long as the faster model's.
 
@@ -516,8 +522,7 @@ def run_pairs(baseline: Timed, entry: Timed, overhead: Timed, images: np.ndarray
     sizes: dict[Who, tuple[int, int]] = {}
     for w in WHO:
         n = run.calibration.queries_of(w)
-        # the slower model's few queries still get a short request (one at least) to difference
-        sizes[w] = (n, max(1, short_queries(n, params)) if short else 0)
+        sizes[w] = (n, turn_short_queries(n, params, short > 0))
     reason = give_up(run.calibration) if give_up is not None else None
     if reason is not None:
         run.stop, run.gave_up = "too_slow", reason
