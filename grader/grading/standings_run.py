@@ -185,7 +185,7 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
     cpu = max(os.sched_getaffinity(0))
     excluded: dict[str, str] = {}
     setup: dict[str, float] = {}
-    levels: set[str] = set()  # the isolation level the baseline's worker got, per round
+    levels: set[str] = set()  # the isolation levels the timed entries' workers got (they decide the images)
     with tempfile.TemporaryDirectory(prefix="tinymlperf-standings-") as tmp, timing.parent_off_cpu(cpu):
         folders = _prepare_entries(slugs, submissions, data_dir, competition, baseline_dir, Path(tmp),
                                    isolation=isolation, excluded=excluded, setup=setup, progress=progress, clock=clock)
@@ -206,7 +206,6 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
             with ExitStack() as stack:
                 base = stack.enter_context(sandbox.ModelWorker(baseline_dir, competition.sandbox, cpu=cpu,
                                                                isolation=isolation))
-                levels.add(base.isolation.level)
                 null = stack.enter_context(sandbox.ModelWorker(grade.NULL_MODEL_DIR, competition.sandbox, cpu=cpu,
                                                                isolation=isolation))
                 workers = _start_workers(folders, competition, stack, cpu=cpu, isolation=isolation,
@@ -214,7 +213,9 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
                 for slug in rng.sample(list(workers), len(workers)):
                     if slug in excluded:
                         continue
-                    stateless = workers[slug].isolation.level == STATELESS_LEVEL  # the entry's own worker decides
+                    level = workers[slug].isolation.level  # the entry's own worker decides its images
+                    levels.add(level)
+                    stateless = level == STATELESS_LEVEL
                     chosen = (np.array(rng.sample(range(len(dithered)), len(dithered))) if stateless
                               else orders[slug][r * share:(r + 1) * share])
                     others = [o for o in workers if o != slug and o not in excluded]

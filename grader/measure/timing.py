@@ -238,14 +238,14 @@ def estimate(baseline_s: Sequence[float], entry_s: Sequence[float], confidence: 
     logs = [math.log(b / e) for b, e in zip(baseline_s, entry_s, strict=True)]
     paired = stats.mean(logs)
     sd = stats.stdev(logs) if n > 1 else None
-    q_base, q_entry = (stats.percentile(v, 100.0 * quantile) for v in (baseline_s, entry_s))
+    base, entry = sorted(baseline_s), sorted(entry_s)
+    q_base, q_entry = (stats.percentile(v, 100.0 * quantile) for v in (base, entry))
     log_speedup = math.log(q_base / q_entry)
     speedup = math.exp(log_speedup)
     ranks = stats.quantile_ranks(n, quantile, confidence)
     if ranks is None:
         return SpeedupEstimate(speedup, None, None, None, log_speedup, paired, sd, n, confidence, quantile)
     r, s = ranks
-    base, entry = sorted(baseline_s), sorted(entry_s)
     down = math.hypot(math.log(q_base / base[r - 1]), math.log(entry[s - 1] / q_entry))
     up = math.hypot(math.log(base[s - 1] / q_base), math.log(q_entry / entry[r - 1]))
     low, high = math.exp(log_speedup - down), math.exp(log_speedup + up)
