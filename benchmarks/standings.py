@@ -198,6 +198,7 @@ def main() -> int:
               f"{hardware.describe()['cpu_model']}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
               f"load average {os.getloadavg()[0]:.2f}", flush=True)
         runs = []
+        per_round_means: list[dict[str, float]] = []  # the estimator before the rounds were pooled, same runs
         for run in range(args.runs):
             started = time.monotonic()
             group = standings_run.time_group(slugs, accuracy, submissions, data_dir, competition, BASELINE,
@@ -205,8 +206,9 @@ def main() -> int:
             wall = time.monotonic() - started
             if group["excluded"]:
                 print(f"run {run + 1}: excluded {group['excluded']}")
-            measured = [standings_stats.Measurement(e["slug"], 0, tuple(e["log_speedups"]))
-                        for e in group["entries"]]
+            measured = standings.group_measurements(group, {}, {}, competition, f"run {run + 1}")
+            per_round_means.append({e["slug"]: math.exp(math.fsum(e["log_speedups"]) / len(e["log_speedups"]))
+                                    for e in group["entries"]})
             order = standings_stats.rank([m.key for m in measured], measured,
                                          standings_stats.link_groups(measured), competition.standings.confidence)
             runs.append({st.key: st for st in order})
@@ -233,6 +235,11 @@ def main() -> int:
         values = [math.exp(r[slug].log_speedup.mean) for r in runs if slug in r]
         spread = max(values) / min(values) - 1.0 if values else math.nan
         worst = max(worst, spread)
+        print(f"  {slug:18s} " + "  ".join(f"{v:.3f}x" for v in values) + f"   spread {spread:.1%}")
+    print("the same runs by the mean of the rounds' own log speedups (the estimator before pooling):")
+    for slug in slugs:
+        values = [m[slug] for m in per_round_means if slug in m]
+        spread = max(values) / min(values) - 1.0 if values else math.nan
         print(f"  {slug:18s} " + "  ".join(f"{v:.3f}x" for v in values) + f"   spread {spread:.1%}")
     rankings = [tuple(sorted(r, key=lambda k: r[k].position)) for r in runs]
     print(f"identical ranking in all runs: {len(set(rankings)) == 1} ({' > '.join(rankings[0])})")

@@ -1,7 +1,8 @@
-"""Schema-valid result.json data and score records for leaderboard tests (no engine needed)."""
+"""Schema-valid result.json data, score records and standings entries for board tests (no engine needed)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,14 @@ def score(slug: str, *, login: str = "ada", pr: int | None = 1, graded_at: str =
     provenance = record.Provenance(athlete_login=login, repository=repository, pr_number=pr,
                                    merge_commit_sha=sha or f"{pr or 0:040x}", graded_at=graded_at)
     return record.build(graded(slug, **result_kw), provenance)
+
+
+def timed_entry(slug: str, speedups: list[float], samples: int = 5) -> dict[str, Any]:
+    """A standings group entry whose round r ran the baseline at 10 ms a query and the entry ``speedups[r]`` times
+    faster, in ``samples`` identical pairs (so the pooled estimate is the rounds' 10% quantile of the speedups)."""
+    return {"slug": slug, "log_speedups": [math.log(s) for s in speedups],
+            "rounds": [{"baseline": [0.01] * samples, "entry": [0.01 / s] * samples} for s in speedups],
+            "timed_images": 1000, "timed_accuracy_pct": 70.0, "setup_seconds": 0.5}
 
 
 def write(submissions: Path, data: dict[str, Any]) -> Path:

@@ -83,6 +83,7 @@ class StandingsRun:
     entries: int
     rounds: int
     pairs_per_round: int
+    speed_quantile: float
     confidence: float
     stale: str | None  # why its grader or baseline differs from the current one
     excluded: tuple[tuple[str, str], ...]
@@ -213,6 +214,7 @@ def _standings_run(standings: dict[str, Any], current: CurrentGrader) -> Standin
         grader_version=standings["grader_version"],
         entries=len({s for g in standings["groups"] for s in g["entries"]}),
         rounds=standings["rounds"], pairs_per_round=standings["pairs_per_round"],
+        speed_quantile=standings["speed_quantile"],
         confidence=standings["confidence"], stale="; ".join(reasons) or None,
         excluded=tuple((e["slug"], e["reason"]) for e in standings["excluded"]))
 
@@ -458,9 +460,11 @@ def _standings_intro(run: StandingsRun | None) -> list[str]:
     lines = [f"**Ranking of record**: the standings run of {run.started_at[:10]}, "
              f"grader {text(run.grader_version, 64)}: "
              f"{run.entries} entries timed together in {text(jobs, 600)}; {run.rounds} rounds, each timing every "
-             f"entry paired with the baseline ({run.pairs_per_round} pairs) in random order. Speedup intervals "
-             f"({run.confidence:.0%}) include the round-to-round variation; an ordering is resolved when the "
-             f"{run.confidence:.0%} interval of the two entries' per-round differences excludes zero, and "
+             f"entry paired with the baseline ({run.pairs_per_round} pairs) in random order. Speedup = the "
+             f"baseline's over the entry's {run.speed_quantile:.0%} quantile time per query, over all the rounds "
+             f"(the machine's quiet speed); intervals ({run.confidence:.0%}) include the round-to-round variation "
+             f"(jackknife over rounds); an ordering is resolved when the {run.confidence:.0%} interval of the two "
+             "entries' per-round differences excludes zero, and "
              "unresolved neighbours share a rank (=). Compression and accuracy come from each entry's grading. "
              "Entries graded since the run are provisional until the next one.", ""]
     if run.stale:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -215,6 +215,24 @@ def _interval_json(i: standings_stats.Interval) -> dict[str, float | None]:
             "high": None if i.high is None else math.exp(i.high), "estimate": math.exp(i.mean)}
 
 
+def group_measurements(group: dict[str, Any], excluded: Mapping[str, str], log_factors: Mapping[str, float],
+                       competition: Competition, source: str) -> list[standings_stats.Measurement]:
+    """The ranked entries of one group result, each with its pooled per-round values (``standings_stats.pooled``).
+
+    An entry left out (it failed, or its answers or idle CPU while timed were wrong) is left
+    out of the baseline's pool too: its rounds may have slowed the baseline.
+    """
+    kept = [e for e in group["entries"] if e["slug"] not in excluded]
+    rounds = {e["slug"]: [standings_stats.RoundSamples(tuple(r["baseline"]), tuple(r["entry"])) for r in e["rounds"]]
+              for e in kept}
+    try:
+        values = standings_stats.pooled(rounds, competition.standings.speed_quantile) if rounds else {}
+    except ValueError as e:
+        raise GraderError(f"{source}: group {group['group']}: {e}") from e
+    return [standings_stats.Measurement(e["slug"], group["group"], values[e["slug"]], log_factors.get(e["slug"], 0.0))
+            for e in kept]
+
+
 def combine(groups: Sequence[dict[str, Any]], records: Sequence[ScoreRecord], competition: Competition,
             expected: Plan, source: str = "group results") -> dict[str, Any]:
     """``standings.json`` from the group results of one run and the score records they timed.
@@ -246,10 +264,8 @@ def combine(groups: Sequence[dict[str, Any]], records: Sequence[ScoreRecord], co
             r = by_slug.get(e["slug"])
             if r is None or r.scores is None or r.status != "valid":
                 raise GraderError(f"{source}: {e['slug']} was timed but has no valid score record")
-            if e["slug"] in excluded:
-                continue
-            measurements.append(standings_stats.Measurement(e["slug"], g["group"], tuple(e["log_speedups"]),
-                                                            _factor(r, penalty)))
+        factors = {e["slug"]: _factor(by_slug[e["slug"]], penalty) for e in g["entries"]}
+        measurements += group_measurements(g, excluded, factors, competition, source)
     confidence = groups[0]["confidence"]
     try:
         links = standings_stats.link_groups(measurements) if measurements else {}
@@ -270,9 +286,11 @@ def combine(groups: Sequence[dict[str, Any]], records: Sequence[ScoreRecord], co
         "started_at": min(g["started_at"] for g in groups),
         "rounds": first["rounds"],
         "pairs_per_round": first["pairs_per_round"],
+        "speed_quantile": competition.standings.speed_quantile,
         "confidence": confidence,
         "groups": [{"group": g["group"], "hardware": g["hardware"], "started_at": g["started_at"],
                     "minutes": g["minutes"], "entries": [e["slug"] for e in g["entries"]],
+                    **{k: g[k] for k in ("isolation", "images_per_round") if k in g},
                     "anchors": list(links[g["group"]].anchors) if g["group"] in links else [],
                     "log_offset": links[g["group"]].offset if g["group"] in links else 0.0,
                     "log_offset_se": math.sqrt(links[g["group"]].variance) if g["group"] in links else 0.0}

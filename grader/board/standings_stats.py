@@ -1,12 +1,28 @@
-"""Standings statistics: pure functions of per-round log speedups (numbers in, verdicts out).
+"""Standings statistics: pure functions of per-round timings (numbers in, verdicts out).
 
 A standings run times every entry in *rounds*; in each round an entry is timed
-paired with the baseline, so one round gives one log speedup per entry. All
-the uncertainty the board states comes from the spread of those per-round
-values, so round-to-round drift (a noisy neighbour for ten minutes, a thermal
-step) widens the interval instead of hiding in it:
+paired with the baseline. The estimate pools the rounds (``pooled``): an
+entry's speedup is the ratio of the baseline's ``quantile`` time per query,
+over every entry's pairs of the group, to the entry's own ``quantile`` time
+per query, over its rounds: each model's speed when the machine was quiet, as
+a grade defines the speedup (``timing.estimate``), from all the job's samples
+at once. Why pooled and not a mean of per-round ratios: the machine switches
+between a quiet and a contended state every few seconds, about a round's
+length, and the ratio differs between them (the Closed example 1.78x quiet,
+2.1x contended), so a round the machine spent contended reads high and a mean
+over rounds reads how many such rounds the run drew (measured: per-round means
+spread up to 9.7% across three runs of one set where the pooled lower 10%
+quantile spread 1.4%; ``benchmarks/standings.py``).
 
-- an entry's speedup is exp(mean of its per-round logs), with the t-interval
+All the uncertainty the board states comes from round-to-round variation, so
+drift (a noisy neighbour for ten minutes, a thermal step) widens the interval
+instead of hiding in it. ``pooled`` returns, per entry and round, the
+*jackknife value* of the pooled estimate: the estimate minus (rounds - 1)
+times how far leaving that round out moves it from the leave-one-out mean. The
+values average to the estimate and their spread is the (grouped) jackknife's
+standard error, so everything below treats them as per-round log speedups:
+
+- an entry's speedup is exp(mean of its per-round values), with the t-interval
   on that mean (df = rounds - 1);
 - two entries are ordered by the per-round *paired differences* of their log
   efficiencies (the same rounds, so drift that hit both cancels); the ordering
@@ -33,15 +49,62 @@ conservative (Welch-Satterthwaite would give more).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from grader.measure import stats
 
 
 @dataclass(frozen=True)
+class RoundSamples:
+    """One entry's paired samples in one round, in seconds per query of each model."""
+
+    baseline: tuple[float, ...]
+    entry: tuple[float, ...]
+
+
+def _pooled_logs(rounds: Mapping[str, Sequence[RoundSamples]], keep: Sequence[int],
+                 quantile: float) -> dict[str, float]:
+    """ln(baseline's quantile / entry's quantile) per entry over the rounds ``keep``; the baseline over all entries."""
+    baseline = [t for samples in rounds.values() for r in keep for t in samples[r].baseline]
+    q_base = stats.percentile(baseline, 100.0 * quantile)
+    return {key: math.log(q_base / stats.percentile([t for r in keep for t in samples[r].entry], 100.0 * quantile))
+            for key, samples in rounds.items()}
+
+
+def pooled(rounds: Mapping[str, Sequence[RoundSamples]], quantile: float) -> dict[str, tuple[float, ...]]:
+    """Per entry, per round: the jackknife values of the pooled log speedup (their mean is the estimate).
+
+    The estimate pools every round (the module's docstring says why); leaving round i out of
+    every entry and the baseline alike gives theta_(-i), and round i's value is
+    theta + (R - 1) (mean_j theta_(-j) - theta_(-i)). Two entries' values are paired by round,
+    and their difference is the jackknife of the difference of their estimates, in which the
+    shared baseline cancels: two entries are ordered by their own quiet speeds.
+    """
+    counts = {len(samples) for samples in rounds.values()}
+    if len(counts) != 1 or 0 in counts:
+        raise ValueError(f"every entry needs the same, non-zero number of rounds, got {sorted(counts)}")
+    if not 0.0 < quantile < 1.0:
+        raise ValueError("quantile must be in (0, 1)")
+    n = counts.pop()
+    if any(not r.baseline or not r.entry or min(*r.baseline, *r.entry) <= 0
+           for samples in rounds.values() for r in samples):
+        raise ValueError("every round needs positive per-query times of both models")
+    whole = _pooled_logs(rounds, range(n), quantile)
+    if n == 1:
+        return {key: (v,) for key, v in whole.items()}
+    left_out = [_pooled_logs(rounds, [r for r in range(n) if r != i], quantile) for i in range(n)]
+    out = {}
+    for key, theta in whole.items():
+        loo = [lo[key] for lo in left_out]
+        centre = stats.mean(loo)
+        out[key] = tuple(theta + (n - 1) * (centre - v) for v in loo)
+    return out
+
+
+@dataclass(frozen=True)
 class Measurement:
-    """One entry's per-round log speedups (ln baseline/entry) in one group, and its log efficiency factor."""
+    """One entry's per-round log speedups in one group (``pooled``'s values), and its log efficiency factor."""
 
     key: str
     group: int

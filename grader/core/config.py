@@ -99,6 +99,7 @@ class Standings:
     top_n: int  # valid entries per division
     rounds: int
     pairs_per_round: int
+    speed_quantile: float  # of each model's times per query, pooled over the rounds (standings_stats.pooled)
     confidence: float
     max_job_minutes: float  # split into groups sharing anchor entries beyond this
     anchors: int

@@ -51,7 +51,7 @@ from grader.judge.scoring import Scores
 from grader.measure import budget, data, hardware, size, timing
 from grader.measure.accuracy import ModelRun, accuracy_pass, dither
 from grader.sandbox import parent as sandbox
-from grader.sandbox.isolation import Isolation, Requested, ci_policy
+from grader.sandbox.isolation import STATELESS, Isolation, Requested, ci_policy
 
 NULL_MODEL_DIR = Path(__file__).resolve().parents[1] / "null_model"
 INTERVAL_COVERS = ("sampling noise within this run, on this machine; not a machine that was never quiet during it, "
@@ -497,16 +497,26 @@ def time_entry(model_dir: Path, baseline_dir: Path, images: np.ndarray, config: 
                  else contextlib.nullcontext()):
             if so_far is not None:
                 so_far.stage = "timing"
+            workers = (base_worker, entry_worker, null_worker)
+            stateless = all(w.isolation.level == STATELESS for w in workers)
             run = timing.run_pairs(
                 base_worker, entry_worker, null_worker, images, config.timing, rng=random.Random(seed),
                 progress=lambda n, est: progress(f"timing: {n} pair{'s' * (n != 1)}" + (
                     f", speedup {est.speedup:.3f}x ±{est.half_width:.1%}" if est and est.half_width is not None
-                    else "")), give_up=give_up if budgets else None)
+                    else "")), give_up=give_up if budgets else None,
+                refresh=(lambda: restart(workers, progress)) if stateless else None)
     finally:
         if so_far is not None:
             with contextlib.suppress(SandboxError):
                 so_far.isolation = entry_worker.isolation
     return TimedEntry(run, entry_worker.isolation)
+
+
+def restart(workers: tuple[sandbox.ModelWorker, ...], progress: Progress) -> None:
+    """Fresh workers in place of ``workers`` (the test images ran out; stateless ones may see them again)."""
+    progress("timing: the test images ran out, starting fresh workers to go on")
+    for w in workers:
+        w.restart()
 
 
 def _bounded(stage: str, budget_seconds: float) -> tuple[float, str, str]:
@@ -529,6 +539,7 @@ def timing_report(run: timing.PairedRun, speed: timing.SpeedupEstimate, params: 
         queries_per_sample=cal.queries_per_sample,
         short_queries=cal.short_queries,
         slower_queries=cal.slower_queries or None,
+        worker_starts=run.worker_starts,
         speed_quantile=speed.quantile,
         warmup_queries=params.warmup_queries,
         calibration=CalibrationReport(cal.overhead_query_s, cal.baseline_query_s, cal.entry_query_s,

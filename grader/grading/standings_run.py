@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from grader import __version__
-from grader.board import leaderboard, record, standings
+from grader.board import leaderboard, record, standings, standings_stats
 from grader.board.record import ScoreRecord
 from grader.ci import actions
 from grader.contract.layout import WEIGHTS_FILE
@@ -44,19 +44,17 @@ from grader.judge import rules
 from grader.measure import data, hardware, timing
 from grader.measure.accuracy import dither
 from grader.sandbox import parent as sandbox
-from grader.sandbox.isolation import STRONG, Requested
+from grader.sandbox.isolation import STATELESS, Requested
 
 Progress = Callable[[str], None]
-# Workers at this level are stateless (isolation.INIT_SCRIPT: every mount read-only but their own dirs,
-# own uid/pid/net/ipc namespaces): a fresh one can answer nothing from what an earlier one saw.
-STATELESS_LEVEL = STRONG
 
 
 @dataclass(frozen=True)
 class RoundTiming:
-    """One entry's round: its log speedup, and the labels it gave (for the accuracy check)."""
+    """One entry's round: its samples and log speedup, and the labels it gave (for the accuracy check)."""
 
-    log_speedup: float
+    log_speedup: float  # the round's own estimate (the standings pool the rounds' samples instead)
+    samples: standings_stats.RoundSamples  # seconds per query of each model, the pairs used
     indices: np.ndarray  # into the images the round was given, in timed order
     labels: np.ndarray  # the entry's labels for those images
     seconds: float  # wall time of the round, both models, warm-up included
@@ -85,7 +83,10 @@ def time_round(baseline: timing.Timed, entry: timing.Timed, overhead: timing.Tim
         raise SubmissionError("timing_integrity: no usable timing pairs in the round: "
                               + "; ".join(dict.fromkeys(p.invalid or "" for p in run.pairs[:20])))
     others_timed = math.fsum(p.timed_wall_s("baseline") + p.timed_wall_s("overhead") for p in run.pairs)
-    return RoundTiming(est.log_speedup, np.concatenate(run.indices), np.concatenate(run.entry_labels), clock() - start,
+    queries = run.calibration.net_queries
+    samples = standings_stats.RoundSamples(tuple(t / queries for t in run.baseline_s),
+                                           tuple(t / queries for t in run.entry_s))
+    return RoundTiming(est.log_speedup, samples, np.concatenate(run.indices), np.concatenate(run.entry_labels), clock() - start,
                        others_timed, run.idle_cpu_entry)
 
 
@@ -191,6 +192,7 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
                                    isolation=isolation, excluded=excluded, setup=setup, progress=progress, clock=clock)
         orders = {slug: np.array(rng.sample(range(len(dithered)), len(dithered))) for slug in folders}
         logs: dict[str, list[float]] = {slug: [] for slug in folders}
+        samples: dict[str, list[standings_stats.RoundSamples]] = {slug: [] for slug in folders}
         correct = dict.fromkeys(folders, 0)
         total = dict.fromkeys(folders, 0)
         # CPU an entry's worker used while something else was timed, and how long that was:
@@ -215,7 +217,7 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
                         continue
                     level = workers[slug].isolation.level  # the entry's own worker decides its images
                     levels.add(level)
-                    stateless = level == STATELESS_LEVEL
+                    stateless = level == STATELESS
                     chosen = (np.array(rng.sample(range(len(dithered)), len(dithered))) if stateless
                               else orders[slug][r * share:(r + 1) * share])
                     others = [o for o in workers if o != slug and o not in excluded]
@@ -238,6 +240,7 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
                     idle_cpu[slug] += rt.idle_cpu_entry
                     idle_window[slug] += rt.baseline_seconds
                     logs[slug].append(rt.log_speedup)
+                    samples[slug].append(rt.samples)
                     correct[slug] += int(np.sum(rt.labels == test.labels[chosen][rt.indices]))
                     total[slug] += len(rt.indices)
             progress(f"round {r + 1}/{rounds}: " + ", ".join(
@@ -261,9 +264,11 @@ def time_group(slugs: Sequence[str], accuracy_pct: Mapping[str, float], submissi
         "rounds": rounds,
         "pairs_per_round": competition.standings.pairs_per_round,
         "confidence": competition.standings.confidence,
-        "isolation": STATELESS_LEVEL if levels == {STATELESS_LEVEL} else "process",
-        "images_per_round": "whole_test_set" if levels == {STATELESS_LEVEL} else "disjoint_shares",
-        "entries": [{"slug": s, "log_speedups": logs[s], "timed_images": total[s],
+        "isolation": STATELESS if levels == {STATELESS} else "process",
+        "images_per_round": "whole_test_set" if levels == {STATELESS} else "disjoint_shares",
+        "entries": [{"slug": s, "log_speedups": logs[s],
+                     "rounds": [{"baseline": list(r.baseline), "entry": list(r.entry)} for r in samples[s]],
+                     "timed_images": total[s],
                      "timed_accuracy_pct": 100.0 * correct[s] / total[s] if total[s] else None,
                      "setup_seconds": setup[s]}
                     for s in slugs if s in folders and len(logs[s]) == rounds],

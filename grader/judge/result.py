@@ -28,7 +28,7 @@ Division = Literal["closed", "open"]
 Stage = Literal["validate", "build", "load", "timing", "accuracy", "rules"]
 IsolationLevel = Literal["process", "user+netns", "none"]
 RepoStatus = Literal["verified", "failed", "not_checked"]
-StopReason = Literal["target", "budget", "max_pairs"]
+StopReason = Literal["target", "budget", "max_pairs", "image_supply"]
 T = TypeVar("T")
 
 
@@ -195,10 +195,12 @@ class TimingReport:
     short_queries: int = 0  # of the short request subtracted from each long one (0: none)
     speed_quantile: float | None = None  # the speedup is the ratio of this quantile of each model's samples
     slower_queries: int | None = None  # the slower model's long request, sized to last as long (None: all equal)
+    worker_starts: int = 1  # the workers were started this many times, the test images given anew each time
 
     def to_json(self) -> dict[str, Any]:
         return {
             "speed_quantile": self.speed_quantile, "slower_queries": self.slower_queries,
+            "worker_starts": self.worker_starts,
             "pairs": self.pairs, "pairs_discarded": self.pairs_discarded, "batch_size": self.batch_size,
             "queries_per_sample": self.queries_per_sample, "short_queries": self.short_queries,
             "warmup_queries": self.warmup_queries,
@@ -225,7 +227,7 @@ class TimingReport:
             data["interval_covers"], data["wall_speedup"], data["wait_fraction"], data["cv_baseline"],
             data["cv_entry"], data["stop_reason"], IdleCpu(idle["baseline"], idle["entry"]),
             tuple(data["warnings"]), data.get("short_queries", 0), data.get("speed_quantile"),
-            data.get("slower_queries"))
+            data.get("slower_queries"), data.get("worker_starts", 1))
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ import numpy as np
 from grader.core.config import Timing
 from grader.measure import stats
 
-StopReason = Literal["target", "budget", "max_pairs", "too_slow"]
+StopReason = Literal["target", "budget", "max_pairs", "image_supply", "too_slow"]
 Who = Literal["overhead", "baseline", "entry"]
 WHO: tuple[Who, ...] = ("overhead", "baseline", "entry")
 
@@ -333,10 +333,16 @@ class PairedRun:
     idle_cpu_entry: float = 0.0  # CPU the entry's worker used while another model was timed
     stop: StopReason = "max_pairs"
     gave_up: str | None = None  # why the run stopped after calibration ("too_slow"), in the student's terms
+    restarts: list[int] = field(default_factory=list)  # the pairs at which fresh workers took over (images ran out)
 
     @property
     def valid(self) -> list[Pair]:
         return [p for p in self.pairs if p.invalid is None]
+
+    @property
+    def worker_starts(self) -> int:
+        """Times the workers were started: once, and again each time the fresh images ran out."""
+        return 1 + len(self.restarts)
 
     @property
     def baseline_s(self) -> list[float]:
@@ -490,16 +496,27 @@ def _round(workers: dict[Who, Timed], warm: np.ndarray, batch: np.ndarray, short
 def run_pairs(baseline: Timed, entry: Timed, overhead: Timed, images: np.ndarray, params: Timing, *,
               rng: random.Random, clock: Callable[[], float] = time.monotonic,
               progress: Callable[[int, SpeedupEstimate | None], None] | None = None,
-              give_up: Callable[[Calibration], str | None] | None = None) -> PairedRun:
+              give_up: Callable[[Calibration], str | None] | None = None,
+              refresh: Callable[[], None] | None = None) -> PairedRun:
     """Calibrate, then time pairs in random order until the interval is tight enough.
 
     ``give_up`` sees the calibration (each model's measured per-query cost) before any pair
     is timed; a reason returned ends the run there, with no pairs and ``stop == "too_slow"``
     (an entry too slow for its time budget, or certainly under the speedup minimum).
 
-    ``images`` are the test images to draw from; every timed sample uses fresh ones, never
-    reused, and the three models of a pair see the same ones. Warm-up queries reuse the first
-    few images, which every worker has seen.
+    ``images`` are the test images to draw from; every timed sample uses images its workers
+    have never seen, and the three models of a pair see the same ones. Warm-up queries reuse
+    the first few images, which every worker has seen.
+
+    When the images run out before the target, the budget or ``max_pairs``: with ``refresh``
+    (given only when the workers are stateless, so that fresh ones cannot remember anything
+    the old ones saw), every worker is started afresh and timing goes on with the images in
+    a new order; the first pair after a restart only warms the new workers up, untimed. The
+    samples keep their calibrated sizes, so every pair counts alike. Without ``refresh`` the
+    run stops there (``image_supply``). Why go on: a fast entry's sample holds hundreds of
+    queries, so 10,000 images last ~40 pairs, and a quartile on a machine that is quiet a
+    quarter of the time needs more (measured: the Open example stopped at 30-45 pairs with
+    intervals of ±3-22%, ``benchmarks/timing_quality.py``).
     """
     workers: dict[Who, Timed] = {"overhead": overhead, "baseline": baseline, "entry": entry}
     supply = _Images(images, rng)
@@ -527,9 +544,22 @@ def run_pairs(baseline: Timed, entry: Timed, overhead: Timed, images: np.ndarray
     if reason is not None:
         run.stop, run.gave_up = "too_slow", reason
         return run
-    max_pairs = min(params.max_pairs, supply.left // per_sample)
     started = clock()
     while True:
+        if supply.left < per_sample:
+            if refresh is None or not run.pairs:
+                run.stop = "image_supply"
+                break
+            refresh()
+            run.restarts.append(len(run.pairs))
+            supply = _Images(images, rng)
+            warm = images[supply.take(len(warm))]
+            if supply.left < 2 * per_sample:
+                run.stop = "image_supply"
+                break
+            _round(workers, warm, images[supply.take(per_sample)][short_n:], images[:0], params.batch_size, rng,
+                   sizes)  # untimed: the new workers' first pair
+            continue
         chosen = supply.take(per_sample)
         timed = _round(workers, warm, images[chosen[short_n:]], images[chosen[:short_n]], params.batch_size, rng,
                        sizes)
@@ -549,7 +579,7 @@ def run_pairs(baseline: Timed, entry: Timed, overhead: Timed, images: np.ndarray
                 and current.half_width <= params.target_ci_half_width:
             run.stop = "target"
             break
-        if len(run.pairs) >= max_pairs:
+        if len(run.pairs) >= params.max_pairs:
             run.stop = "max_pairs"
             break
         # Past the budget with two usable pairs, or long past it with none (every pair discarded).

@@ -102,6 +102,11 @@ def _checks_table(checks: tuple[Check, ...], docs_url: str) -> str:
     return markdown.table(["", "Check", "Detail"], rows)
 
 
+STOPPED_BY = {"target": "reaching the target interval", "budget": "the timing budget", "max_pairs": "max_pairs",
+              "image_supply": "the supply of test images the workers had not seen (not restarted: they were not "
+                              "stateless, see SECURITY.md)"}
+
+
 def _speed_definition(t: TimingReport) -> str:
     """What the speedup is a ratio of, and the paired mean beside it."""
     if t.speed_quantile is None:
@@ -122,7 +127,9 @@ def _timing_section(t: TimingReport) -> list[str]:
         f"{'; the difference cancels fixed per-request costs)' if t.short_queries else ''}"
         + (f"; the slower model's long request held {t.slower_queries} of them, lasting as long, its time scaled"
            if t.slower_queries else "")
-        + f"; stopped by {t.stop_reason.replace('_', ' ')}. Times are each worker's CPU time read from the kernel, "
+        + (f"; the test images ran out {t.worker_starts - 1} time(s), and each time all three workers were started "
+           "afresh (stateless: they remember nothing) and given them in a new order" if t.worker_starts > 1 else "")
+        + f"; stopped by {STOPPED_BY[t.stop_reason]}. Times are each worker's CPU time read from the kernel, "
         f"minus the harness's (a null model timed in the same pairs). Wall-clock speedup "
         f"{t.wall_speedup:.3f}x; the timed CPU was held by other processes {t.wait_fraction:.0%} of the time. "
         f"CV baseline {t.cv_baseline:.1%}, entry {t.cv_entry:.1%}.",

@@ -43,6 +43,9 @@ UID_SPAN = 1 << 20
 PROBE_SECONDS = 30
 SETUP_FAILED = 120  # exit status of the namespace set-up script when a mount or chown fails
 STRONG: Level = "user+netns"
+# Workers at this level are stateless (INIT_SCRIPT: every mount read-only but their own dirs, own
+# uid/pid/net/ipc namespaces): a fresh one can answer nothing from what an earlier one saw.
+STATELESS: Level = STRONG
 
 Level = Literal["process", "user+netns"]
 Requested = Literal["auto", "process"]  # what a caller may ask for

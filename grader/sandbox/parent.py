@@ -520,6 +520,19 @@ class ModelWorker:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def restart(self) -> None:
+        """Replace the worker with a fresh process (same folder, limits, isolation), its model loaded anew.
+
+        At the stateless level (``isolation.STATELESS``) the new process starts from nothing the
+        old one saw or wrote. A bound set by ``within`` carries over to the new process.
+        """
+        deadline = self._alive().deadline
+        self.close()
+        self._worker, self._log = None, None
+        self.__enter__()
+        worker = self._alive()
+        worker.deadline = min(worker.deadline, deadline)
+
     @contextlib.contextmanager
     def within(self, seconds: float, stage: str, budget: str | None = None) -> Iterator[None]:
         """Bound what runs inside to ``seconds`` of wall clock from now (a stage's time budget).

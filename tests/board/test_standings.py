@@ -201,8 +201,7 @@ def group_result(group: int, entries: dict[str, list[float]], *, run_id: str = "
             "baseline_sha256": sf.BASELINE_SHA, "hardware": {**HARDWARE, "cpu_model": cpu},
             "started_at": f"2025-04-0{group + 1}T04:00:00+00:00", "minutes": 12.5, "rounds": 4,
             "pairs_per_round": 20, "confidence": 0.95,
-            "entries": [{"slug": s, "log_speedups": [math.log(v) for v in vals], "timed_images": 1000,
-                         "timed_accuracy_pct": 70.0, "setup_seconds": 0.5} for s, vals in entries.items()],
+            "entries": [sf.timed_entry(s, vals) for s, vals in entries.items()],
             "excluded": [{"slug": s, "reason": r} for s, r in (excluded or {}).items()]}
     assert schema.validate(data, "standings_group") == []
     return data
@@ -220,9 +219,15 @@ def plan_of(*groups: tuple[str, ...]) -> standings.Plan:
     return standings.Plan((), tuple(groups), ())
 
 
+def pooled(speedups: list[float]) -> float:
+    """The standings' estimate for ``sf.timed_entry(slug, speedups)``: the baseline's quantile time per query (10 ms
+    in every pair) over the entry's, pooled over the rounds' five pairs each."""
+    return 0.01 / float(np.quantile(np.repeat([0.01 / v for v in speedups], 5), COMPETITION.standings.speed_quantile))
+
+
 def one_group_run() -> dict[str, Any]:
     records = board_records()
-    g = group_result(0, {"ada-int8": [2.0, 2.2, 1.8, 2.1], "bo-prune": [2.05, 2.1, 1.9, 2.05],
+    g = group_result(0, {"ada-int8": [2.05, 2.1, 1.9, 2.05], "bo-prune": [2.0, 2.2, 1.8, 2.1],
                          "cy-slim": [1.0, 1.1, 0.9, 1.05], "dee-open": [3.0, 3.3, 2.8, 3.1]})
     return standings.combine([g], records, COMPETITION, plan_of(("ada-int8", "bo-prune", "cy-slim", "dee-open")))
 
@@ -234,7 +239,7 @@ def test_combining_ranks_each_division_by_standings_efficiency() -> None:
     assert [(r["slug"], r["rank"], r["tied"]) for r in closed] == [
         ("bo-prune", 1, True), ("ada-int8", 1, True), ("cy-slim", 3, False)]
     assert closed[0]["next"]["resolved"] is False and closed[1]["next"]["resolved"] is True
-    assert closed[2]["efficiency"] == pytest.approx(2.0 * math.exp(np.mean(np.log([1.0, 1.1, 0.9, 1.05]))))
+    assert closed[2]["efficiency"] == pytest.approx(2.0 * pooled([1.0, 1.1, 0.9, 1.05]))
     assert [r["slug"] for r in out["divisions"]["open"]] == ["dee-open"]
 
 
@@ -258,9 +263,10 @@ def test_two_groups_on_different_machines_are_tied_through_their_anchor() -> Non
     out = standings.combine([a, b], board_records(), COMPETITION,
                             plan_of(("ada-int8", "bo-prune"), ("bo-prune", "cy-slim")))
     assert out["groups"][1]["anchors"] == ["bo-prune"]
-    assert math.exp(out["groups"][1]["log_offset"]) == pytest.approx(1.5 / 1.2, rel=1e-3)
+    offset = pooled([1.5, 1.52, 1.48, 1.5]) / pooled([1.2, 1.22, 1.18, 1.2])  # the anchor's two estimates
+    assert math.exp(out["groups"][1]["log_offset"]) == pytest.approx(offset)
     cy = next(r for r in out["divisions"]["closed"] if r["slug"] == "cy-slim")
-    assert cy["speedup"]["estimate"] == pytest.approx(0.8 * 1.5 / 1.2, rel=1e-3)
+    assert cy["speedup"]["estimate"] == pytest.approx(pooled([0.8, 0.81, 0.79, 0.8]) * offset)
     assert cy["group"] == 1 and out["groups"][1]["log_offset_se"] > 0
 
 

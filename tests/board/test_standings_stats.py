@@ -1,12 +1,13 @@
-"""Standings statistics with injected per-round log speedups: intervals, ranking, ties, resolved orderings, links."""
+"""Standings statistics with injected timings: the pooled estimate, intervals, ranking, ties, resolved orderings, links."""
 
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
-from grader.board.standings_stats import Measurement, compare, entry_interval, interval, link_groups, rank
+from grader.board.standings_stats import Measurement, RoundSamples, compare, entry_interval, interval, link_groups, pooled, rank
 from grader.measure import stats
 
 LN = math.log
@@ -136,3 +137,91 @@ def test_groups_must_share_a_round_count_and_be_numbered_from_zero() -> None:
         link_groups([m("a", [2.0, 2.1]), m("b", [2.0, 2.1, 2.2])])
     with pytest.raises(ValueError, match="numbered 0..0"):
         link_groups([m("a", [2.0, 2.1], 1)])
+
+
+# ------------------------------------------------------------------ pooling the rounds' samples
+
+QUIET_RATIO = 1.78  # the Closed example's ratio when the machine is quiet; 2.1x when contended (timing.estimate)
+
+
+def simulated_rounds(rng: random.Random, contended_share: list[float], ratios: dict[str, float],
+                     pairs: int = 20) -> dict[str, list[RoundSamples]]:
+    """Per-query times on a machine that is contended for ``contended_share[r]`` of round r: contention slows
+    the baseline 1.5x and the entries 1.27x (so the ratio reads 18% high), plus a few percent of noise."""
+    rounds: dict[str, list[RoundSamples]] = {k: [] for k in ratios}
+    for share in contended_share:
+        for key, ratio in ratios.items():
+            base, entry = [], []
+            for _ in range(pairs):
+                contended = rng.random() < share
+                noise = math.exp(rng.gauss(0, 0.03))
+                base.append((1.5 if contended else 1.0) * noise * math.exp(rng.gauss(0, 0.02)))
+                entry.append((1.27 if contended else 1.0) / ratio * noise * math.exp(rng.gauss(0, 0.02)))
+            rounds[key].append(RoundSamples(tuple(base), tuple(entry)))
+    return rounds
+
+
+def test_the_pooled_estimate_is_the_ratio_of_the_quantiles_of_all_rounds_samples() -> None:
+    rounds = {"a": [RoundSamples((4.0, 6.0), (2.0, 3.0)), RoundSamples((5.0, 8.0), (1.0, 4.0))],
+              "b": [RoundSamples((3.0, 7.0), (1.5, 1.6)), RoundSamples((9.0, 2.0), (1.7, 1.8))]}
+    values = pooled(rounds, 0.5)
+    baseline = stats.percentile([4.0, 6.0, 5.0, 8.0, 3.0, 7.0, 9.0, 2.0], 50.0)  # every entry's pairs
+    assert stats.mean(values["a"]) == pytest.approx(LN(baseline / stats.percentile([2.0, 3.0, 1.0, 4.0], 50.0)))
+    assert stats.mean(values["b"]) == pytest.approx(LN(baseline / stats.percentile([1.5, 1.6, 1.7, 1.8], 50.0)))
+
+
+def test_rounds_the_machine_spent_contended_do_not_move_the_pooled_estimate() -> None:
+    """Three of ten rounds mostly contended: the mean of the rounds' own quartile ratios (the grade's estimate per
+    round) reads high, the pooled 10% quantiles do not."""
+    rng = random.Random(3)
+    shares = [0.2] * 7 + [0.9] * 3
+    rounds = simulated_rounds(rng, shares, {"closed": QUIET_RATIO})
+    got = math.exp(stats.mean(pooled(rounds, 0.1)["closed"]))
+    per_round = [LN(stats.percentile(r.baseline, 25.0) / stats.percentile(r.entry, 25.0)) for r in rounds["closed"]]
+    assert got == pytest.approx(QUIET_RATIO, rel=0.01)
+    assert math.exp(stats.mean(per_round)) > QUIET_RATIO * 1.04
+
+
+def test_the_pooled_interval_covers_the_quiet_ratio_at_its_stated_confidence() -> None:
+    """300 simulated standings runs, each round contended for a random share of its pairs."""
+    rng = random.Random(11)
+    covered, runs = 0, 300
+    for _ in range(runs):
+        rounds = simulated_rounds(rng, [rng.uniform(0.0, 0.8) for _ in range(10)], {"closed": QUIET_RATIO})
+        i = interval(pooled(rounds, 0.1)["closed"], 0.95)
+        assert i.low is not None and i.high is not None
+        covered += i.low <= LN(QUIET_RATIO) <= i.high
+    assert covered / runs >= 0.92
+
+
+def test_the_shared_baseline_cancels_out_of_an_ordering() -> None:
+    """Two entries are ordered by their own speeds: slowing the baseline in one round changes no paired difference."""
+    rng = random.Random(5)
+    rounds = simulated_rounds(rng, [0.3] * 6, {"a": 2.0, "b": 2.1})
+    slowed = {k: [RoundSamples(tuple(3 * t for t in r.baseline), r.entry) if i == 2 else r for i, r in enumerate(v)]
+              for k, v in rounds.items()}
+    before, after = pooled(rounds, 0.1), pooled(slowed, 0.1)
+    assert after["a"] != pytest.approx(before["a"])  # the speedups did move
+    for x, y, u, v in zip(before["a"], before["b"], after["a"], after["b"], strict=True):
+        assert x - y == pytest.approx(u - v)
+
+
+def test_leaving_a_round_out_moves_its_jackknife_value_and_the_values_average_to_the_estimate() -> None:
+    rng = random.Random(9)
+    rounds = simulated_rounds(rng, [0.1, 0.1, 0.1, 0.1, 0.95], {"a": 2.0})
+    values = pooled(rounds, 0.25)["a"]
+    whole = LN(stats.percentile([t for r in rounds["a"] for t in r.baseline], 25.0)
+               / stats.percentile([t for r in rounds["a"] for t in r.entry], 25.0))
+    assert stats.mean(values) == pytest.approx(whole)
+    assert len(set(values)) > 1 and stats.stdev(values) > 0
+
+
+@pytest.mark.parametrize("rounds", [
+    {"a": [RoundSamples((1.0,), (1.0,))], "b": []},
+    {"a": [RoundSamples((1.0,), (1.0,))], "b": [RoundSamples((1.0,), (1.0,))] * 2},
+    {"a": [RoundSamples((), (1.0,))]},
+    {"a": [RoundSamples((1.0,), (0.0,))]},
+], ids=["no-rounds", "unequal-rounds", "no-samples", "zero-time"])
+def test_pooled_refuses_rounds_it_cannot_pool(rounds: dict[str, list[RoundSamples]]) -> None:
+    with pytest.raises(ValueError):
+        pooled(rounds, 0.1)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -113,9 +112,8 @@ class Run:
             data = {"schema_version": 1, "run_id": self.name, "group": index, "grader_version": __version__,
                     "baseline_sha256": BASELINE_SHA, "hardware": HARDWARE, "started_at": "2025-03-10T04:00:00+00:00",
                     "minutes": 3.5, "rounds": 4, "pairs_per_round": 20, "confidence": 0.95,
-                    "entries": [{"slug": s, "log_speedups": [math.log(speedups[s] * f) for f in ROUND_DRIFT],
-                                 "timed_images": 1000, "timed_accuracy_pct": 70.0, "setup_seconds": 0.5}
-                                for s in slugs], "excluded": []}
+                    "entries": [sf.timed_entry(s, [speedups[s] * f for f in ROUND_DRIFT]) for s in slugs],
+                    "excluded": []}
             schema.write(results / f"group-{index}.json", data, "standings_group")
         return groups
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import sys
 import textwrap
 from pathlib import Path
 
@@ -17,7 +19,8 @@ from grader.judge.result import GradeResult
 from grader.measure import data
 from grader.report import markdown_report as report
 from tests.cifar_archive import write_batch
-from tests.grading_helpers import BASELINE_DIR, checks_of, entry, fast_config_file, request
+from tests.grading_helpers import BASELINE_DIR, checks_of, entry, fast_config, fast_config_file, request
+from tests.sandbox_helpers import images, strong_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -194,3 +197,27 @@ def test_a_recipe_entry_without_the_training_batches_says_why_they_are_needed(tm
     result = grade.grade(request(EXAMPLES / "closed-int8-prune", folder)).to_json()
     assert result["status"] == "error"
     assert re.search(r"data_batch_1: missing .*calibration images from data_batch_1.*test_batch", result["error"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("isolation", ["process", "auto"])
+def test_when_the_test_images_run_out_only_stateless_workers_are_started_afresh_to_go_on(isolation: str) -> None:
+    """300 images last ~20 pairs here; 30 are asked for. At user+netns the workers are stateless, so fresh ones may
+    see the images again; at process level a worker could leave itself notes, so timing stops there instead."""
+    if isolation == "auto" and strong_python() != sys.executable:
+        pytest.skip("grade's workers use this interpreter, which cannot reach user+netns here")
+    base = fast_config()
+    cfg = dataclasses.replace(base, timing=dataclasses.replace(
+        base.timing, max_pairs=30, target_ci_half_width=1e-6, budget_seconds=60))
+    timed = grade.time_entry(BASELINE_DIR, BASELINE_DIR, images(300, seed=4), cfg, isolation, seed=3)
+    run = timed.run
+    if isolation == "process":
+        assert timed.isolation.level == "process"
+        assert run.stop == "image_supply" and run.worker_starts == 1 and len(run.pairs) < 30
+    else:
+        assert timed.isolation.level == "user+netns"
+        assert run.stop == "max_pairs" and len(run.pairs) == 30 and run.worker_starts >= 2
+    lives = [0, *run.restarts, len(run.pairs)]
+    for first, end in zip(lives, lives[1:], strict=False):  # within one worker's life, no image twice
+        used = np.concatenate(run.indices[first:end])
+        assert len(np.unique(used)) == len(used)

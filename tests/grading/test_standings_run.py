@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from grader.board.standings_stats import RoundSamples
 from grader.core import config, schema
 from grader.core.paths import BASELINE_DIR
 from grader.grading import standings_run
@@ -79,7 +80,8 @@ def images_offered(level: str, tmp_path: Path, small_data: Path, monkeypatch: py
     def time_round(base: object, entry: StubWorker, null: object, images: np.ndarray, *args: object) -> Any:
         offered.setdefault(id(entry), []).append(images[:, 0, 0, 0].astype(int) + 256 * images[:, 0, 0, 1].astype(int))
         n = len(images) // 2  # the engine times some of what it is offered
-        return standings_run.RoundTiming(0.1, np.arange(n), np.zeros(n, np.int64), 0.01, 0.01, 0.0)
+        samples = RoundSamples((0.002, 0.0021), (0.001, 0.0011))
+        return standings_run.RoundTiming(0.1, samples, np.arange(n), np.zeros(n, np.int64), 0.01, 0.01, 0.0)
 
     def prepare(slugs: list[str], *args: object, setup: dict[str, float], **kwargs: object) -> dict[str, Path]:
         setup.update(dict.fromkeys(slugs, 0.0))

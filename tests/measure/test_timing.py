@@ -223,6 +223,38 @@ def test_stops_at_the_time_budget() -> None:
     assert len(result.pairs) == 5
 
 
+def test_when_the_fresh_images_run_out_stateless_workers_start_afresh_and_timing_goes_on() -> None:
+    """A noisy pair on 1,500 images: one supply lasts ~30 pairs, so the run needs fresh workers to go on."""
+    b, e, o = trio(FakeWorker(0.002, noise=0.4, seed=1), FakeWorker(0.001, noise=0.4, seed=2))
+    lives: list[int] = []  # calls each worker had made when it was restarted
+
+    def refresh() -> None:
+        lives.append(len(e.calls))
+        for w in (b, e, o):
+            w.calls.clear()  # a fresh process: it has seen nothing
+
+    params = replace(PARAMS, max_pairs=150, target_ci_half_width=0.001)
+    result = timing.run_pairs(b, e, o, images(1500), params, rng=random.Random(0), clock=lambda: 0.0,
+                              refresh=refresh)
+    assert result.stop == "max_pairs" and len(result.pairs) == 150
+    assert result.worker_starts == len(lives) + 1 >= 4
+    bounds = [0, *result.restarts, len(result.pairs)]
+    assert all(b2 - b1 <= 1500 // 40 for b1, b2 in zip(bounds, bounds[1:], strict=False))
+    for first, end in zip(bounds, bounds[1:], strict=False):  # one life of the workers: no image twice
+        used = np.concatenate(result.indices[first:end])
+        assert len(np.unique(used)) == len(used)
+
+
+def test_without_a_way_to_restart_the_workers_timing_stops_when_the_fresh_images_run_out() -> None:
+    result = run(FakeWorker(0.002, noise=0.4, seed=1), FakeWorker(0.001, noise=0.4, seed=2),
+                 replace(PARAMS, max_pairs=150, target_ci_half_width=0.001), n=1500)
+    assert result.stop == "image_supply" and result.worker_starts == 1
+    assert len(result.pairs) < 1500 // 40
+    used = np.concatenate(result.indices)
+    assert len(np.unique(used)) == len(used)
+    assert any("image supply ran out" in w for w in timing.warnings(result, result.estimate(PARAMS), PARAMS))
+
+
 @pytest.mark.slow
 def test_all_three_models_of_a_pair_see_fresh_images_never_reused_the_slower_one_fewer_of_them() -> None:
     base, entry, null = FakeWorker(0.002, noise=0.3, seed=1), FakeWorker(0.001, noise=0.3, seed=2), FakeWorker(0.0)
