@@ -30,6 +30,13 @@ readings and the reference are taken in rounds: each round takes one grader read
 sample length, in random order, then a chunk of reference blocks; every figure is compared
 with the reference measured across the same minutes.
 
+**Combining readings.** A figure per sample length combines that length's readings, each
+weighted by the inverse variance its own interval states (``combined``): a grade keeps timing
+until its interval is narrow (restarting stateless workers when the images run out), so a
+reading whose interval says the machine gave it little quiet time counts for as little as it
+would in a grade that had time to go on. The unweighted mean is printed beside it.
+``--also-quantile Q`` judges the same readings and blocks at another speed quantile.
+
 Targets (issue #17): A/A 1.00 +- 0.01; twice 0.50 +- 0.015; ten times 0.100 within 4%; the
 examples within 3% of their steady-state ratio; halving or doubling the sample length moves no
 reading by more than 2%. Every figure printed is measured here and now; nothing is assumed.

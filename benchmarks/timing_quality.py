@@ -10,16 +10,21 @@ alternate reading by reading:
   reading (the kind of neighbour that slows the baseline's weight traffic in the shared caches:
   measured here, it moves the baseline's median forward pass from 0.39 to 0.54 ms).
 
+With ``--vary restarts`` the two conditions are instead **restarts** (``timing.restart_workers``:
+stateless workers start afresh when the unseen images run out, timing goes on to the target or
+the budget) and **no restarts** (timing stops when the images run out), both idle.
+
 Printed per reading: the speedup and its interval, the pairs, why timing stopped, and each
 warning; at the end, per condition and entry, how many readings warned and the spread of the
 readings. Every figure is measured here and now.
 
-    python benchmarks/timing_quality.py --data DIR [--readings 4]
+    python benchmarks/timing_quality.py --data DIR [--readings 4] [--vary load|restarts]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -47,15 +52,17 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--readings", type=int, default=4, help="readings per entry and condition")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--vary", choices=("load", "restarts"), default="load")
     args = parser.parse_args()
-    cfg = config.load()
+    base = config.load()
+    conditions = ("idle", "loaded") if args.vary == "load" else ("restarts", "no restarts")
     test = data.load_split(data.resolve(args.data), "test")
     rng = np.random.default_rng(args.seed)
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         print("needs two CPUs: the load runs on the one the workers do not use")
         return 2
-    t = cfg.timing
+    t = base.timing
     print(f"machine: {hardware.describe()['cpu_model']}, {len(cpus)} CPUs; load average {os.getloadavg()[0]:.2f}; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; the grade's timing: budget {t.budget_seconds:g} s, "
           f"target ±{t.target_ci_half_width:.0%}, pairs {t.min_pairs}-{t.max_pairs}, quantile {t.speed_quantile:g}",
@@ -66,10 +73,12 @@ def main() -> int:
         shutil.copytree(BASELINE, aa)
         entries = {"A/A": aa, "Open": OPEN}
         for i in range(args.readings):
-            for condition in ("idle", "loaded"):
+            for condition in conditions:
                 for name, folder in entries.items():
                     load = (subprocess.Popen([sys.executable, "-c", STREAM.format(cpu={cpus[0]})])
                             if condition == "loaded" else None)
+                    cfg = dataclasses.replace(base, timing=dataclasses.replace(
+                        base.timing, restart_workers=condition != "no restarts"))
                     try:
                         time.sleep(0.5 if load else 0.0)
                         run = grade.time_entry(folder, BASELINE, accuracy.dither(test.images, rng), cfg, "auto",
@@ -83,13 +92,14 @@ def main() -> int:
                     warned = timing.warnings(run, est, cfg.timing)
                     results.setdefault((condition, name), []).append((est.speedup, bool(warned)))
                     interval = f"±{est.half_width:.1%}" if est.half_width is not None else "no interval"
-                    print(f"  {condition:6s} {name:4s} reading {i + 1}: {est.speedup:.4f}x ({interval}, {est.pairs} "
-                          f"pairs, stopped: {run.stop}, waited {run.wait_fraction:.0%})"
+                    print(f"  {condition:11s} {name:4s} reading {i + 1}: {est.speedup:.4f}x ({interval}, {est.pairs} "
+                          f"pairs, {run.worker_starts} worker start(s), stopped: {run.stop}, "
+                          f"waited {run.wait_fraction:.0%})"
                           + "".join(f"\n      timing_quality: {w}" for w in warned), flush=True)
     print("\nper condition and entry: readings warned, and the readings' range")
     for (condition, name), rows in sorted(results.items()):
         values = [v for v, _ in rows]
-        print(f"  {condition:6s} {name:4s} warned {sum(w for _, w in rows)} of {len(rows)}; "
+        print(f"  {condition:11s} {name:4s} warned {sum(w for _, w in rows)} of {len(rows)}; "
               f"{min(values):.4f}-{max(values):.4f}x (max/min - 1 = {max(values) / min(values) - 1:.1%}); "
               f"unwarned only: " + (", ".join(f"{v:.4f}" for v, w in rows if not w) or "none"))
     print(f"load average now {os.getloadavg()[0]:.2f}")

@@ -498,13 +498,13 @@ def time_entry(model_dir: Path, baseline_dir: Path, images: np.ndarray, config: 
             if so_far is not None:
                 so_far.stage = "timing"
             workers = (base_worker, entry_worker, null_worker)
-            stateless = all(w.isolation.level == STATELESS for w in workers)
+            restartable = config.timing.restart_workers and all(w.isolation.level == STATELESS for w in workers)
             run = timing.run_pairs(
                 base_worker, entry_worker, null_worker, images, config.timing, rng=random.Random(seed),
                 progress=lambda n, est: progress(f"timing: {n} pair{'s' * (n != 1)}" + (
                     f", speedup {est.speedup:.3f}x ±{est.half_width:.1%}" if est and est.half_width is not None
                     else "")), give_up=give_up if budgets else None,
-                refresh=(lambda: restart(workers, progress)) if stateless else None)
+                refresh=(lambda: restart(workers, progress)) if restartable else None)
     finally:
         if so_far is not None:
             with contextlib.suppress(SandboxError):
