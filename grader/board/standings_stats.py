@@ -10,9 +10,10 @@ at once. Why pooled and not a mean of per-round ratios: the machine switches
 between a quiet and a contended state every few seconds, about a round's
 length, and the ratio differs between them (the Closed example 1.78x quiet,
 2.1x contended), so a round the machine spent contended reads high and a mean
-over rounds reads how many such rounds the run drew (measured: three runs of
-five entries spread at most 2.1% by the pooled estimate and up to 5.5% by the
-mean of the same rounds' own ratios; ``benchmarks/standings.py``).
+over rounds reads how many such rounds the run drew (measured: two sets of
+three runs of five entries spread at most 2.1% and 1.2% by the pooled
+estimate, up to 5.5% and 6.8% by the mean of the same rounds' own ratios;
+``benchmarks/standings.py``).
 
 All the uncertainty the board states comes from round-to-round variation, so
 drift (a noisy neighbour for ten minutes, a thermal step) widens the interval
