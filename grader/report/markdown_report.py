@@ -103,8 +103,8 @@ def _checks_table(checks: tuple[Check, ...], docs_url: str) -> str:
 
 
 STOPPED_BY = {"target": "reaching the target interval", "budget": "the timing budget", "max_pairs": "max_pairs",
-              "image_supply": "the supply of test images the workers had not seen (not restarted: they were not "
-                              "stateless, see SECURITY.md)"}
+              "image_supply": "the supply of test images the workers had not seen (not restarted: the workers were "
+                              "not stateless, see SECURITY.md, or timing.restart_workers is off)"}
 
 
 def _speed_definition(t: TimingReport) -> str:

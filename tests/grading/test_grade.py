@@ -200,23 +200,25 @@ def test_a_recipe_entry_without_the_training_batches_says_why_they_are_needed(tm
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("isolation", ["process", "auto"])
-def test_when_the_test_images_run_out_only_stateless_workers_are_started_afresh_to_go_on(isolation: str) -> None:
-    """300 images last ~20 pairs here; 30 are asked for. At user+netns the workers are stateless, so fresh ones may
-    see the images again; at process level a worker could leave itself notes, so timing stops there instead."""
+@pytest.mark.parametrize(("isolation", "restart"), [("process", True), ("auto", True), ("auto", False)],
+                         ids=["process", "user-netns", "user-netns-restarts-off"])
+def test_when_the_test_images_run_out_only_stateless_workers_are_started_afresh_to_go_on(isolation: str,
+                                                                                          restart: bool) -> None:
+    """200 images last 40 pairs at most (a sample holds at least 5 queries); 45 are asked for. At user+netns the
+    workers are stateless, so fresh ones may see the images again (unless the organizer turned
+    ``timing.restart_workers`` off); at process level a worker could leave itself notes, so timing stops there."""
     if isolation == "auto" and strong_python() != sys.executable:
         pytest.skip("grade's workers use this interpreter, which cannot reach user+netns here")
     base = fast_config()
     cfg = dataclasses.replace(base, timing=dataclasses.replace(
-        base.timing, max_pairs=30, target_ci_half_width=1e-6, budget_seconds=60))
-    timed = grade.time_entry(BASELINE_DIR, BASELINE_DIR, images(300, seed=4), cfg, isolation, seed=3)
+        base.timing, max_pairs=45, target_ci_half_width=1e-6, budget_seconds=60, restart_workers=restart))
+    timed = grade.time_entry(BASELINE_DIR, BASELINE_DIR, images(200, seed=4), cfg, isolation, seed=3)
     run = timed.run
-    if isolation == "process":
-        assert timed.isolation.level == "process"
-        assert run.stop == "image_supply" and run.worker_starts == 1 and len(run.pairs) < 30
+    assert timed.isolation.level == ("process" if isolation == "process" else "user+netns")
+    if isolation == "process" or not restart:
+        assert run.stop == "image_supply" and run.worker_starts == 1 and len(run.pairs) < 45
     else:
-        assert timed.isolation.level == "user+netns"
-        assert run.stop == "max_pairs" and len(run.pairs) == 30 and run.worker_starts >= 2
+        assert run.stop == "max_pairs" and len(run.pairs) == 45 and run.worker_starts >= 2
     lives = [0, *run.restarts, len(run.pairs)]
     for first, end in zip(lives, lives[1:], strict=False):  # within one worker's life, no image twice
         used = np.concatenate(run.indices[first:end])
