@@ -220,9 +220,10 @@ def plan_of(*groups: tuple[str, ...]) -> standings.Plan:
 
 
 def pooled(speedups: list[float]) -> float:
-    """The standings' estimate for ``sf.timed_entry(slug, speedups)``: the baseline's quantile time per query (10 ms
-    in every pair) over the entry's, pooled over the rounds' five pairs each."""
-    return 0.01 / float(np.quantile(np.repeat([0.01 / v for v in speedups], 5), COMPETITION.standings.speed_quantile))
+    """The standings' estimate for ``sf.timed_entry(slug, speedups)``: the baseline's quantile time per query (the same
+    in every pair) over the entry's, pooled over the rounds' pairs."""
+    entry = np.repeat([sf.TIMED_BASELINE_S / v for v in speedups], sf.TIMED_PAIRS)
+    return sf.TIMED_BASELINE_S / float(np.quantile(entry, COMPETITION.standings.speed_quantile))
 
 
 def one_group_run() -> dict[str, Any]:
