@@ -362,3 +362,12 @@ def test_a_damaged_standings_file_stops_the_board_naming_it(tmp_path: Path,
     assert f"{tmp_path / 'standings.json'}: does not match standings.schema.json: divisions.closed.0" in (
         capsys.readouterr().err)
     assert not (tmp_path / "leaderboard.md").exists()
+
+
+def test_a_group_result_whose_entries_have_unequal_rounds_is_refused_naming_the_file_and_group() -> None:
+    g = group_result(0, {"ada-int8": [2.0] * 4, "bo-prune": [1.9] * 4})
+    g["entries"][1]["rounds"] = g["entries"][1]["rounds"][:3]  # schema-valid, but not one run's rounds
+    assert schema.validate(g, "standings_group") == []
+    with pytest.raises(GraderError, match=r"results/group-0\.json: group 0: every entry needs the same"):
+        standings.combine([g], board_records(), COMPETITION, plan_of(("ada-int8", "bo-prune")),
+                          "results/group-0.json")
