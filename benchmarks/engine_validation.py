@@ -20,7 +20,11 @@ differently:
   heap and one interpreter run at speeds that depend on where each one's arrays landed (seen
   here: the Open example read 3.73x in two processes and 3.87x in one, the same minutes; the
   same pair reloaded in one process after 0–70,000 bytes of unrelated allocations read
-  3.73–3.80x, interleaved). Both references are printed; the limit applies to each.
+  3.73–3.80x, interleaved). Both references are printed. The issue's limit applies to the
+  one-process reference; the two-process one is a cross-check, tallied apart: on a machine in
+  which another tenant comes and goes, the two references (measured in alternate halves of the
+  same minutes) themselves differed by up to 13% in one round (the Closed example at 23:21 UTC,
+  ``results/engine_validation-2026-12-02T2321Z.txt``), so no reading can sit within 3% of both.
 
 **Interleaved in time.** On a shared machine the ratio itself moves: another process's traffic
 in the shared caches slows a model that streams its weights from memory more than one that
@@ -239,9 +243,14 @@ class TwoProcessReference:
 
 def judge(label: str, runs: dict[float, list[timing.PairedRun]], ref_logs: dict[str, list[tuple[float, float]]],
           params: config.Timing, quantile: float, known: float | None, tolerance: float, knobs: list[float],
-          rounds: int, secondary: bool) -> int:
-    """Print one case's figures at ``quantile`` (readings and references alike); the number off target."""
-    failures = 0
+          rounds: int, secondary: bool) -> tuple[int, int]:
+    """Print one case's figures at ``quantile`` (readings and references alike).
+
+    Returns the number of figures off the issue's targets (the known work ratio, else the
+    one-process reference; and the sample-length sensitivity), and the number off against the
+    two-process reference, the cross-check.
+    """
+    failures, cross = 0, 0
     refs = {k: quantile_ratio(v, quantile) for k, v in ref_logs.items()}
     print(f"{label}{' (the same readings, judged at this quantile)' if secondary else ''}: "
           + "; ".join(f"reference in {k} {v:.4f}x ({quantile:.0%} quantiles of {len(ref_logs[k])} blocks)"
@@ -256,21 +265,25 @@ def judge(label: str, runs: dict[float, list[timing.PairedRun]], ref_logs: dict[
             readings.append((est.log_speedup, log_variance(est)))
         value = math.exp(combined(readings))
         values.append(value)
-        targets = {"known ratio": known} if known is not None else refs
-        verdicts = []
-        for name, target in targets.items():
-            off = value / target - 1
-            failures += abs(off) > tolerance
-            verdicts.append(f"vs {name} {off:+.2%} {'ok' if abs(off) <= tolerance else 'OFF'}")
-        if known is not None:
-            verdicts += [f"vs {k} {value / v - 1:+.2%}" for k, v in refs.items()]
+        target_name, target = ("known ratio", known) if known is not None else ("one process", refs["one process"])
+        off = value / target - 1
+        failures += abs(off) > tolerance
+        verdicts = [f"vs {target_name} {off:+.2%} {'ok' if abs(off) <= tolerance else 'OFF'}"]
+        for name, ref in refs.items():
+            if name == target_name:
+                continue
+            off = value / ref - 1
+            counted = known is None  # the other reference of an example is the cross-check
+            cross += counted and abs(off) > tolerance
+            verdicts.append(f"vs {name} {off:+.2%}" + (f" (cross-check {'ok' if abs(off) <= tolerance else 'off'})"
+                                                       if counted else ""))
         print(f"  min_sample {knob * 1000:4.0f} ms: {value:.4f}x over {rounds} readings weighted by their own "
               f"intervals (unweighted {math.exp(float(np.mean([v for v, _ in readings]))):.4f}x; "
               f"limit ±{tolerance:.1%}); " + "; ".join(verdicts))
     spread = max(values) / min(values) - 1
     failures += spread > 0.02
     print(f"  sample-length sensitivity: max/min - 1 = {spread:.2%} (limit 2%) {'ok' if spread <= 0.02 else 'OFF'}")
-    return failures
+    return failures, cross
 
 
 def main() -> int:
@@ -308,6 +321,7 @@ def main() -> int:
     order = random.Random(args.seed)
     quantiles = [quantile, *args.also_quantile]
     failures = dict.fromkeys(quantiles, 0)
+    cross = dict.fromkeys(quantiles, 0)
     readings_total, warned_total = 0, 0
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -353,11 +367,14 @@ def main() -> int:
                     flush=True)
             plain.close()
             for q in quantiles:
-                failures[q] += judge(label, runs, ref_logs, base_cfg.timing, q, known, tolerance, knobs, args.rounds,
-                                     q != quantiles[0])
+                off, off_cross = judge(label, runs, ref_logs, base_cfg.timing, q, known, tolerance, knobs,
+                                       args.rounds, q != quantiles[0])
+                failures[q] += off
+                cross[q] += off_cross
             for note in notes:
                 print(f"    timing_quality would warn ({note})")
-    print("\n" + "; ".join(f"{n} figure(s) off target at quantile {q:g}" for q, n in failures.items())
+    print("\n" + "; ".join(f"{n} figure(s) off target at quantile {q:g} ({cross[q]} more off the two-process "
+                           "cross-check)" for q, n in failures.items())
           + f"; timing_quality would have warned on {warned_total} of {readings_total} readings (at quantile "
           f"{quantile:g}); load average now {os.getloadavg()[0]:.2f}")
     return 1 if failures[quantile] else 0

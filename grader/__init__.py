@@ -1,3 +1,3 @@
 """TinyMLPerf Grader: honest scores for TinyMLPerf competition entries."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -49,7 +49,7 @@ class Timing:
     budget_seconds: float
     short_sample_fraction: float = 0.125  # short request / long request; their difference is the sample (0: off)
     equal_duration_samples: bool = True  # the slower model's samples hold fewer queries, lasting as long
-    speed_quantile: float = 0.25  # each model's speed: this quantile of its sample times (its quiet-machine speed)
+    speed_quantile: float = 0.1  # each model's speed: this quantile of its sample times (its quiet-machine speed)
     restart_workers: bool = True  # stateless workers start afresh when the fresh images run out (else timing stops)
 
 

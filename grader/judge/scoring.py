@@ -1,6 +1,6 @@
 """The competition's normalized scores, from measured numbers only.
 
-speedup = baseline time / entry time (the ratio of their lower-quartile sample times, see grader/measure/timing.py)
+speedup = baseline time / entry time (the ratio of their 10% quantile sample times, see grader/measure/timing.py)
 compression = baseline size / entry size
 accuracy delta = entry accuracy - baseline accuracy, in percentage points
 efficiency = speedup x compression / (1 + penalty x accuracy loss in pp); gains are not rewarded or penalized

@@ -233,7 +233,7 @@ def test_when_the_fresh_images_run_out_stateless_workers_start_afresh_and_timing
         for w in (b, e, o):
             w.calls.clear()  # a fresh process: it has seen nothing
 
-    params = replace(PARAMS, max_pairs=150, target_ci_half_width=0.001)
+    params = replace(PARAMS, min_pairs=20, max_pairs=150, target_ci_half_width=0.001)
     result = timing.run_pairs(b, e, o, images(1500), params, rng=random.Random(0), clock=lambda: 0.0,
                               refresh=refresh)
     assert result.stop == "max_pairs" and len(result.pairs) == 150
@@ -247,7 +247,7 @@ def test_when_the_fresh_images_run_out_stateless_workers_start_afresh_and_timing
 
 def test_without_a_way_to_restart_the_workers_timing_stops_when_the_fresh_images_run_out() -> None:
     result = run(FakeWorker(0.002, noise=0.4, seed=1), FakeWorker(0.001, noise=0.4, seed=2),
-                 replace(PARAMS, max_pairs=150, target_ci_half_width=0.001), n=1500)
+                 replace(PARAMS, min_pairs=20, max_pairs=150, target_ci_half_width=0.001), n=1500)
     assert result.stop == "image_supply" and result.worker_starts == 1
     assert len(result.pairs) < 1500 // 40
     used = np.concatenate(result.indices)
