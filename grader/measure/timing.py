@@ -82,6 +82,12 @@ MAX_WAIT_FRACTION = 0.25
 # A run is not trusted when more than this fraction of its pairs had to be discarded
 # (the rules fail ``timing_integrity`` past it).
 MAX_INVALID_FRACTION = 0.2
+# Pairs one supply of fresh images must hold when the workers can be started afresh (restarts):
+# fewer than ``min_pairs``, so that a fast entry's samples keep their calibrated length instead
+# of being shortened to fit every pair into one supply (with ``min_pairs: 40`` the Open example's
+# 80 ms samples were cut to 221 queries, ``benchmarks/results/engine_validation-2026-12-02T2337Z.txt``),
+# and enough that the untimed pair after each restart costs at most 5% of the pairs.
+PAIRS_PER_LIFE = 20
 
 
 class Timed(Protocol):
@@ -269,7 +275,7 @@ class Calibration:
     baseline_query_s: float  # net of the harness
     entry_query_s: float
     queries_per_sample: int  # of the faster model's long request (and the null model's)
-    shortened_by_supply: bool  # the images left could not fill min_pairs samples of the planned length
+    shortened_by_supply: bool  # the images left could not fill min_pairs (or PAIRS_PER_LIFE) samples of that length
     short_queries: int = 0  # of the short request subtracted from it (0: none)
     slower_queries: int = 0  # of the slower model's long request, sized to last as long (0: queries_per_sample)
 
@@ -310,15 +316,20 @@ def slower_queries(queries: int, baseline_query_s: float, entry_query_s: float, 
 
 
 def plan_queries(baseline_query_s: float, entry_query_s: float, params: Timing,
-                 images_left: int) -> tuple[int, bool]:
-    """Queries per sample so the faster model's sample lasts ``min_sample_seconds``, within the image supply."""
+                 images_left: int, restartable: bool = False) -> tuple[int, bool]:
+    """Queries per sample so the faster model's sample lasts ``min_sample_seconds``, within the image supply.
+
+    The supply must hold ``min_pairs`` pairs, or ``PAIRS_PER_LIFE`` when the workers can be
+    started afresh with the images again (``restartable``).
+    """
     fastest = max(min(baseline_query_s, entry_query_s), 1e-7)
     wanted = max(params.min_queries_per_sample, math.ceil(params.min_sample_seconds / fastest))
-    affordable = math.floor(images_left / (params.min_pairs * params.batch_size * (1 + params.short_sample_fraction)))
+    pairs = min(params.min_pairs, PAIRS_PER_LIFE) if restartable else params.min_pairs
+    affordable = math.floor(images_left / (pairs * params.batch_size * (1 + params.short_sample_fraction)))
     if wanted <= affordable:
         return wanted, False
     if affordable < 1:
-        raise ValueError(f"{images_left} images are too few for {params.min_pairs} timed pairs")
+        raise ValueError(f"{images_left} images are too few for {pairs} timed pairs")
     return affordable, True
 
 
@@ -532,7 +543,7 @@ def run_pairs(baseline: Timed, entry: Timed, overhead: Timed, images: np.ndarray
             net = calibrated[w].cpu_s - (0.0 if w == "overhead" else calibrated["overhead"].cpu_s)
             per_query[w].append(max(net, 0.0) / params.min_queries_per_sample)
     costs = {w: stats.median(v) if v else 1e-3 for w, v in per_query.items()}
-    queries, shortened = plan_queries(costs["baseline"], costs["entry"], params, supply.left)
+    queries, shortened = plan_queries(costs["baseline"], costs["entry"], params, supply.left, refresh is not None)
     short = short_queries(queries, params)
     short_n = short * params.batch_size
     per_sample = queries * params.batch_size + short_n

@@ -408,3 +408,17 @@ def test_timing_quality_warns_when_many_pairs_were_discarded() -> None:
 ])
 def test_plan_queries(baseline: float, entry: float, left: int, expected: tuple[int, bool]) -> None:
     assert timing.plan_queries(baseline, entry, PARAMS, left) == expected
+
+
+def test_workers_that_can_start_afresh_need_one_supply_to_hold_fewer_pairs_so_fast_samples_keep_their_length() -> None:
+    # The Open example at 80 ms samples: ~400 queries wanted. One supply of 10,000 images fits min_pairs (40)
+    # pairs of at most 222; with restarts it need hold only PAIRS_PER_LIFE, so the samples keep their length.
+    cost = 0.0002
+    wanted = math.ceil(0.08 / cost)
+    params = replace(PARAMS, min_sample_seconds=0.08, min_pairs=40)
+    capped, shortened = timing.plan_queries(0.0006, cost, params, 10_000)
+    assert shortened and capped * params.min_pairs * (1 + params.short_sample_fraction) <= 10_000 < wanted * 40
+    assert timing.plan_queries(0.0006, cost, params, 10_000, restartable=True) == (wanted, False)
+    per_life = timing.PAIRS_PER_LIFE * (1 + params.short_sample_fraction)
+    assert timing.plan_queries(0.0006, 0.00001, params, 10_000, restartable=True) == (
+        math.floor(10_000 / per_life), True)  # still within what one life of the workers can hold
