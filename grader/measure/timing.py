@@ -42,9 +42,9 @@ a reference measured another way):
 
 The speedup is the ratio of the two models' 10% quantile sample times (``speed_quantile``:
 each model's speed when the machine is quiet; see ``estimate`` for why not the mean of the paired
-ratios, and why not the lower quartile), with a distribution-free interval from order statistics. The interval covers the
-sampling noise of this run on this machine; not run-to-run drift or another CPU model or
-Python/BLAS build (the standings re-time entries side by side for that).
+ratios, and why not the lower quartile), with a distribution-free interval from order statistics.
+The interval covers the sampling noise of this run on this machine; not run-to-run drift or
+another CPU model or Python/BLAS build (the standings re-time entries side by side for that).
 
 ``run_pairs`` is the loop; ``estimate``, ``classify``, ``plan_queries`` and ``warnings`` are pure
 functions of the samples, so the statistics are tested with injected numbers.
